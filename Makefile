@@ -1,0 +1,42 @@
+# Clarity Studio: `make run` starts the app on the bundled sample photo, `make test` runs the suite.
+# Both create (or reuse) the virtualenv in $(VENV) and install the project into it.
+#   TORCH_SPEC   what pip installs for PyTorch (default: the CPU build torch==2.13.0),
+#                e.g. make run TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
+#   PYTHON       interpreter used to create the virtualenv
+#   EXTRAS       optional extras installed into the virtualenv
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+EXTRAS ?= gui,test,distributed
+SAMPLE ?= resources/sample.jpg
+PYTEST_ARGS ?=
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.clarity-installed
+
+.PHONY: run test lint bootstrap clean help
+
+help:
+	@echo "make run    - set up $(VENV) and open the app on $(SAMPLE)"
+	@echo "make test   - set up $(VENV) and run the whole test suite"
+
+bootstrap: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install $(TORCH_SPEC)
+	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+
+run: $(STAMP)
+	@$(BIN)/python -m gui.platform_check || true
+	$(BIN)/clarity open $(SAMPLE)
+
+test: $(STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache

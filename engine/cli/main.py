@@ -1,0 +1,77 @@
+"""The ``clarity`` command: a thin dispatcher over one module per subcommand.
+
+Each subcommand lives in ``engine/cli/<name>_cmd.py`` and exposes::
+
+    def register(subparsers: argparse._SubParsersAction) -> None   # adds its parser, sets func=run
+    def run(args: argparse.Namespace) -> int                     # exit code
+
+Subcommand modules import nothing heavy at module level (no torch, no Qt), so
+``clarity --help`` and ``clarity list`` start fast. Every :class:`ClarityError` becomes one
+line on stderr and exit code 2; Ctrl+C becomes exit code 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from engine.errors import ClarityError
+
+SUBCOMMANDS: tuple[str, ...] = (
+    "open",
+    "list",
+    "apply",
+    "batch",
+    "bench",
+    "plugin",
+    "synth",
+    "train",
+    "distill",
+    "eval",
+    "export",
+    "fuzz",
+)
+"""Subcommand module names, in ``--help`` order (module ``engine.cli.<name>_cmd``)."""
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser; subcommands whose module is absent are skipped."""
+    parser = argparse.ArgumentParser(
+        prog="clarity",
+        description="Clarity Studio: deep-learning photo restoration (desktop app and command line).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"engine.cli.{name}_cmd")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"engine.cli.{name}_cmd":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``clarity`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.command is None:
+        args = parser.parse_args(["open"])
+    try:
+        return int(args.func(args))
+    except ClarityError as exc:
+        print(f"clarity: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("clarity: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

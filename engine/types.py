@@ -1,0 +1,134 @@
+"""Frozen value types shared by the engine, the command line and the GUI.
+
+Images are ``numpy.float32`` arrays of shape ``(H, W, C)`` with values in ``[0, 1]``
+and ``C`` in ``{1, 3}`` (alpha is kept aside by :mod:`engine.io`). Masks are
+``float32`` arrays of shape ``(H, W)`` in ``[0, 1]`` (1 = apply the filter fully).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.errors import ParameterError
+
+
+class Precision(str, enum.Enum):
+    """Numeric precision of a run. ``AUTO`` means fp16/bf16 on a GPU where the plugin allows it."""
+
+    AUTO = "auto"
+    FP32 = "fp32"
+    FP16 = "fp16"
+    BF16 = "bf16"
+
+
+class DeviceKind(str, enum.Enum):
+    """Where a run executes. ``AUTO`` picks CUDA, then MPS, then the CPU."""
+
+    AUTO = "auto"
+    CPU = "cpu"
+    CUDA = "cuda"
+    MPS = "mps"
+
+
+@dataclass(frozen=True)
+class Region:
+    """An axis-aligned rectangle in image pixels (``x``, ``y`` = top-left corner)."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+    def __post_init__(self) -> None:
+        if self.width <= 0 or self.height <= 0:
+            raise ParameterError(f"region {self.width}x{self.height} is empty; width and height must be positive")
+        if self.x < 0 or self.y < 0:
+            raise ParameterError(f"region origin ({self.x}, {self.y}) is negative")
+
+    @classmethod
+    def parse(cls, text: str) -> Region:
+        """Parse ``"X,Y,W,H"`` (the command line's ``--region``)."""
+        parts = text.replace(" ", "").split(",")
+        if len(parts) != 4 or not all(p.lstrip("-").isdigit() for p in parts):
+            raise ParameterError(f"region '{text}' is not X,Y,W,H with four integers, e.g. 10,20,300,200")
+        x, y, w, h = (int(p) for p in parts)
+        return cls(x, y, w, h)
+
+    def clipped(self, width: int, height: int) -> Region:
+        """The part of this region inside a ``width`` x ``height`` image; raises if none is."""
+        x0, y0 = min(self.x, width), min(self.y, height)
+        x1, y1 = min(self.x + self.width, width), min(self.y + self.height, height)
+        if x1 <= x0 or y1 <= y0:
+            raise ParameterError(f"region {self.x},{self.y},{self.width},{self.height} lies outside the {width}x{height} image")
+        return Region(x0, y0, x1 - x0, y1 - y0)
+
+    def to_mask(self, width: int, height: int) -> np.ndarray:
+        """A binary ``(height, width)`` float32 mask that is 1 inside the (clipped) region."""
+        r = self.clipped(width, height)
+        mask = np.zeros((height, width), np.float32)
+        mask[r.y : r.y + r.height, r.x : r.x + r.width] = 1.0
+        return mask
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Progress of one run: ``done`` of ``total`` work units (tiles) finished."""
+
+    done: int
+    total: int
+    message: str = ""
+
+    @property
+    def fraction(self) -> float:
+        """Finished fraction in ``[0, 1]``."""
+        return 1.0 if self.total <= 0 else min(1.0, self.done / self.total)
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run a plugin. ``None`` means "let the engine decide".
+
+    - ``tile``: tile edge in input pixels (``None``: automatic; ``0``: whole image).
+    - ``overlap``: overlap in input pixels; never less than the plugin's declared context.
+    - ``strength``: blend with the original, 0 (unchanged) to 1 (full filter).
+    - ``tiles_per_batch``: tiles sent to the network in one forward (GPU; ``None``: automatic).
+    """
+
+    tile: int | None = None
+    overlap: int | None = None
+    device: DeviceKind = DeviceKind.AUTO
+    precision: Precision = Precision.AUTO
+    strength: float = 1.0
+    tiles_per_batch: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.strength <= 1.0:
+            raise ParameterError(f"strength {self.strength} is outside 0..1 (the command line takes 0-100)")
+        if self.tile is not None and self.tile < 0:
+            raise ParameterError(f"tile size {self.tile} is negative; use 0 for whole-image processing")
+        if self.overlap is not None and self.overlap < 0:
+            raise ParameterError(f"overlap {self.overlap} is negative")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The output of one run plus how it was computed.
+
+    ``image`` has the input's channel count; its size is the input's times ``scale``.
+    """
+
+    image: np.ndarray
+    seconds: float
+    device: str
+    precision: Precision
+    tile: int
+    tiles: int
+    scale: int = 1
+    warnings: tuple[str, ...] = field(default_factory=tuple)
