@@ -1,0 +1,174 @@
+"""The three stages of processing one file, shared by the local and the Ray executors.
+
+1. :func:`read_stage` (I/O, reader threads): resume check, stamp the source, decode it.
+2. :func:`compute_stage` (the model, one at a time): run the filter chain.
+3. :func:`write_stage` (I/O, writer threads): encode to a temp file, hash it, write the
+   sidecar, then move the output into place (never clobbering a file that is not ours).
+
+Each stage either returns its result or raises; :func:`describe_error` turns any exception
+into the one-line reason stored in the report.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.batch.job import BatchJob
+from engine.batch.provenance import (
+    OutputState,
+    Recipe,
+    SourceStamp,
+    check_output,
+    sha256_file,
+    sidecar_document,
+    sidecar_path,
+    write_json_atomic,
+)
+from engine.batch.walk import TEMP_MARKER
+from engine.cancel import CancelToken
+from engine.errors import ClarityError, ImageWriteError
+from engine.types import Progress
+
+
+@dataclass(frozen=True)
+class Skip:
+    """The read stage found a complete, up-to-date output: nothing to do."""
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A decoded input ready for the model. ``replace`` allows replacing an existing output."""
+
+    document: Any  # engine.io.ImageDocument
+    stamp: SourceStamp
+    replace: bool
+
+
+@dataclass(frozen=True)
+class Computed:
+    """A filtered image ready to be written."""
+
+    document: Any  # engine.io.ImageDocument with the filtered pixels
+    stamp: SourceStamp
+    replace: bool
+
+
+def describe_error(exc: BaseException) -> str:
+    """A one-line reason for the report: the message of a ClarityError, else type + message."""
+    if isinstance(exc, ClarityError):
+        text = str(exc)
+    elif isinstance(exc, OSError) and exc.strerror:
+        where = f" '{exc.filename}'" if exc.filename else ""
+        text = f"{exc.strerror}{where} ({type(exc).__name__})"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def read_stage(job: BatchJob, source: Path, output: Path, recipe: Recipe) -> Skip | Loaded:
+    """Decide what to do with ``output`` and, if it must be (re)computed, decode ``source``.
+
+    Raises :class:`ImageWriteError` when ``output`` exists, is not ours, and the job may not
+    overwrite; :class:`engine.errors.UnsupportedImageError` (from engine.io) for a bad input.
+    """
+    from engine.io import read_image
+
+    state = check_output(source, output, recipe)
+    if state is OutputState.COMPLETE:
+        return Skip()
+    if state is OutputState.FOREIGN and not job.overwrite:
+        raise ImageWriteError(
+            f"output '{output}' already exists and was not written by this batch; "
+            "pass --overwrite to replace it, or choose another output folder or --name"
+        )
+    replace = state is not OutputState.ABSENT or job.overwrite
+    stamp = SourceStamp.of(source)
+    document = read_image(source)
+    return Loaded(document=document, stamp=stamp, replace=replace)
+
+
+def compute_stage(
+    job: BatchJob,
+    loaded: Loaded,
+    *,
+    progress: Callable[[Progress], None] | None = None,
+    cancel: CancelToken | None = None,
+) -> Computed:
+    """Run the filter chain on a loaded image; ``progress`` gets tiles done over all steps.
+
+    Raises :class:`engine.errors.CancelledError` between tiles when ``cancel`` is set.
+    """
+    from engine.api import apply_filter
+
+    pixels = loaded.document.pixels
+    n = len(job.steps)
+    for i, step in enumerate(job.steps):
+        if cancel is not None:
+            cancel.raise_if_cancelled()
+
+        def on_tile(p: Progress, _i: int = i, _step: str = step.plugin_id) -> None:
+            if progress is not None:
+                # each step counts as an equal share of the file
+                progress(Progress(_i * max(p.total, 1) + p.done, n * max(p.total, 1), f"{_step} ({_i + 1}/{n})"))
+
+        result = apply_filter(pixels, step.plugin_id, step.params, options=job.options, progress=on_tile, cancel=cancel)
+        pixels = result.image
+    return Computed(document=loaded.document.with_pixels(pixels), stamp=loaded.stamp, replace=loaded.replace)
+
+
+def output_format_of(job: BatchJob, computed: Computed, output: Path) -> str:
+    """The format to encode: the job's, else the input document's."""
+    if job.output_format is not None:
+        return job.output_format
+    fmt = getattr(computed.document, "format", None)
+    if fmt:
+        return str(fmt).lower()
+    return output.suffix.lower().lstrip(".")
+
+
+def write_stage(job: BatchJob, source: Path, output: Path, computed: Computed, recipe: Recipe) -> None:
+    """Write ``output`` and its sidecar without ever leaving a partial or temp file behind.
+
+    Order: encode to ``.<name>.clarity-tmp-*`` in the output folder, hash it, write the sidecar
+    (atomically), then move the temp file into place: ``os.replace`` when replacing is allowed,
+    else a hard link that fails if a file appeared meanwhile (no clobbering).
+    """
+    from engine.io import write_image
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.stem}{TEMP_MARKER}{os.getpid()}-{uuid.uuid4().hex[:8]}{output.suffix}")
+    sidecar_written = False
+    try:
+        write_image(tmp, computed.document, format=output_format_of(job, computed, output), overwrite=True)
+        digest = sha256_file(tmp)
+        size = tmp.stat().st_size
+        write_json_atomic(sidecar_path(output), sidecar_document(source, computed.stamp, recipe, digest, size))
+        sidecar_written = True
+        if computed.replace:
+            os.replace(tmp, output)
+        else:
+            try:
+                os.link(tmp, output)
+            except FileExistsError as exc:
+                raise ImageWriteError(
+                    f"output '{output}' appeared while the batch ran and was not replaced; pass --overwrite to replace it"
+                ) from exc
+            except OSError:  # no hard links on this file system: check, then rename
+                if output.exists():
+                    raise ImageWriteError(
+                        f"output '{output}' appeared while the batch ran and was not replaced; pass --overwrite"
+                    ) from None
+                os.replace(tmp, output)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        if sidecar_written and not computed.replace:
+            # never leave our sidecar next to a file that is not ours (it would mark it as ours)
+            sidecar_path(output).unlink(missing_ok=True)
+        raise
+    finally:
+        tmp.unlink(missing_ok=True)

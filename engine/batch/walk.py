@@ -1,0 +1,71 @@
+"""Finding the input images of a batch: a sorted, deterministic walk of the input folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from engine.errors import ParameterError
+
+SIDECAR_SUFFIX = ".clarity.json"
+"""Suffix of the provenance sidecar written next to every output (``photo.png.clarity.json``)."""
+
+TEMP_MARKER = ".clarity-tmp-"
+"""Substring of the names of temporary files written by a batch (removed on any failure)."""
+
+_FALLBACK_EXTENSIONS: frozenset[str] = frozenset(
+    {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
+)
+
+
+def supported_extensions() -> frozenset[str]:
+    """Lower-case extensions (with dot) the engine can read: ``engine.io.SUPPORTED_EXTENSIONS``."""
+    try:
+        from engine.io import SUPPORTED_EXTENSIONS
+    except ImportError:  # pragma: no cover - engine.io not written yet
+        return _FALLBACK_EXTENSIONS
+    return frozenset(e.lower() if e.startswith(".") else "." + e.lower() for e in SUPPORTED_EXTENSIONS)
+
+
+def is_batch_artifact(path: Path) -> bool:
+    """True for files a batch writes besides images: sidecars and temporary files."""
+    return path.name.endswith(SIDECAR_SUFFIX) or TEMP_MARKER in path.name
+
+
+def walk_inputs(input_dir: Path, *, recursive: bool, exclude: Iterable[Path] = ()) -> list[Path]:
+    """Image files under ``input_dir`` in sorted order (folders depth-first, names sorted).
+
+    Skips hidden files and folders (name starting with ``.``), files whose extension the
+    engine cannot read, batch artefacts (sidecars, temp files), outputs of an earlier batch
+    (a file with a ``.clarity.json`` sidecar next to it), folder symlinks (no loops), and
+    everything under the ``exclude`` folders (the output and report folders when they lie
+    inside the input folder).
+    """
+    root = Path(input_dir)
+    if not root.exists():
+        raise ParameterError(f"input folder '{root}' does not exist; check the path")
+    if not root.is_dir():
+        raise ParameterError(f"input '{root}' is not a folder; give the folder that holds the images")
+    excluded = {os.path.realpath(p) for p in exclude}
+    extensions = supported_extensions()
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        dirnames[:] = sorted(
+            d for d in dirnames
+            if not d.startswith(".") and os.path.realpath(here / d) not in excluded and not (here / d).is_symlink()
+        )
+        if not recursive:
+            dirnames[:] = []
+        names = set(filenames)
+        for name in sorted(filenames):
+            path = here / name
+            if name.startswith(".") or is_batch_artifact(path):
+                continue
+            if path.suffix.lower() not in extensions:
+                continue
+            if name + SIDECAR_SUFFIX in names:  # an output of an earlier batch written here
+                continue
+            found.append(path)
+    return found
