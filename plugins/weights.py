@@ -1,0 +1,256 @@
+"""Weights files: locate, hash, verify, download and load ``.safetensors`` state dicts.
+
+Safety contract:
+
+- only the safetensors format is ever read; pickles and torch zip checkpoints (``.pt``, ``.pth``,
+  ``.ckpt``, ``.bin`` or any file whose bytes are not a safetensors header) are refused with a
+  :class:`engine.errors.WeightsError` and never unpickled;
+- every file's sha256 is checked against the manifest BEFORE any tensor is read;
+- downloads go to a temporary file in the cache, are hash-verified, then atomically renamed.
+
+A weights file is looked up first in the plugin folder, then in the download cache
+(``cache_dir()/weights/<plugin id>/<file>``). :func:`check_weights` imports no torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from engine.errors import WeightsError
+from plugins.api import Manifest, WeightsBundle, WeightsFileSpec, WeightsStatus
+
+DownloadProgress = Callable[[int, int], None]
+"""``progress(done_bytes, total_bytes)``; ``total_bytes`` is 0 when the server does not say."""
+
+NOT_TRAINED_REASON = "weights not trained yet"
+_CHUNK = 1 << 20
+_MAX_HEADER = 100 * 1024 * 1024
+
+_hash_cache: dict[tuple[str, int, int], str] = {}
+_hash_lock = threading.Lock()
+
+
+def cache_dir() -> Path:
+    """Download cache folder: ``$CLARITY_CACHE_DIR`` if set, else the platform user cache folder."""
+    env = os.environ.get("CLARITY_CACHE_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("clarity-studio"))
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of ``path``; cached by (resolved path, size, mtime_ns), so rehashing is free."""
+    path = Path(path)
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    with _hash_lock:
+        cached = _hash_cache.get(key)
+    if cached is not None:
+        return cached
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    value = digest.hexdigest()
+    with _hash_lock:
+        _hash_cache[key] = value
+    return value
+
+
+def cached_weights_path(manifest: Manifest, spec: WeightsFileSpec) -> Path:
+    """Where a downloaded copy of ``spec`` lives: ``cache_dir()/weights/<plugin id>/<file>``."""
+    return cache_dir() / "weights" / manifest.id / spec.file
+
+
+def weights_path(manifest: Manifest, spec: WeightsFileSpec) -> Path | None:
+    """The existing file for ``spec`` (plugin folder first, then the download cache), or ``None``."""
+    for candidate in (manifest.folder / spec.file, cached_weights_path(manifest, spec)):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """``None`` if ``path`` starts with a valid safetensors header, else why it does not.
+
+    Reads only the 8-byte length and the JSON header; never unpickles anything.
+    """
+    try:
+        with Path(path).open("rb") as handle:
+            head = handle.read(8)
+            if len(head) < 8:
+                return "file is too short to be safetensors"
+            if head[:2] == b"PK":
+                return "it is a zip archive (a torch.save checkpoint), not safetensors"
+            if head[:1] == b"\x80":
+                return "it is a Python pickle, not safetensors"
+            (length,) = struct.unpack("<Q", head)
+            size = os.fstat(handle.fileno()).st_size
+            if length == 0 or length > _MAX_HEADER or length + 8 > size:
+                return "its bytes are not a safetensors header"
+            header = handle.read(length)
+    except OSError as exc:
+        return f"cannot read it ({exc.strerror or exc})"
+    try:
+        parsed = json.loads(header.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return "its bytes are not a safetensors header"
+    if not isinstance(parsed, dict):
+        return "its bytes are not a safetensors header"
+    return None
+
+
+def check_weights(manifest: Manifest) -> tuple[WeightsStatus, str]:
+    """Status of the plugin's weights and the reason when not OK (no torch import).
+
+    - ``MISSING``: a file is absent (reason ``"weights not trained yet"`` when its sha256 is
+      empty, else where it was expected and whether it can be downloaded);
+    - ``HASH_MISMATCH``: a file's sha256 differs (reason gives expected and actual prefixes), or a
+      file exists while the manifest records no sha256;
+    - ``IMPORT_ERROR``: a file has the right hash but is not safetensors (a pickle: refused);
+    - ``OK`` with reason ``""`` otherwise.
+    """
+    for spec in manifest.weights:
+        try:
+            _verify(manifest, spec)
+        except _Problem as problem:
+            return problem.status, problem.reason
+    return WeightsStatus.OK, ""
+
+
+def load_weights(
+    manifest: Manifest,
+    *,
+    download: bool = False,
+    progress: DownloadProgress | None = None,
+) -> WeightsBundle:
+    """Every weights file of ``manifest`` as state dicts, hash-checked before reading.
+
+    ``download=True`` fetches missing files that have a ``url`` into the cache first.
+    Raises :class:`WeightsError` for a missing file, a hash mismatch or a non-safetensors file.
+    """
+    state_dicts = {}
+    for spec in manifest.weights:
+        if download and spec.url and weights_path(manifest, spec) is None:
+            download_weights(spec, cached_weights_path(manifest, spec), progress, plugin_id=manifest.id)
+        try:
+            path = _verify(manifest, spec)
+        except _Problem as problem:
+            raise WeightsError(manifest.id, problem.reason) from None
+        state_dicts[spec.name] = _read_safetensors(path, manifest.id)
+    return WeightsBundle(state_dicts)
+
+
+def download_weights(
+    spec: WeightsFileSpec,
+    dest: Path,
+    progress: DownloadProgress | None = None,
+    *,
+    plugin_id: str = "?",
+    timeout: float = 30.0,
+) -> Path:
+    """Download ``spec.url`` to ``dest`` (a file path), verifying ``spec.sha256``; returns ``dest``.
+
+    Writes ``dest``'s folder/``.<name>.<random>.part`` first and renames it over ``dest`` with
+    :func:`os.replace` only after the hash matched, so ``dest`` is never half-written. On a
+    mismatch or a network error the temporary file is deleted and :class:`WeightsError` raised.
+    """
+    import tempfile
+    import urllib.error
+    import urllib.request
+
+    if not spec.url:
+        raise WeightsError(plugin_id, f"weights '{spec.name}' have no url to download from; copy {spec.file} into the plugin folder")
+    if not spec.sha256:
+        raise WeightsError(plugin_id, f"weights '{spec.name}' have no sha256, so a download cannot be verified")
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    temp = Path(temp_name)
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                with urllib.request.urlopen(spec.url, timeout=timeout) as response:  # noqa: S310 (http(s) checked in manifest)
+                    total = int(response.headers.get("Content-Length") or 0)
+                    done = 0
+                    if progress:
+                        progress(0, total)
+                    while chunk := response.read(_CHUNK // 4):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        done += len(chunk)
+                        if progress:
+                            progress(done, total)
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                raise WeightsError(plugin_id, f"downloading {spec.url} failed: {exc}; check the network or the url") from exc
+        actual = digest.hexdigest()
+        if actual != spec.sha256:
+            raise WeightsError(
+                plugin_id,
+                f"downloaded {spec.file} from {spec.url} has sha256 {actual[:12]}..., expected {spec.sha256[:12]}...; "
+                "the file was discarded (the server has a different version?)",
+            )
+        os.replace(temp, dest)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return dest
+
+
+class _Problem(Exception):
+    def __init__(self, status: WeightsStatus, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def _verify(manifest: Manifest, spec: WeightsFileSpec) -> Path:
+    """The verified path of ``spec``'s file, or raise :class:`_Problem`."""
+    path = weights_path(manifest, spec)
+    if path is None:
+        if not spec.sha256:
+            raise _Problem(WeightsStatus.MISSING, NOT_TRAINED_REASON)
+        fix = (
+            "download it with `clarity plugin fetch " + manifest.id + "`"
+            if spec.url
+            else f"copy the file into {manifest.folder}"
+        )
+        raise _Problem(WeightsStatus.MISSING, f"weights file {spec.file} not found in {manifest.folder}; {fix}")
+    try:
+        actual = sha256_file(path)
+    except OSError as exc:
+        raise _Problem(WeightsStatus.MISSING, f"cannot read weights file {path}: {exc.strerror or exc}") from exc
+    if not spec.sha256:
+        raise _Problem(
+            WeightsStatus.HASH_MISMATCH,
+            f"{spec.file} exists but plugin.toml records no sha256; add sha256 = \"{actual}\"",
+        )
+    if actual != spec.sha256:
+        raise _Problem(
+            WeightsStatus.HASH_MISMATCH,
+            f"{spec.file}: sha256 {actual[:12]}... does not match expected {spec.sha256[:12]}... "
+            "(corrupted or replaced file; reinstall the plugin)",
+        )
+    problem = safetensors_problem(path)
+    if problem:
+        raise _Problem(WeightsStatus.IMPORT_ERROR, f"{spec.file} refused: {problem} (only .safetensors weights are loaded)")
+    return path
+
+
+def _read_safetensors(path: Path, plugin_id: str) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(plugin_id, f"{path.name} is not a readable safetensors file: {exc}") from exc
