@@ -196,19 +196,10 @@ def sidecar_document(source: Path, stamp: SourceStamp, recipe: Recipe, output_sh
 
 
 def write_json_atomic(path: Path, data: object) -> None:
-    """Write ``data`` as JSON to ``path`` through a temp file in the same folder + rename."""
-    from engine.batch.walk import TEMP_MARKER
+    """Write ``data`` as JSON to ``path`` through a temp file + rename (``engine.atomic``)."""
+    from engine.atomic import atomic_write_bytes
 
-    tmp = path.with_name(f".{path.name}{TEMP_MARKER}{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1, sort_keys=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, (json.dumps(data, indent=1) + "\n").encode("utf-8"), overwrite=True)
 
 
 __all__ = [

@@ -11,8 +11,6 @@ into the one-line reason stored in the report.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +27,6 @@ from engine.batch.provenance import (
     sidecar_path,
     write_json_atomic,
 )
-from engine.batch.walk import TEMP_MARKER
 from engine.cancel import CancelToken
 from engine.errors import ClarityError, ImageWriteError
 from engine.types import Progress
@@ -134,41 +131,29 @@ def output_format_of(job: BatchJob, computed: Computed, output: Path) -> str:
 def write_stage(job: BatchJob, source: Path, output: Path, computed: Computed, recipe: Recipe) -> None:
     """Write ``output`` and its sidecar without ever leaving a partial or temp file behind.
 
-    Order: encode to ``.<name>.clarity-tmp-*`` in the output folder, hash it, write the sidecar
-    (atomically), then move the temp file into place: ``os.replace`` when replacing is allowed,
-    else a hard link that fails if a file appeared meanwhile (no clobbering).
+    Inside :func:`engine.atomic.atomic_output`: encode to a temp file in the output folder,
+    hash it, write the sidecar (atomically); on leaving, the temp file is moved into place with
+    ``os.replace`` when replacing is allowed, else hard-linked, which fails if a file appeared
+    meanwhile (no clobbering). Raises :class:`ImageWriteError` (disk full, read-only folder...).
     """
+    from engine.atomic import atomic_output
     from engine.io import write_image
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.stem}{TEMP_MARKER}{os.getpid()}-{uuid.uuid4().hex[:8]}{output.suffix}")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from engine.atomic import describe_os_error
+
+        raise ImageWriteError(describe_os_error(exc, output)) from exc
     sidecar_written = False
     try:
-        write_image(tmp, computed.document, format=output_format_of(job, computed, output), overwrite=True)
-        digest = sha256_file(tmp)
-        size = tmp.stat().st_size
-        write_json_atomic(sidecar_path(output), sidecar_document(source, computed.stamp, recipe, digest, size))
-        sidecar_written = True
-        if computed.replace:
-            os.replace(tmp, output)
-        else:
-            try:
-                os.link(tmp, output)
-            except FileExistsError as exc:
-                raise ImageWriteError(
-                    f"output '{output}' appeared while the batch ran and was not replaced; pass --overwrite to replace it"
-                ) from exc
-            except OSError:  # no hard links on this file system: check, then rename
-                if output.exists():
-                    raise ImageWriteError(
-                        f"output '{output}' appeared while the batch ran and was not replaced; pass --overwrite"
-                    ) from None
-                os.replace(tmp, output)
+        with atomic_output(output, overwrite=computed.replace) as tmp:
+            write_image(tmp, computed.document, format=output_format_of(job, computed, output), overwrite=True)
+            document = sidecar_document(source, computed.stamp, recipe, sha256_file(tmp), tmp.stat().st_size)
+            write_json_atomic(sidecar_path(output), document)
+            sidecar_written = True
     except BaseException:
-        tmp.unlink(missing_ok=True)
         if sidecar_written and not computed.replace:
             # never leave our sidecar next to a file that is not ours (it would mark it as ours)
             sidecar_path(output).unlink(missing_ok=True)
         raise
-    finally:
-        tmp.unlink(missing_ok=True)

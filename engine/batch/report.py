@@ -1,0 +1,96 @@
+"""The batch report: every planned file with status, time and error, as JSON and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.batch.job import STATUSES, BatchJob, BatchReport, FileOutcome
+from engine.batch.provenance import write_json_atomic
+from engine.errors import ImageWriteError
+
+REPORT_STEM = "batch-report"
+CSV_COLUMNS: tuple[str, ...] = ("source", "output", "status", "seconds", "error")
+
+
+def job_to_json(job: BatchJob) -> dict[str, Any]:
+    """The job as a JSON-ready dict (paths as strings)."""
+    return {
+        "input_dir": str(job.input_dir),
+        "output_dir": str(job.output_dir),
+        "steps": [{"plugin_id": s.plugin_id, "params": {k: v if isinstance(v, (bool, int, float)) else str(v)
+                                                        for k, v in s.params.items()}} for s in job.steps],
+        "recursive": job.recursive,
+        "output_format": job.output_format,
+        "name_template": job.name_template,
+        "overwrite": job.overwrite,
+        "options": {
+            "tile": job.options.tile,
+            "overlap": job.options.overlap,
+            "device": job.options.device.value,
+            "precision": job.options.precision.value,
+            "strength": job.options.strength,
+        },
+        "workers": job.workers,
+    }
+
+
+def outcome_to_json(outcome: FileOutcome) -> dict[str, Any]:
+    """One report row as a JSON-ready dict."""
+    return {
+        "source": str(outcome.source),
+        "output": str(outcome.output) if outcome.output is not None else None,
+        "status": outcome.status,
+        "seconds": round(outcome.seconds, 4),
+        "error": outcome.error,
+    }
+
+
+def write_report(
+    job: BatchJob,
+    outcomes: Sequence[FileOutcome],
+    *,
+    cancelled: bool,
+    stopped_at: Path | None,
+    executor: str = "local",
+    seconds: float = 0.0,
+) -> BatchReport:
+    """Write ``batch-report.json`` and ``batch-report.csv`` to the job's report folder.
+
+    Both are written atomically (temp file + rename). Raises :class:`ImageWriteError` when the
+    report folder cannot be created or written.
+    """
+    folder = job.effective_report_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImageWriteError(f"cannot create the report folder '{folder}' ({exc.strerror}); choose another with --report-dir") from exc
+    json_path = folder / f"{REPORT_STEM}.json"
+    csv_path = folder / f"{REPORT_STEM}.csv"
+    report = BatchReport(
+        job=job, outcomes=tuple(outcomes), cancelled=cancelled, stopped_at=stopped_at, json_path=json_path, csv_path=csv_path
+    )
+    data = {
+        "clarity_batch_report": 1,
+        "executor": executor,
+        "seconds": round(seconds, 3),
+        "job": job_to_json(job),
+        "summary": {status: report.count(status) for status in STATUSES}
+        | {"total": len(outcomes), "cancelled": cancelled, "stopped_at": str(stopped_at) if stopped_at else None,
+           "ok": report.ok},
+        "files": [outcome_to_json(o) for o in outcomes],
+    }
+    write_json_atomic(json_path, data)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for o in outcomes:
+        row = outcome_to_json(o)
+        writer.writerow([row["source"], row["output"] or "", row["status"], f"{row['seconds']:.4f}", row["error"]])
+    from engine.atomic import atomic_write_bytes
+
+    atomic_write_bytes(csv_path, buffer.getvalue().encode("utf-8"), overwrite=True)
+    return report
