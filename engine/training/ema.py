@@ -1,0 +1,39 @@
+"""Exponential moving average of a model's parameters (and a copy of its buffers)."""
+
+from __future__ import annotations
+
+import torch
+
+
+class EMA:
+    """Keeps ``shadow = decay * shadow + (1 - decay) * param`` after every optimizer step.
+
+    The shadow lives in float32 on the model's device; :meth:`state_dict` returns a state
+    dict with the model's keys (loadable into the same architecture).
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"EMA decay {decay} must be in (0, 1)")
+        self.decay = decay
+        self.shadow: dict[str, torch.Tensor] = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        """Blend the model's current parameters into the shadow; buffers are copied."""
+        params = dict(model.named_parameters())
+        for k, v in model.state_dict().items():
+            s = self.shadow[k]
+            if k in params and v.is_floating_point():
+                s.mul_(self.decay).add_(v.detach().float(), alpha=1.0 - self.decay)
+            else:
+                s.copy_(v.detach())
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The averaged weights, keyed like ``model.state_dict()``."""
+        return dict(self.shadow)
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore the shadow (from a checkpoint)."""
+        for k in self.shadow:
+            self.shadow[k].copy_(state[k])

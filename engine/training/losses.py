@@ -1,0 +1,76 @@
+"""Pixel losses and the contrastive regularizers of two-stage knowledge distillation.
+
+All losses return a scalar tensor (mean over the batch). Contrastive ratios follow
+Chen et al., CVPR 2022 ("Learning Multiple Adverse Weather Removal via Two-stage Knowledge
+Learning and Multi-contrastive Regularization"): a feature distance to the positive
+divided by the feature distance to the negative(s), summed over the feature levels of a
+frozen extractor ``phi`` (a callable returning a list of feature maps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+FeatureFn = Callable[[torch.Tensor], Sequence[torch.Tensor]]
+_EPS = 1e-7
+
+
+def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """``mean(sqrt((pred - target)^2 + eps^2))``."""
+    return torch.sqrt((pred - target).pow(2) + eps * eps).mean()
+
+
+def pixel_loss(kind: str, pred: torch.Tensor, target: torch.Tensor, *, eps: float = 1e-3) -> torch.Tensor:
+    """``l1`` | ``l2`` (MSE) | ``charbonnier`` loss, computed in float32."""
+    pred, target = pred.float(), target.float()
+    if kind == "l1":
+        return F.l1_loss(pred, target)
+    if kind == "l2":
+        return F.mse_loss(pred, target)
+    if kind == "charbonnier":
+        return charbonnier(pred, target, eps)
+    raise ValueError(f"unknown loss {kind!r}; use l1, l2 or charbonnier")
+
+
+def _per_sample_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a.float() - b.float()).abs().flatten(1).mean(dim=1)
+
+
+def soft_contrastive(phi: FeatureFn, anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
+    """Stage-1 soft contrastive term: ``sum_l d(phi_l(anchor), phi_l(positive)) / d(phi_l(anchor), phi_l(negative))``.
+
+    ``anchor`` = student output, ``positive`` = responsible teacher's output, ``negative`` =
+    the sample's own degraded input; distances are per-sample L1, the ratio is averaged over
+    the batch. Gradients flow only through ``anchor`` (positives and negatives are detached).
+    """
+    fa = phi(anchor)
+    with torch.no_grad():
+        fp = phi(positive.detach())
+        fn = phi(negative.detach())
+    total = anchor.new_zeros((), dtype=torch.float32)
+    for a, p, n in zip(fa, fp, fn):
+        total = total + (_per_sample_l1(a, p) / (_per_sample_l1(a, n) + _EPS)).mean()
+    return total
+
+
+def hard_contrastive(phi: FeatureFn, anchor: torch.Tensor, positive: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
+    """Stage-2 hard contrastive term: distance to the clean target over the mean distance to EVERY degraded input.
+
+    For sample ``i``: ``d(phi(anchor_i), phi(positive_i)) / mean_j d(phi(anchor_i), phi(negatives_j))``
+    over all ``j`` in the batch (all degradation kinds act as negatives), summed over levels.
+    """
+    fa = phi(anchor)
+    with torch.no_grad():
+        fp = phi(positive.detach())
+        fn = phi(negatives.detach())
+    total = anchor.new_zeros((), dtype=torch.float32)
+    for a, p, n in zip(fa, fp, fn):
+        num = _per_sample_l1(a, p)
+        a_flat = a.float().flatten(1)
+        n_flat = n.float().flatten(1)
+        den = (a_flat[:, None, :] - n_flat[None, :, :]).abs().mean(dim=2).mean(dim=1)
+        total = total + (num / (den + _EPS)).mean()
+    return total
