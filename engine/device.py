@@ -1,0 +1,176 @@
+"""Compute device, precision, tile size and out-of-memory detection for a run.
+
+Policy (documented once, here):
+
+- ``DeviceKind.AUTO`` picks CUDA, then Apple MPS, then the CPU. An *explicit* ``cuda`` or
+  ``mps`` that is not available raises :class:`DeviceError` saying what to use instead.
+- Precision: fp16/bf16 run under ``torch.autocast`` only on a GPU and only where the plugin's
+  manifest declares support. ``AUTO`` means fp16 (else bf16, else fp32) on a GPU, fp32 on the
+  CPU. An *explicit* fp16/bf16 request that cannot be honoured (CPU run, or a plugin that does
+  not declare it) raises :class:`DeviceError` rather than silently changing the numbers: the
+  user asked for something specific, so the fix (``--precision fp32`` or ``auto``) is shown.
+- Tile size: on CUDA it is derived from free memory (``torch.cuda.mem_get_info``), elsewhere
+  :data:`DEFAULT_CPU_TILE`.
+
+torch is imported inside functions only, so importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from engine.errors import DeviceError
+from engine.types import DeviceKind, Precision
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from plugins.api import Manifest
+
+DEFAULT_CPU_TILE = 512
+"""Tile edge (input pixels) used on the CPU when the user does not choose one."""
+
+MIN_AUTO_TILE = 128
+MAX_AUTO_TILE = 2048
+GPU_MEMORY_FRACTION = 0.5
+"""Share of the currently free GPU memory an automatic tile size plans to use."""
+
+BYTES_PER_OUTPUT_PIXEL_FP32 = 1536
+"""Rough activation memory of a restoration network per output pixel in fp32 (64-channel
+features, a handful alive at once). Only a starting guess: out-of-memory halves the tile."""
+
+
+@dataclass(frozen=True)
+class ExecutionDevice:
+    """Where a run executes: the torch device, a label for reports, and whether it is a GPU."""
+
+    torch_device: torch.device
+    label: str
+    is_gpu: bool
+
+
+def cpu_device() -> ExecutionDevice:
+    """The CPU as an :class:`ExecutionDevice`."""
+    import torch
+
+    return ExecutionDevice(torch.device("cpu"), "cpu", False)
+
+
+def _mps_available() -> bool:
+    import torch
+
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def resolve_device(kind: DeviceKind) -> ExecutionDevice:
+    """Turn a requested :class:`DeviceKind` into a concrete device (see the module docstring)."""
+    import torch
+
+    kind = DeviceKind(kind)
+    if kind is DeviceKind.CPU:
+        return cpu_device()
+    if kind in (DeviceKind.CUDA, DeviceKind.AUTO) and torch.cuda.is_available():
+        index = torch.cuda.current_device()
+        return ExecutionDevice(torch.device("cuda", index), f"cuda:{index} ({torch.cuda.get_device_name(index)})", True)
+    if kind is DeviceKind.CUDA:
+        raise DeviceError(
+            "CUDA was requested but no CUDA GPU is usable by this PyTorch build "
+            f"(torch {torch.__version__}, CUDA {torch.version.cuda or 'not compiled in'}); "
+            "use --device cpu or auto, or install a CUDA build of PyTorch"
+        )
+    if kind in (DeviceKind.MPS, DeviceKind.AUTO) and _mps_available():
+        return ExecutionDevice(torch.device("mps"), "mps", True)
+    if kind is DeviceKind.MPS:
+        raise DeviceError("Apple MPS was requested but is not available on this machine; use --device cpu or auto")
+    return cpu_device()
+
+
+def resolve_precision(requested: Precision, manifest: Manifest, device: ExecutionDevice) -> Precision:
+    """The precision a run uses (see the module docstring); raises :class:`DeviceError` if impossible."""
+    requested = Precision(requested)
+    if requested is Precision.FP32:
+        return Precision.FP32
+    if requested is Precision.AUTO:
+        if not device.is_gpu:
+            return Precision.FP32
+        if manifest.fp16:
+            return Precision.FP16
+        if manifest.bf16 and _bf16_supported(device):
+            return Precision.BF16
+        return Precision.FP32
+    name = requested.value
+    if not device.is_gpu:
+        raise DeviceError(f"{name} runs only on a GPU and this run is on the CPU; use --precision fp32 or auto")
+    allowed = manifest.fp16 if requested is Precision.FP16 else manifest.bf16
+    if not allowed:
+        raise DeviceError(
+            f"plugin '{manifest.id}' does not declare {name} support in its manifest; use --precision fp32 or auto"
+        )
+    if requested is Precision.BF16 and not _bf16_supported(device):
+        raise DeviceError(f"this GPU ({device.label}) cannot run bf16; use --precision fp16, fp32 or auto")
+    return requested
+
+
+def _bf16_supported(device: ExecutionDevice) -> bool:
+    import torch
+
+    if device.torch_device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    return device.torch_device.type == "mps"
+
+
+def autocast_dtype(precision: Precision) -> torch.dtype | None:
+    """The autocast dtype for ``precision`` (``None`` for fp32: no autocast)."""
+    import torch
+
+    return {Precision.FP16: torch.float16, Precision.BF16: torch.bfloat16}.get(Precision(precision))
+
+
+def auto_tile_size(device: ExecutionDevice, *, scale: int, precision: Precision, tiles_per_batch: int) -> int:
+    """A tile edge (input pixels) for ``device``: from free CUDA memory, else :data:`DEFAULT_CPU_TILE`.
+
+    The estimate assumes :data:`BYTES_PER_OUTPUT_PIXEL_FP32` (halved in fp16/bf16) and is a
+    multiple of 64 within [:data:`MIN_AUTO_TILE`, :data:`MAX_AUTO_TILE`].
+    """
+    if device.torch_device.type != "cuda":
+        return DEFAULT_CPU_TILE
+    import torch
+
+    free, _total = torch.cuda.mem_get_info(device.torch_device)
+    per_pixel = BYTES_PER_OUTPUT_PIXEL_FP32 * (0.5 if precision in (Precision.FP16, Precision.BF16) else 1.0)
+    pixels = GPU_MEMORY_FRACTION * free / (per_pixel * scale * scale * max(1, tiles_per_batch))
+    edge = int(math.sqrt(max(pixels, 1.0))) // 64 * 64
+    return max(MIN_AUTO_TILE, min(MAX_AUTO_TILE, edge))
+
+
+def default_tiles_per_batch(device: ExecutionDevice) -> int:
+    """Tiles per forward: several on a GPU (keeps it busy), one on the CPU (bounds memory)."""
+    return 4 if device.is_gpu else 1
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for CUDA/MPS/CPU allocator failures (``OutOfMemoryError`` or an "out of memory" RuntimeError)."""
+    import torch
+
+    oom_type = getattr(torch.cuda, "OutOfMemoryError", None)
+    if oom_type is not None and isinstance(exc, oom_type):
+        return True
+    if isinstance(exc, MemoryError):
+        return True
+    if isinstance(exc, RuntimeError):
+        text = str(exc).lower()
+        return "out of memory" in text or "can't allocate memory" in text or "failed to allocate" in text
+    return False
+
+
+def release_cached_memory(device: ExecutionDevice) -> None:
+    """Give cached allocator blocks back after an out-of-memory error (no-op on the CPU)."""
+    import torch
+
+    if device.torch_device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.torch_device.type == "mps" and hasattr(torch, "mps"):
+        torch.mps.empty_cache()
