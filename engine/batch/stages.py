@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.batch.job import BatchJob
+from engine.batch.job import BatchJob, FileOutcome
 from engine.batch.provenance import (
     OutputState,
     Recipe,
@@ -157,3 +157,25 @@ def write_stage(job: BatchJob, source: Path, output: Path, computed: Computed, r
             # never leave our sidecar next to a file that is not ours (it would mark it as ours)
             sidecar_path(output).unlink(missing_ok=True)
         raise
+
+
+def process_one(job: BatchJob, source: Path, output: Path, recipe: Recipe) -> FileOutcome:
+    """All three stages for one file, in this process (what a Ray task runs).
+
+    Never raises for a bad file: returns a :class:`FileOutcome` with the reason.
+    """
+    import time
+
+    from engine.batch.job import DONE, FAILED, SKIPPED_COMPLETE
+
+    start = time.perf_counter()
+    try:
+        loaded = read_stage(job, source, output, recipe)
+        if isinstance(loaded, Skip):
+            return FileOutcome(source, output, SKIPPED_COMPLETE, time.perf_counter() - start)
+        computed = compute_stage(job, loaded)
+        del loaded
+        write_stage(job, source, output, computed, recipe)
+    except Exception as exc:  # noqa: BLE001 - a bad file must never stop the batch
+        return FileOutcome(source, output, FAILED, time.perf_counter() - start, describe_error(exc))
+    return FileOutcome(source, output, DONE, time.perf_counter() - start)

@@ -1,0 +1,142 @@
+"""The Ray executor: the same batch, with files processed as tasks on a Ray cluster.
+
+The driver (this process) plans the batch and builds the recipe exactly like the local
+executor; each task runs :func:`engine.batch.stages.process_one` for one file (resume check,
+read, filter chain, atomic write with sidecar) and returns its :class:`FileOutcome`; the
+driver assembles the same report. Outputs, sidecars and the report are therefore identical
+in content to a local run, and a Ray run resumes a local one and vice versa.
+
+Requirements on a real cluster (``address="ray://head:10001"``): ``clarity-studio`` and its
+plugins (same ids, versions and weights) installed on every worker, and the input and output
+folders on storage that the driver and every worker see at the same paths.
+
+Ray is optional (``pip install clarity-studio[distributed]``); it is imported only here.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.batch.job import CANCELLED, NOT_STARTED, BatchJob, BatchProgress, BatchReport, FileOutcome
+from engine.batch.naming import plan_pairs
+from engine.batch.provenance import build_recipe
+from engine.batch.report import write_report
+from engine.cancel import CancelToken
+from engine.errors import ClarityError
+
+FORWARDED_ENV: tuple[str, ...] = ("CLARITY_PLUGIN_PATH", "CLARITY_CACHE_DIR", "CLARITY_MAX_PIXELS")
+"""Environment variables the driver forwards to Ray workers it starts."""
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise ClarityError(
+            "the Ray executor needs the optional 'ray' package; install it with "
+            "`pip install clarity-studio[distributed]` or use --executor local"
+        ) from exc
+    return ray
+
+
+def worker_runtime_env() -> dict[str, Any]:
+    """``runtime_env`` for a Ray instance started by the driver: Clarity settings and import path."""
+    repo_root = str(Path(__file__).resolve().parents[2])
+    env = {name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}
+    paths = [repo_root, *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    return {"env_vars": env}
+
+
+def _task(job: BatchJob, source: Path, output: Path, recipe: Any) -> FileOutcome:
+    """Body of one Ray task (runs on a worker)."""
+    from engine.batch.stages import process_one
+
+    return process_one(job, source, output, recipe)
+
+
+def run_ray(
+    job: BatchJob,
+    *,
+    progress: Callable[[BatchProgress], None] | None = None,
+    cancel: CancelToken | None = None,
+    address: str | None = None,
+    poll_seconds: float = 0.2,
+) -> BatchReport:
+    """Run ``job`` on Ray (see the module docstring); same contract as the local executor.
+
+    Uses the Ray instance this process is already connected to, else connects to ``address``
+    (``None``: start a local instance, shut down again at the end). ``progress`` is called
+    from this thread after every finished file (no tile progress from remote tasks).
+    Cancelling cancels queued and running tasks; a task interrupted mid-write leaves no temp
+    file (``engine.atomic``) and its file is redone by the next run.
+    """
+    ray = _import_ray()
+    start = time.perf_counter()
+    pairs = plan_pairs(job)
+    recipe = build_recipe(job)
+    started_here = False
+    if not ray.is_initialized():
+        try:
+            if address is None:
+                ray.init(include_dashboard=False, runtime_env=worker_runtime_env(), log_to_driver=False)
+            else:
+                ray.init(address=address, runtime_env=worker_runtime_env(), log_to_driver=False)
+        except Exception as exc:  # noqa: BLE001 - connection problems become one user-facing line
+            raise ClarityError(f"cannot start or join Ray at {address or 'a local instance'}: {exc}") from exc
+        started_here = True
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=0)(_task)
+        job_ref = ray.put(job)
+        recipe_ref = ray.put(recipe)
+        refs = [remote.remote(job_ref, s, o, recipe_ref) for s, o in pairs]
+        index_of = {ref: i for i, ref in enumerate(refs)}
+        outcomes: list[FileOutcome | None] = [None] * len(pairs)
+        counts = {"done": 0, "failed": 0, "skipped-complete": 0}
+        pending = list(refs)
+        cancelled = False
+        finished = 0
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1, timeout=poll_seconds)
+            for ref in ready:
+                i = index_of[ref]
+                outcome = ray.get(ref)
+                outcomes[i] = outcome
+                counts[outcome.status] = counts.get(outcome.status, 0) + 1
+                finished += 1
+                if progress is not None:
+                    elapsed = time.perf_counter() - start
+                    eta = elapsed / finished * (len(pairs) - finished)
+                    progress(BatchProgress(i, len(pairs), None, None, counts["done"], counts["failed"],
+                                           counts["skipped-complete"], eta))
+            if cancel is not None and cancel.cancelled and pending:
+                cancelled = True
+                for ref in pending:
+                    ray.cancel(ref)
+                for ref in pending:  # collect what finished anyway; the rest was cancelled
+                    try:
+                        outcomes[index_of[ref]] = ray.get(ref)
+                    except Exception:  # noqa: BLE001 - TaskCancelledError and worker deaths
+                        pass
+                pending = []
+        stopped_at: Path | None = None
+        result: list[FileOutcome] = []
+        for (source, output), outcome in zip(pairs, outcomes):
+            if outcome is None:
+                if stopped_at is None:
+                    stopped_at = source
+                    outcome = FileOutcome(source, output, CANCELLED, 0.0, "cancelled by the user")
+                else:
+                    outcome = FileOutcome(source, output, NOT_STARTED, 0.0)
+            result.append(outcome)
+        if cancel is not None and cancel.cancelled and stopped_at is None and len(pairs) and not cancelled:
+            cancelled = False
+    finally:
+        if started_here:
+            ray.shutdown()
+    return write_report(job, result, cancelled=cancelled, stopped_at=stopped_at, executor="ray",
+                        seconds=time.perf_counter() - start)
