@@ -287,3 +287,48 @@ def synthesize_uint8(clean_u8: np.ndarray, spec: str, seed: int) -> np.ndarray:
         raise ClarityError(f"degradation '{spec}' changes the size; use --degrade bicubic:S for super-resolution")
     out = batch.degraded[0].clamp(0, 1).mul(255.0).round().byte().numpy().transpose(1, 2, 0)
     return np.ascontiguousarray(out)
+
+
+def method_restore(
+    method: str,
+    params: dict[str, str] | None = None,
+    *,
+    tile: int | None = None,
+    device: str = "auto",
+) -> RestoreFn:
+    """The :data:`RestoreFn` for ``method``: ``baseline:NAME`` or a plugin id.
+
+    Plugins run through :func:`engine.api.apply_filter` with ``params`` (strings, parsed and
+    checked against the manifest). For super-resolution the ``scale`` parameter is set to the
+    evaluation scale when the plugin has one and ``params`` does not.
+    """
+    if method.startswith("baseline:"):
+        from engine.training.baselines import get_baseline
+
+        if params:
+            raise ClarityError(f"{method} takes no --param (got {', '.join(sorted(params))})")
+        return get_baseline(method.split(":", 1)[1])
+
+    from engine.types import DeviceKind, RunOptions
+
+    try:
+        kind = DeviceKind(device)
+    except ValueError:
+        raise ClarityError(f"unknown device '{device}'; use one of {', '.join(d.value for d in DeviceKind)}") from None
+    options = RunOptions(tile=tile, device=kind)
+    fixed = dict(params or {})
+
+    def run(image: np.ndarray, scale: int) -> np.ndarray:
+        from engine.api import apply_filter, list_plugins
+
+        values = dict(fixed)
+        if scale > 1 and "scale" not in values:
+            info = next((i for i in list_plugins() if i.id == method), None)
+            if info is not None and info.manifest is not None and info.manifest.parameter("scale") is not None:
+                values["scale"] = str(scale)
+        result = apply_filter(np.ascontiguousarray(image, dtype=np.float32), method, values, options=options)
+        if result.scale != scale:
+            raise ClarityError(f"plugin '{method}' upscaled by {result.scale}, the evaluation needs x{scale}; pass --param scale={scale}")
+        return result.image
+
+    return run
