@@ -133,8 +133,6 @@ def run_ray(
                 else:
                     outcome = FileOutcome(source, output, NOT_STARTED, 0.0)
             result.append(outcome)
-        if cancel is not None and cancel.cancelled and stopped_at is None and len(pairs) and not cancelled:
-            cancelled = False
     finally:
         if started_here:
             ray.shutdown()
