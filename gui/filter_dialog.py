@@ -1,0 +1,316 @@
+"""The filter dialog: parameters, live preview, Apply with progress and Cancel.
+
+The dialog never changes the document itself. It shows the parameters of one plugin (see
+:class:`gui.param_form.ParameterForm`) plus strength and device, computes a preview of a crop
+(the visible area, at most :data:`PREVIEW_MAX` pixels a side) in a :class:`gui.worker.Job`
+300 ms after the last change, and on Apply runs the filter on the whole image (restricted to
+the selection mask) in another job with a progress bar and Cancel. The result arrives as
+``applied(RunResult)``; the main window turns it into an undo step. A failure is shown in a
+message box and leaves the image untouched; the dialog stays open to try again.
+
+Super-resolution with a selection: the engine crops the selection's bounding box and
+upscales it; the window then replaces the image with that upscaled crop (one undo step).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from PySide6.QtCore import QRect, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QPixmap
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.cancel import CancelToken
+from engine.types import RunResult
+from gui.param_form import ParameterForm, RunOptionsForm
+from gui.qimage import to_qimage
+from gui.worker import Job, ReportCallback
+from plugins.api import ParamValue, PluginInfo, Task
+
+PREVIEW_MAX = 384
+PREVIEW_DEBOUNCE_MS = 300
+
+FilterCall = Callable[..., RunResult]
+"""``apply_filter``-compatible callable (injected so tests and the window share one engine)."""
+
+
+def preview_crop(visible: QRect, width: int, height: int, limit: int = PREVIEW_MAX) -> QRect:
+    """A crop of at most ``limit`` x ``limit`` pixels centred on ``visible`` inside the image."""
+    if visible.isEmpty():
+        visible = QRect(0, 0, width, height)
+    w, h = min(limit, visible.width(), width), min(limit, visible.height(), height)
+    cx, cy = visible.center().x(), visible.center().y()
+    x = min(max(0, cx - w // 2), width - w)
+    y = min(max(0, cy - h // 2), height - h)
+    return QRect(x, y, w, h)
+
+
+class FilterDialog(QDialog):
+    """Parameters + preview + Apply for one plugin on one image."""
+
+    applied = Signal(object)  # RunResult
+    preview_ready = Signal()
+
+    def __init__(
+        self,
+        info: PluginInfo,
+        pixels: np.ndarray,
+        mask: np.ndarray | None,
+        visible: QRect,
+        apply_filter: FilterCall,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        if info.manifest is None:
+            raise ValueError("FilterDialog needs a plugin with a valid manifest")
+        self.manifest = info.manifest
+        self._pixels = pixels
+        self._mask = mask
+        self._apply_filter = apply_filter
+        h, w = pixels.shape[:2]
+        self.crop = preview_crop(visible, w, h)
+        self._preview_job: Job | None = None
+        self._preview_pending = False
+        self._apply_job: Job | None = None
+        self.preview_result: np.ndarray | None = None
+        self.last_error: str = ""
+        self.setWindowTitle(f"{self.manifest.menu or self.manifest.name}")
+        self.setModal(True)
+
+        self.form = ParameterForm(self.manifest)
+        self.options_form = RunOptionsForm()
+        self.preview_label = QLabel()
+        self.preview_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview_label.setMinimumSize(min(PREVIEW_MAX, self.crop.width()), min(PREVIEW_MAX, self.crop.height()))
+        self.show_before = QCheckBox("Show original (before)")
+        self.show_before.toggled.connect(self._show_preview)
+        self.preview_status = QLabel("")
+        self.note = QLabel(self._scope_note())
+        self.note.setWordWrap(True)
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.buttons = QDialogButtonBox()
+        self.apply_button = QPushButton("Apply")
+        self.apply_button.setDefault(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.buttons.addButton(self.apply_button, QDialogButtonBox.ButtonRole.AcceptRole)
+        self.buttons.addButton(self.cancel_button, QDialogButtonBox.ButtonRole.RejectRole)
+        self.apply_button.clicked.connect(self.start_apply)
+        self.cancel_button.clicked.connect(self._cancel_clicked)
+
+        left = QVBoxLayout()
+        if self.manifest.description:
+            desc = QLabel(self.manifest.description)
+            desc.setWordWrap(True)
+            left.addWidget(desc)
+        left.addWidget(self.form)
+        left.addWidget(self.options_form)
+        left.addWidget(self.note)
+        left.addStretch(1)
+        right = QVBoxLayout()
+        right.addWidget(self.preview_label, 1)
+        right.addWidget(self.show_before)
+        right.addWidget(self.preview_status)
+        top = QHBoxLayout()
+        top.addLayout(left, 1)
+        top.addLayout(right, 2)
+        outer = QVBoxLayout(self)
+        outer.addLayout(top)
+        outer.addWidget(self.progress)
+        outer.addWidget(self.buttons)
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(PREVIEW_DEBOUNCE_MS)
+        self._debounce.timeout.connect(self.start_preview)
+        self.form.changed.connect(self.schedule_preview)
+        self.options_form.changed.connect(self.schedule_preview)
+        self._show_preview()
+        self.schedule_preview()
+
+    # -- description -------------------------------------------------------------------------
+    def _scope_note(self) -> str:
+        sr = self.manifest.task is Task.SUPER_RESOLUTION
+        if sr and self._mask is not None:
+            return "Super-resolution: the selection's bounding box is cropped and upscaled; it replaces the image (Undo restores it)."
+        if sr:
+            return "Super-resolution: the whole image is upscaled."
+        if self._mask is not None:
+            return "Applies to the selection only; pixels outside it stay unchanged."
+        return "Applies to the whole image."
+
+    def params(self) -> dict[str, ParamValue]:
+        """The parameter values currently set in the form."""
+        return self.form.values()
+
+    # -- preview ---------------------------------------------------------------------------------
+    def schedule_preview(self) -> None:
+        """(Re)start the debounce timer; the preview is computed when it fires."""
+        self._debounce.start()
+
+    def _crop_arrays(self) -> tuple[np.ndarray, np.ndarray | None]:
+        c = self.crop
+        px = np.ascontiguousarray(self._pixels[c.y() : c.y() + c.height(), c.x() : c.x() + c.width()])
+        mask = None
+        if self._mask is not None:
+            mask = np.ascontiguousarray(self._mask[c.y() : c.y() + c.height(), c.x() : c.x() + c.width()])
+        return px, mask
+
+    def start_preview(self) -> None:
+        """Compute the preview of the crop now (cancels and re-queues a running one)."""
+        if self._preview_job is not None:
+            self._preview_pending = True
+            self._preview_job.cancel()
+            return
+        px, mask = self._crop_arrays()
+        sr = self.manifest.task is Task.SUPER_RESOLUTION
+        if mask is not None and not sr and not mask.any():
+            mask = None
+            self.preview_status.setText("The selection is outside the preview area.")
+        plugin_id, params, options = self.manifest.id, self.params(), None
+        try:
+            options = self.options_form.options()
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            self.preview_status.setText(str(exc))
+            return
+        call = self._apply_filter
+
+        def task(report: ReportCallback, cancel: CancelToken) -> RunResult:
+            return call(px, plugin_id, params, mask=None if sr else mask, options=options, progress=report, cancel=cancel)
+
+        self.preview_status.setText("Computing preview...")
+        job = Job(task, name="clarity-preview", parent=self)
+        job.finished.connect(self._preview_finished)
+        job.failed.connect(self._preview_failed)
+        job.done.connect(self._preview_done)
+        self._preview_job = job.start()
+
+    def _preview_finished(self, result: RunResult) -> None:
+        self.preview_result = result.image
+        self.preview_status.setText(f"Preview: {result.seconds:.2f} s on {result.device}")
+        self._show_preview()
+        self.preview_ready.emit()
+
+    def _preview_failed(self, message: str) -> None:
+        self.last_error = message
+        self.preview_status.setText(f"Preview failed: {message}")
+
+    def _preview_done(self) -> None:
+        job, self._preview_job = self._preview_job, None
+        if job is not None:
+            job.deleteLater()
+        if self._preview_pending:
+            self._preview_pending = False
+            self.start_preview()
+
+    def _show_preview(self) -> None:
+        before, _ = self._crop_arrays()
+        shown = before if self.show_before.isChecked() or self.preview_result is None else self.preview_result
+        image = to_qimage(shown)
+        pixmap = QPixmap.fromImage(image)
+        if pixmap.width() > PREVIEW_MAX or pixmap.height() > PREVIEW_MAX:
+            pixmap = pixmap.scaled(PREVIEW_MAX, PREVIEW_MAX, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+        self.preview_label.setPixmap(pixmap)
+
+    # -- apply -------------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """True while Apply's job runs."""
+        return self._apply_job is not None
+
+    def start_apply(self) -> None:
+        """Run the filter on the whole image (or selection) in the background."""
+        if self._apply_job is not None:
+            return
+        self._debounce.stop()
+        if self._preview_job is not None:
+            self._preview_pending = False
+            self._preview_job.cancel()
+        try:
+            options = self.options_form.options()
+        except Exception as exc:  # noqa: BLE001 - shown to the user
+            self._show_error(str(exc))
+            return
+        pixels, mask, plugin_id, params, call = self._pixels, self._mask, self.manifest.id, self.params(), self._apply_filter
+
+        def task(report: ReportCallback, cancel: CancelToken) -> RunResult:
+            return call(pixels, plugin_id, params, mask=mask, options=options, progress=report, cancel=cancel)
+
+        self.form.setEnabled(False)
+        self.options_form.setEnabled(False)
+        self.apply_button.setEnabled(False)
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        job = Job(task, name="clarity-apply", parent=self)
+        job.progress.connect(self._apply_progress)
+        job.finished.connect(self._apply_finished)
+        job.failed.connect(self._apply_failed)
+        job.cancelled.connect(self._apply_cancelled)
+        job.done.connect(self._apply_done)
+        self._apply_job = job.start()
+
+    def _apply_progress(self, done: int, total: int) -> None:
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(done)
+
+    def _apply_finished(self, result: RunResult) -> None:
+        self.applied.emit(result)
+        self.accept()
+
+    def _apply_failed(self, message: str) -> None:
+        self._show_error(message)
+
+    def _apply_cancelled(self) -> None:
+        self.preview_status.setText("Cancelled; the image is unchanged.")
+
+    def _apply_done(self) -> None:
+        job, self._apply_job = self._apply_job, None
+        if job is not None:
+            job.deleteLater()
+        self.form.setEnabled(True)
+        self.options_form.setEnabled(True)
+        self.apply_button.setEnabled(True)
+        self.progress.setVisible(False)
+
+    def _show_error(self, message: str) -> None:
+        self.last_error = message
+        QMessageBox.warning(self, "Filter failed", f"{message}\n\nThe image was not changed.")
+
+    # -- closing -----------------------------------------------------------------------------------
+    def _cancel_clicked(self) -> None:
+        """Cancel a running Apply; without one, close the dialog."""
+        if self._apply_job is not None:
+            self._apply_job.cancel()
+        else:
+            self.reject()
+
+    def shutdown(self) -> None:
+        """Cancel and join every background job (called before the dialog goes away)."""
+        self._debounce.stop()
+        self._preview_pending = False
+        for job in (self._preview_job, self._apply_job):
+            if job is not None:
+                job.shutdown()
+
+    def done(self, result: int) -> None:  # noqa: D401 - Qt API
+        self.shutdown()
+        super().done(result)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        self.shutdown()
+        super().closeEvent(event)
+
+
+__all__ = ["PREVIEW_DEBOUNCE_MS", "PREVIEW_MAX", "FilterDialog", "preview_crop"]

@@ -1,0 +1,538 @@
+"""The main window: menus, tool bar, status bar and the wiring between the parts.
+
+The window owns one :class:`gui.document.EditorDocument` at a time, an :class:`ImageCanvas`,
+a ``QUndoStack`` and the settings. Engine work happens in the dialogs' background jobs; the
+window only turns finished results into undo steps. Engine functions are looked up on their
+modules at call time (``engine.api.apply_filter``...), so tests can monkeypatch them.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QToolBar,
+    QWidget,
+)
+
+from engine.types import RunResult
+from gui.batch_dialog import BatchDialog
+from gui.canvas import ImageCanvas
+from gui.document import EditorDocument
+from gui.filter_dialog import FilterDialog
+from gui.filter_menu import populate_filter_menu
+from gui.history import RegionEditCommand, ReplaceImageCommand
+from gui.plugins_dialog import PluginsDialog
+from gui.selection import Selection, SelectionTool, mask_bbox
+from gui.settings import AppSettings
+from gui.worker import describe_error
+from plugins.api import PluginInfo, Task
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "Clarity Studio"
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif")
+
+
+def _engine_api():  # noqa: ANN202 - module
+    import engine.api
+
+    return engine.api
+
+
+class MainWindow(QMainWindow):
+    """Clarity Studio's window. ``settings`` defaults to the user's store."""
+
+    def __init__(self, settings: AppSettings | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings if settings is not None else AppSettings()
+        self.document: EditorDocument | None = None
+        self.original_pixels: np.ndarray | None = None
+        self.selection: Selection | None = None
+        self.undo_stack = QUndoStack(self)
+        self.undo_stack.cleanChanged.connect(self._clean_changed)
+        self.filter_dialog: FilterDialog | None = None
+        self.batch_dialog: BatchDialog | None = None
+        self.plugins_dialog: PluginsDialog | None = None
+        self.filter_actions: dict[str, QAction] = {}
+        self.last_device = "auto"
+        self.canvas = ImageCanvas(self)
+        self.canvas.selection_drawn.connect(self.set_selection)
+        self.canvas.zoom_changed.connect(lambda _z: self._update_status())
+        self.setCentralWidget(self.canvas)
+        self.setAcceptDrops(True)
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbar()
+        self._build_status_bar()
+        self.rebuild_filter_menu()
+        geometry = self.settings.geometry()
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 820)
+        self._update_title()
+        self._update_enabled()
+
+    # ------------------------------------------------------------------ construction
+    def _action(self, text: str, slot, shortcut: QKeySequence | str | list | None = None) -> QAction:  # noqa: ANN001
+        action = QAction(text, self)
+        if isinstance(shortcut, list):
+            action.setShortcuts([QKeySequence(s) for s in shortcut])
+        elif shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(lambda _checked=False: slot())
+        return action
+
+    def _build_actions(self) -> None:
+        self.open_action = self._action("&Open...", self.open_dialog, "Ctrl+O")
+        self.save_action = self._action("&Save", self.save, "Ctrl+S")
+        self.save_as_action = self._action("Save &As...", self.save_as, "Ctrl+Shift+S")
+        self.close_action = self._action("&Close", self.close_document, "Ctrl+W")
+        self.quit_action = self._action("&Quit", self.close, "Ctrl+Q")
+        self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
+        self.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
+        self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
+        self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.select_all_action = self._action("Select &All", self.select_all, "Ctrl+A")
+        self.select_none_action = self._action("Select &None", self.select_none, "Ctrl+D")
+        self.invert_action = self._action("&Invert Selection", self.invert_selection, "Ctrl+Shift+I")
+        self.zoom_in_action = self._action("Zoom &In", self.canvas.zoom_in, ["Ctrl++", "Ctrl+="])
+        self.zoom_out_action = self._action("Zoom &Out", self.canvas.zoom_out, "Ctrl+-")
+        self.fit_action = self._action("&Fit", self.canvas.fit, "Ctrl+0")
+        self.actual_action = self._action("&100%", self.canvas.actual_size, "Ctrl+1")
+        self.compare_action = QAction("&Compare (split view)", self)
+        self.compare_action.setCheckable(True)
+        self.compare_action.setShortcut(QKeySequence("Ctrl+K"))
+        self.compare_action.setToolTip("Original left of the split line; hold \\ to see the original everywhere")
+        self.compare_action.toggled.connect(self.canvas.set_compare)
+        self.reload_plugins_action = self._action("&Reload plugins", self.reload_plugins)
+        self.batch_action = self._action("&Process Folder...", self.open_batch_dialog, "Ctrl+B")
+        self.plugins_action = self._action("&Plugins...", self.open_plugins_dialog)
+        self.about_action = self._action("&About", self.about)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addAction(self.open_action)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self._fill_recent_menu()
+        file_menu.addAction(self.save_action)
+        file_menu.addAction(self.save_as_action)
+        file_menu.addAction(self.close_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        edit = bar.addMenu("&Edit")
+        for a in (self.undo_action, self.redo_action, None, self.select_all_action, self.select_none_action, self.invert_action):
+            edit.addSeparator() if a is None else edit.addAction(a)
+        self.filter_menu: QMenu = bar.addMenu("F&ilter")
+        view = bar.addMenu("&View")
+        for a in (self.zoom_in_action, self.zoom_out_action, self.fit_action, self.actual_action, None, self.compare_action):
+            view.addSeparator() if a is None else view.addAction(a)
+        batch = bar.addMenu("&Batch")
+        batch.addAction(self.batch_action)
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.plugins_action)
+        help_menu.addAction(self.about_action)
+
+    def _build_toolbar(self) -> None:
+        tools = QToolBar("Tools", self)
+        tools.setObjectName("tools")
+        self.tool_group = QActionGroup(self)
+        self.tool_actions: dict[SelectionTool, QAction] = {}
+        for tool, label in (
+            (SelectionTool.HAND, "Hand"),
+            (SelectionTool.RECTANGLE, "Rectangle"),
+            (SelectionTool.ELLIPSE, "Ellipse"),
+            (SelectionTool.LASSO, "Lasso"),
+        ):
+            action = QAction(label, self)
+            action.setCheckable(True)
+            action.triggered.connect(lambda _c=False, t=tool: self.canvas.set_tool(t))
+            self.tool_group.addAction(action)
+            tools.addAction(action)
+            self.tool_actions[tool] = action
+        self.tool_actions[self.canvas.tool].setChecked(True)
+        tools.addSeparator()
+        tools.addWidget(QLabel(" Feather "))
+        self.feather_spin = QDoubleSpinBox()
+        self.feather_spin.setRange(0.0, 200.0)
+        self.feather_spin.setSuffix(" px")
+        self.feather_spin.setToolTip("Soft selection edge: Gaussian blur radius of the selection mask")
+        self.feather_spin.valueChanged.connect(self._feather_changed)
+        tools.addWidget(self.feather_spin)
+        tools.addSeparator()
+        tools.addAction(self.compare_action)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tools)
+
+    def _build_status_bar(self) -> None:
+        self.size_label = QLabel()
+        self.zoom_label = QLabel()
+        self.device_label = QLabel()
+        self.time_label = QLabel()
+        for label in (self.size_label, self.zoom_label, self.device_label, self.time_label):
+            self.statusBar().addPermanentWidget(label)
+        self._update_status()
+
+    # ------------------------------------------------------------------ state display
+    def _update_title(self) -> None:
+        name = self.document.display_name if self.document else "No image"
+        self.setWindowTitle(f"{name}[*] - {APP_NAME}")
+        self.setWindowModified(bool(self.document and self.document.dirty))
+
+    def _update_status(self) -> None:
+        doc = self.document
+        if doc is None:
+            self.size_label.setText("No image")
+        else:
+            alpha = " + alpha" if doc.alpha is not None else ""
+            self.size_label.setText(f"{doc.width} x {doc.height} px, {doc.image.bit_depth}-bit{alpha}")
+        self.zoom_label.setText(f"Zoom {self.canvas.zoom * 100:.0f}%")
+        self.device_label.setText(f"Device: {self.last_device}")
+
+    def _update_enabled(self) -> None:
+        has = self.document is not None
+        for a in (self.save_action, self.save_as_action, self.close_action, self.select_all_action,
+                  self.select_none_action, self.invert_action, self.zoom_in_action, self.zoom_out_action,
+                  self.fit_action, self.actual_action, self.compare_action):
+            a.setEnabled(has)
+        for pid, a in self.filter_actions.items():
+            a.setEnabled(has and a.property("usable") is True)
+
+    def _document_changed(self, doc: EditorDocument) -> None:
+        self.canvas.set_image(doc.pixels, doc.alpha, doc.image.bit_depth, keep_view=True)
+        if doc.selection_mask is None and self.selection is not None and self._selection_size != (doc.width, doc.height):
+            self.set_selection(None)
+        self._update_title()
+        self._update_status()
+
+    def _clean_changed(self, clean: bool) -> None:
+        if self.document is not None:
+            self.document.set_dirty(not clean)
+
+    # ------------------------------------------------------------------ files
+    def open_dialog(self) -> None:
+        """File > Open..."""
+        pattern = " ".join(f"*{e}" for e in IMAGE_EXTENSIONS)
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", self.settings.last_folder("open"), f"Images ({pattern});;All files (*)")
+        if path:
+            self.open_file(Path(path))
+
+    def open_file(self, path: Path) -> bool:
+        """Open ``path`` (asks first when there are unsaved changes); errors become a message."""
+        if not self.maybe_save():
+            return False
+        from engine.io import read_image
+
+        try:
+            image = read_image(Path(path))
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message
+            self.show_error("Cannot open image", describe_error(exc))
+            return False
+        self.set_document(EditorDocument(image, Path(path)))
+        self.settings.add_recent_file(Path(path))
+        self.settings.set_last_folder("open", Path(path).parent)
+        for warning in image.warnings:
+            self.statusBar().showMessage(warning, 8000)
+        return True
+
+    def set_document(self, doc: EditorDocument | None) -> None:
+        """Show ``doc`` (``None``: close); clears the undo history and the selection."""
+        self.undo_stack.clear()
+        self.document = doc
+        self.set_selection(None)
+        if doc is None:
+            self.original_pixels = None
+            self.canvas.clear()
+        else:
+            doc.add_listener(self._document_changed)
+            self.original_pixels = doc.pixels
+            self.canvas.set_image(doc.pixels, doc.alpha, doc.image.bit_depth)
+            self.canvas.set_original(doc.pixels, doc.alpha, doc.image.bit_depth)
+        self.undo_stack.setClean()
+        self._update_title()
+        self._update_status()
+        self._update_enabled()
+
+    def save(self) -> bool:
+        """File > Save (Save As for a new image)."""
+        if self.document is None:
+            return False
+        if self.document.path is None:
+            return self.save_as()
+        return self.save_to(self.document.path)
+
+    def save_as(self) -> bool:
+        """File > Save As..."""
+        if self.document is None:
+            return False
+        start = str(self.document.path) if self.document.path else self.settings.last_folder("save")
+        path, _ = QFileDialog.getSaveFileName(self, "Save image as", start, "PNG (*.png);;JPEG (*.jpg *.jpeg);;TIFF (*.tif *.tiff);;WebP (*.webp)")
+        return self.save_to(Path(path)) if path else False
+
+    def save_to(self, path: Path) -> bool:
+        """Write the document to ``path`` (atomic, keeps bit depth, alpha, ICC, EXIF)."""
+        if self.document is None:
+            return False
+        from engine.io import write_image
+
+        try:
+            written = write_image(Path(path), self.document.image, overwrite=True)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message
+            self.show_error("Cannot save image", describe_error(exc))
+            return False
+        self.undo_stack.setClean()
+        self.document.mark_saved(Path(written))
+        self.settings.add_recent_file(Path(written))
+        self.settings.set_last_folder("save", Path(written).parent)
+        self.statusBar().showMessage(f"Saved {written}", 5000)
+        return True
+
+    def close_document(self) -> bool:
+        """File > Close."""
+        if not self.maybe_save():
+            return False
+        self.set_document(None)
+        return True
+
+    def maybe_save(self) -> bool:
+        """Ask Save / Discard / Cancel when there are unsaved changes; False means "stop"."""
+        if self.document is None or not self.document.dirty:
+            return True
+        answer = QMessageBox.question(
+            self,
+            APP_NAME,
+            f"{self.document.display_name} has unsaved changes. Save them?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save,
+        )
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = self.settings.recent_files()
+        for path in files:
+            action = self.recent_menu.addAction(path.name)
+            action.setToolTip(str(path))
+            action.triggered.connect(lambda _c=False, p=path: self.open_file(p))
+        if not files:
+            none = self.recent_menu.addAction("(none)")
+            none.setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear list", self.settings.clear_recent_files)
+
+    # drag and drop ---------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
+        if self._dropped_file(event.mimeData().urls()) is not None:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt API
+        path = self._dropped_file(event.mimeData().urls())
+        if path is not None:
+            event.acceptProposedAction()
+            self.open_file(path)
+
+    @staticmethod
+    def _dropped_file(urls: list[QUrl]) -> Path | None:
+        for url in urls:
+            if url.isLocalFile():
+                return Path(url.toLocalFile())
+        return None
+
+    # ------------------------------------------------------------------ selection
+    _selection_size: tuple[int, int] = (0, 0)
+
+    def set_selection(self, selection: Selection | None) -> None:
+        """Make ``selection`` current (``None``: the whole image)."""
+        self.selection = selection
+        if self.document is not None:
+            self._selection_size = (self.document.width, self.document.height)
+            self.document.selection_mask = None
+        self.canvas.set_selection(selection)
+
+    def selection_mask(self) -> np.ndarray | None:
+        """The float mask of the current selection, or ``None`` (whole image)."""
+        if self.document is None or self.selection is None:
+            return None
+        if self.document.selection_mask is None:
+            self.document.selection_mask = self.selection.mask(self.document.width, self.document.height)
+        return self.document.selection_mask
+
+    def select_all(self) -> None:
+        if self.document is not None:
+            self.set_selection(Selection.rectangle(0, 0, self.document.width, self.document.height))
+
+    def select_none(self) -> None:
+        self.set_selection(None)
+
+    def invert_selection(self) -> None:
+        if self.document is None:
+            return
+        if self.selection is None:  # inverting "everything" selects nothing: keep the whole image
+            return
+        self.set_selection(self.selection.invert())
+
+    def _feather_changed(self, value: float) -> None:
+        self.canvas.feather_radius = value
+        if self.selection is not None:
+            self.set_selection(Selection(self.selection.path, value, self.selection.inverted))
+
+    # ------------------------------------------------------------------ filters
+    def rebuild_filter_menu(self, refresh: bool = False) -> None:
+        """Rebuild the Filter menu from the registry (``refresh`` rescans the folders)."""
+        try:
+            infos = _engine_api().list_plugins(refresh=refresh)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message
+            infos = []
+            self.show_error("Cannot list plugins", describe_error(exc))
+        self.filter_actions = populate_filter_menu(self.filter_menu, infos, self.open_filter_dialog, self.reload_plugins_action)
+        for info in infos:
+            self.filter_actions[info.id].setProperty("usable", info.usable)
+        self._update_enabled()
+
+    def reload_plugins(self) -> None:
+        """Filter > Reload plugins: rescan and rebuild the menu."""
+        self.rebuild_filter_menu(refresh=True)
+        self.statusBar().showMessage(f"{len(self.filter_actions)} plugin(s) found", 4000)
+
+    def _plugin_info(self, plugin_id: str) -> PluginInfo | None:
+        try:
+            return _engine_api().get_registry().info(plugin_id)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message
+            self.show_error("Filter unavailable", describe_error(exc))
+            return None
+
+    def open_filter_dialog(self, plugin_id: str) -> FilterDialog | None:
+        """Open the (window-modal, non-blocking) filter dialog for ``plugin_id``."""
+        if self.document is None:
+            return None
+        info = self._plugin_info(plugin_id)
+        if info is None or not info.usable:
+            if info is not None:
+                self.show_error("Filter unavailable", f"{info.id}: {info.status.value}. {info.reason}")
+            return None
+        self._close_filter_dialog()
+        api = _engine_api()
+        dialog = FilterDialog(info, self.document.pixels, self.selection_mask(), self.canvas.visible_image_rect(),
+                              lambda *a, **k: api.apply_filter(*a, **k), self)
+        dialog.applied.connect(lambda result, d=dialog: self.apply_result(d, result))
+        self.filter_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _close_filter_dialog(self) -> None:
+        if self.filter_dialog is not None:
+            self.filter_dialog.shutdown()
+            self.filter_dialog.close()
+            self.filter_dialog.deleteLater()
+            self.filter_dialog = None
+
+    def apply_result(self, dialog: FilterDialog, result: RunResult) -> None:
+        """Turn a finished filter run into one undo step."""
+        doc = self.document
+        if doc is None:
+            return
+        label = dialog.manifest.menu or dialog.manifest.name
+        out = np.asarray(result.image, dtype=np.float32)
+        if out.shape[:2] == doc.pixels.shape[:2]:
+            command = RegionEditCommand.from_result(doc, out, label)
+            if command is not None:
+                self.undo_stack.push(command)
+        else:
+            base = doc.image
+            mask = dialog._mask  # noqa: SLF001 - the mask the run used
+            box = mask_bbox(mask) if (mask is not None and dialog.manifest.task is Task.SUPER_RESOLUTION) else None
+            if box is not None:
+                x, y, w, h = box
+                alpha = None if base.alpha is None else np.ascontiguousarray(base.alpha[y : y + h, x : x + w])
+                base = base.with_pixels(np.ascontiguousarray(base.pixels[y : y + h, x : x + w]), alpha=alpha)
+            self.undo_stack.push(ReplaceImageCommand(doc, base.with_pixels(out), label))
+            self.canvas.fit()
+        self.last_device = result.device
+        self.time_label.setText(f"{label}: {result.seconds:.2f} s")
+        for warning in result.warnings:
+            self.statusBar().showMessage(warning, 8000)
+        self._update_status()
+
+    # ------------------------------------------------------------------ other dialogs
+    def open_batch_dialog(self) -> BatchDialog:
+        """Batch > Process Folder... (non-blocking)."""
+        from engine import batch
+
+        if self.batch_dialog is None:
+            try:
+                infos = _engine_api().list_plugins()
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a message
+                infos = []
+                self.show_error("Cannot list plugins", describe_error(exc))
+            self.batch_dialog = BatchDialog(infos, lambda *a, **k: batch.run_batch(*a, **k), self)
+            self.batch_dialog.input_field.edit.setText(self.settings.last_folder("batch_input"))
+            self.batch_dialog.output_field.edit.setText(self.settings.last_folder("batch_output"))
+            self.batch_dialog.finished_report.connect(self._batch_finished)
+        self.batch_dialog.open()
+        return self.batch_dialog
+
+    def _batch_finished(self, report: object) -> None:
+        if self.batch_dialog is None:
+            return
+        for key, field in (("batch_input", self.batch_dialog.input_field), ("batch_output", self.batch_dialog.output_field)):
+            path = field.path()
+            if path is not None:
+                self.settings.set_last_folder(key, path)
+
+    def open_plugins_dialog(self) -> PluginsDialog:
+        """Help > Plugins... (non-blocking); Reload there also rebuilds the Filter menu."""
+        api = _engine_api()
+        if self.plugins_dialog is None:
+            self.plugins_dialog = PluginsDialog(
+                lambda refresh: api.list_plugins(refresh=refresh), lambda: api.get_registry().user_plugin_dir(), self
+            )
+            self.plugins_dialog.reloaded.connect(lambda: self.rebuild_filter_menu(refresh=False))
+        self.plugins_dialog.open()
+        return self.plugins_dialog
+
+    def about(self) -> None:
+        QMessageBox.about(
+            self,
+            f"About {APP_NAME}",
+            f"<b>{APP_NAME}</b><br>Photo restoration with deep-learning filters: denoise, super-resolution, "
+            "derain, dehaze, desnow. Every filter is a plugin (Help > Plugins...).",
+        )
+
+    def show_error(self, title: str, message: str) -> None:
+        """A warning box (never an exception escaping into Qt)."""
+        log.warning("%s: %s", title, message)
+        QMessageBox.warning(self, title, message)
+
+    # ------------------------------------------------------------------ closing
+    def shutdown(self) -> None:
+        """Cancel and join every background job owned by the window's dialogs."""
+        for dialog in (self.filter_dialog, self.batch_dialog):
+            if dialog is not None:
+                dialog.shutdown()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
+        if not self.maybe_save():
+            event.ignore()
+            return
+        self.shutdown()
+        self.settings.set_geometry(self.saveGeometry())
+        self.settings.sync()
+        event.accept()
+
+
+__all__ = ["APP_NAME", "MainWindow"]

@@ -1,0 +1,64 @@
+"""Persistent UI state through ``QSettings``: geometry, recent files, last folders.
+
+The window receives an :class:`AppSettings`; the app uses the platform's native location
+(organisation "Clarity Studio", application "Clarity Studio"), tests pass a ``QSettings`` on a
+temporary INI file so they never touch the user's settings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+
+ORGANIZATION = "Clarity Studio"
+APPLICATION = "Clarity Studio"
+MAX_RECENT = 10
+
+
+def default_settings() -> QSettings:
+    """The user's settings store."""
+    return QSettings(QSettings.Format.NativeFormat, QSettings.Scope.UserScope, ORGANIZATION, APPLICATION)
+
+
+class AppSettings:
+    """Typed accessors over a ``QSettings`` store."""
+
+    def __init__(self, store: QSettings | None = None) -> None:
+        self.store = store if store is not None else default_settings()
+
+    # -- recent files -------------------------------------------------------------------------
+    def recent_files(self) -> list[Path]:
+        """Most recent first; files that no longer exist are dropped."""
+        raw = self.store.value("recent_files", [])
+        items = [raw] if isinstance(raw, str) else list(raw or [])
+        return [Path(p) for p in items if p and Path(p).exists()][:MAX_RECENT]
+
+    def add_recent_file(self, path: Path) -> None:
+        """Put ``path`` first in the recent list."""
+        path = Path(path).resolve()
+        items = [str(path)] + [str(p) for p in self.recent_files() if p.resolve() != path]
+        self.store.setValue("recent_files", items[:MAX_RECENT])
+
+    def clear_recent_files(self) -> None:
+        self.store.setValue("recent_files", [])
+
+    # -- folders ---------------------------------------------------------------------------
+    def last_folder(self, key: str) -> str:
+        """Last folder used for ``key`` ("open", "save", "batch_input", "batch_output"), or ""."""
+        value = self.store.value(f"folders/{key}", "")
+        return str(value) if value else ""
+
+    def set_last_folder(self, key: str, folder: Path) -> None:
+        self.store.setValue(f"folders/{key}", str(folder))
+
+    # -- geometry ------------------------------------------------------------------------------
+    def geometry(self) -> QByteArray | None:
+        value = self.store.value("window/geometry")
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None
+
+    def set_geometry(self, geometry: QByteArray) -> None:
+        self.store.setValue("window/geometry", geometry)
+
+    def sync(self) -> None:
+        self.store.sync()
