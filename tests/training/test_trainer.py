@@ -1,0 +1,182 @@
+"""Trainer: real tiny runs on the CPU (tiny images in tmp dirs, a 2-layer net)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from engine.cli.main import main as clarity
+from engine.training.config import ConfigError, TrainConfig
+from engine.training.trainer import Trainer
+
+ARCH_SRC = '''
+import torch
+from torch import nn
+
+class Tiny(nn.Module):
+    """Residual 2-layer conv net; forward_features exposes the hidden map (for distillation)."""
+    def __init__(self, channels=1, features=4):
+        super().__init__()
+        self.head = nn.Conv2d(channels, features, 3, padding=1)
+        self.tail = nn.Conv2d(features, channels, 3, padding=1)
+    def forward_features(self, x):
+        h = torch.relu(self.head(x))
+        return x - self.tail(h), [h]
+    def forward(self, x):
+        return self.forward_features(x)[0]
+
+class TinyMap(Tiny):
+    def forward(self, x, sigma):
+        return x - self.tail(torch.relu(self.head(x))) * (sigma * 10)
+
+def tiny(channels=1, features=4):
+    return Tiny(channels, features)
+
+def tiny_map(channels=1, features=4):
+    return TinyMap(channels, features)
+'''
+
+
+def make_images(folder: Path, n: int, size: int, seed: int, channels: int = 1) -> Path:
+    """Write ``n`` smooth random PNGs into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size] / size
+    for i in range(n):
+        base = 0.5 + 0.4 * np.sin(6 * xx * rng.uniform(0.5, 2) + 4 * yy * rng.uniform(0.5, 2) + i)
+        img = np.clip(base[..., None] * rng.uniform(0.6, 1.0, channels), 0, 1)
+        arr = (img * 255).round().astype(np.uint8)
+        Image.fromarray(arr[..., 0] if channels == 1 else arr).save(folder / f"img{i:02d}.png")
+    return folder
+
+
+@pytest.fixture
+def arch_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A tiny architecture module importable as ``tiny_arch_trainer``."""
+    d = tmp_path / "archmod"
+    d.mkdir()
+    (d / "tiny_arch_trainer.py").write_text(ARCH_SRC)
+    monkeypatch.syspath_prepend(str(d))
+    return "tiny_arch_trainer"
+
+
+def write_config(tmp_path: Path, arch_module: str, *, steps: int = 6, extra: str = "", optim: str = "", val: bool = True) -> Path:
+    train = make_images(tmp_path / "train", 4, 24, seed=1)
+    valdir = make_images(tmp_path / "val", 2, 20, seed=2)
+    text = textwrap.dedent(f"""
+        name = "tiny-run"
+        seed = 3
+        [model]
+        arch = "{arch_module}:tiny"
+        args = {{ features = 4 }}
+        [data]
+        train = ["{train}"]
+        gray = true
+        patch = 16
+        batch = 2
+        degradation = ["awgn:0-50"]
+        [optim]
+        lr = 0.01
+        warmup_steps = 2
+        ema_decay = 0.5
+        {optim}
+        [run]
+        steps = {steps}
+        checkpoint_every = 2
+        log_every = 1
+        [val]
+        folders = ["{valdir}"]
+        degradation = "awgn:25"
+        every = {3 if val else 0}
+        limit = 2
+        {extra}
+    """)
+    p = tmp_path / "cfg.toml"
+    p.write_text(text)
+    return p
+
+
+def test_config_rejects_unknown_key_and_names_it(tmp_path: Path, arch_module: str) -> None:
+    cfg = write_config(tmp_path, arch_module)
+    bad = cfg.read_text().replace("lr = 0.01", "lr = 0.01\nlearning_rate = 3")
+    with pytest.raises(ConfigError, match="optim.learning_rate"):
+        TrainConfig.from_toml_text(bad)
+    with pytest.raises(ConfigError, match="optim.loss"):
+        TrainConfig.from_toml_text(cfg.read_text().replace("lr = 0.01", "lr = 0.01\nloss = 'l3'"))
+
+
+def test_resume_is_bit_identical_to_uninterrupted_run(tmp_path: Path, arch_module: str) -> None:
+    cfg = TrainConfig.from_toml(write_config(tmp_path, arch_module, steps=6, optim="grad_clip = 1.0"))
+    straight = Trainer(cfg, tmp_path / "a", device="cpu", log=None).run()
+    assert straight.finished and straight.step == 6
+    first = Trainer(cfg, tmp_path / "b", device="cpu", stop_after=3, log=None).run()
+    assert not first.finished and first.step == 3 and first.stopped_by == "steps"
+    # scramble global RNGs: resume must restore them
+    torch.manual_seed(999)
+    np.random.seed(999)
+    second = Trainer(cfg, tmp_path / "b", device="cpu", resume=first.last_checkpoint, log=None).run()
+    assert second.finished and second.step == 6
+    a = load_file(str(straight.last_checkpoint))
+    b = load_file(str(second.last_checkpoint))
+    for key in [k for k in a if k.startswith(("model.", "ema.", "optim."))]:
+        assert torch.equal(a[key], b[key]), key
+    assert any(k.startswith("ema.") for k in a) and any(k.startswith("optim.") for k in a)
+    # logs were continued, not duplicated; the val rows are equal too
+    rows_a = (tmp_path / "a" / "val.csv").read_text().splitlines()
+    rows_b = (tmp_path / "b" / "val.csv").read_text().splitlines()
+    assert [r.split(",")[:3] for r in rows_a] == [r.split(",")[:3] for r in rows_b]
+    assert len((tmp_path / "b" / "train.csv").read_text().splitlines()) == 1 + 6
+
+
+def test_training_changes_weights_and_lr_follows_schedule(tmp_path: Path, arch_module: str) -> None:
+    cfg = TrainConfig.from_toml(write_config(tmp_path, arch_module, steps=4, val=False))
+    t = Trainer(cfg, tmp_path / "run", device="cpu", log=None)
+    before = {k: v.clone() for k, v in t.net.state_dict().items()}
+    res = t.run()
+    after = t.net.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    lines = (tmp_path / "run" / "train.csv").read_text().splitlines()[1:]
+    lrs = [float(line.split(",")[2]) for line in lines]
+    # warmup 2 steps to 0.01, then cosine over the remaining 2 steps: 0.005, 0.01, 0.01, 0.005
+    assert lrs == pytest.approx([0.005, 0.01, 0.01, 0.005])
+    meta = json.loads((tmp_path / "run" / "last.json").read_text())
+    assert meta["step"] == 4 and meta["best_metric"] is None and res.best_checkpoint is None
+
+
+def test_time_budget_stops_cleanly_with_checkpoint(tmp_path: Path, arch_module: str) -> None:
+    cfg = TrainConfig.from_toml(write_config(tmp_path, arch_module, steps=1000, val=False))
+    res = Trainer(cfg, tmp_path / "run", device="cpu", minutes=0.001, log=None).run()
+    assert res.stopped_by == "time" and not res.finished
+    assert res.last_checkpoint.exists() and json.loads((tmp_path / "run" / "last.json").read_text())["step"] == res.step
+
+
+def test_noise_map_adapter_and_cli_resume_records_commands(tmp_path: Path, arch_module: str, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg_path = write_config(tmp_path, arch_module, steps=4)
+    text = cfg_path.read_text().replace(":tiny\"", ":tiny_map\"\nnoise_map = true")
+    cfg_path.write_text(text)
+    out = tmp_path / "run"
+    rc = clarity(["train", "--config", str(cfg_path), "--out", str(out), "--steps", "3", "--device", "cpu", "--quiet"])
+    assert rc == 3
+    rc = clarity(["train", "--resume", str(out), "--device", "cpu", "--quiet"])
+    assert rc == 0
+    meta = json.loads((out / "last.json").read_text())
+    assert meta["step"] == 4 and len(meta["commands"]) == 2 and "--resume" in meta["commands"][1]
+    assert meta["config_toml"] == text
+    assert (out / "best.safetensors").exists() and (out / "plot.png").exists()
+    val = (out / "val.csv").read_text().splitlines()
+    assert len(val) == 2 and 10 < float(val[1].split(",")[1]) < 60
+    assert "finished: step 4" in capsys.readouterr().out
+
+
+def test_cli_reports_config_errors_as_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('name = "x"\n[model]\narch = "nope"\n[data]\ntrain = ["x"]\n')
+    assert clarity(["train", "--config", str(cfg)]) == 2
+    assert "module:callable" in capsys.readouterr().err
