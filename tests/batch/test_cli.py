@@ -1,0 +1,79 @@
+"""``clarity batch``: chains on the command line, summary line, exit codes 0/1/2/130."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+
+from engine.cli.main import build_parser, main
+from tests.batch.conftest import list_files
+
+
+def test_chain_parsing_params_belong_to_the_preceding_filter() -> None:
+    from engine.cli.batch_cmd import build_job
+
+    args = build_parser().parse_args(
+        ["batch", "in", "out", "--filter", "tiny", "--param", "amount=0.5", "--filter", "tiny2",
+         "--param", "amount=1.5", "--format", "png", "--name", "{stem}_x{ext}", "--no-recursive",
+         "--strength", "50", "--tile", "64", "--workers", "3"]
+    )
+    job = build_job(args)
+    assert [(s.plugin_id, dict(s.params)) for s in job.steps] == [("tiny", {"amount": "0.5"}), ("tiny2", {"amount": "1.5"})]
+    assert job.output_format == "png" and job.name_template == "{stem}_x{ext}" and job.recursive is False
+    assert job.options.strength == 0.5 and job.options.tile == 64 and job.workers == 3
+
+
+def test_param_before_filter_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["batch", "in", "out", "--param", "amount=1", "--filter", "tiny"])
+    assert exc.value.code == 2
+    assert "before any --filter" in capsys.readouterr().err
+
+
+def test_exit_codes(registry: Path, photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["batch", str(photos), str(out), "--filter", "tiny", "--param", "amount=0.5"]) == 0
+    assert "3 done, 0 skipped (complete), 0 failed" in capsys.readouterr().out
+    assert main(["batch", str(photos), str(out), "--filter", "tiny", "--param", "amount=0.5"]) == 0
+    assert "0 done, 3 skipped (complete), 0 failed" in capsys.readouterr().out
+    (photos / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    assert main(["batch", str(photos), str(out), "--filter", "tiny", "--param", "amount=0.5"]) == 1
+    captured = capsys.readouterr()
+    assert "0 done, 3 skipped (complete), 1 failed" in captured.out
+    assert "failed: " in captured.err and "broken.png" in captured.err
+    # usage errors: unknown plugin, bad parameter, missing folder -> 2, nothing written
+    assert main(["batch", str(photos), str(tmp_path / "o2"), "--filter", "nope"]) == 2
+    assert main(["batch", str(photos), str(tmp_path / "o2"), "--filter", "tiny", "--param", "amount=9"]) == 2
+    assert main(["batch", str(tmp_path / "missing"), str(tmp_path / "o2"), "--filter", "tiny"]) == 2
+    assert main(["batch", str(photos), str(photos), "--filter", "tiny"]) == 2
+    assert "clarity: error:" in capsys.readouterr().err
+    assert not (tmp_path / "o2").exists()
+
+
+def test_ctrl_c_cancels_after_current_tile_exit_130(registry: Path, photos: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import engine.api
+
+    real = engine.api.apply_filter
+    calls: list[int] = []
+
+    def interrupting(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 2:  # Ctrl+C arrives while the second file runs
+            signal.raise_signal(signal.SIGINT)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine.api, "apply_filter", interrupting)
+    previous = signal.getsignal(signal.SIGINT)
+    out = tmp_path / "out"
+    code = main(["batch", str(photos), str(out), "--filter", "tiny", "--tile", "8"])
+    assert code == 130
+    assert signal.getsignal(signal.SIGINT) is previous  # handler restored
+    assert "cancelled at" in capsys.readouterr().out
+    data = json.loads((out / "batch-report.json").read_text())
+    assert [f["status"] for f in data["files"]] == ["done", "cancelled", "not-started"]
+    assert list_files(out) == ["a.png", "a.png.clarity.json", "batch-report.csv", "batch-report.json"]

@@ -1,0 +1,282 @@
+"""Running batches: bad files, resume, cancel, no clobbering, write failures, chains, formats."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.batch import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    NOT_STARTED,
+    SKIPPED_COMPLETE,
+    BatchJob,
+    BatchProgress,
+    FilterStep,
+    run_batch,
+)
+from engine.batch.provenance import read_sidecar, sidecar_path
+from engine.cancel import CancelToken
+from engine.types import RunOptions
+from tests.batch.conftest import age, list_files, photo, temp_files, write_png
+
+TINY = (FilterStep("tiny", {"amount": "0.5"}),)
+
+
+def digest_tree(folder: Path) -> dict[str, str]:
+    return {f: hashlib.sha256((folder / f).read_bytes()).hexdigest() for f in list_files(folder)}
+
+
+def statuses(report) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {o.source.name: o.status for o in report.outcomes}
+
+
+def test_first_run_writes_outputs_sidecars_and_reports(registry: Path, photos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    seen: list[BatchProgress] = []
+    report = run_batch(BatchJob(photos, out, TINY), progress=seen.append)
+    assert statuses(report) == {"a.png": DONE, "b.png": DONE, "c.png": DONE}
+    assert report.ok and (report.done, report.failed, report.skipped) == (3, 0, 0)
+    assert list_files(out) == [
+        "a.png", "a.png.clarity.json", "b.png", "b.png.clarity.json", "batch-report.csv", "batch-report.json",
+        "sub/c.png", "sub/c.png.clarity.json",
+    ]
+    side = read_sidecar(out / "a.png")
+    assert side is not None
+    assert side["recipe"]["steps"][0]["plugin_id"] == "tiny"
+    assert side["recipe"]["steps"][0]["version"] == "0.1.0"
+    assert side["recipe"]["steps"][0]["params"] == {"amount": 0.5}
+    assert len(side["recipe"]["steps"][0]["weights"]["main"]) == 64
+    assert side["source"]["sha256"] == hashlib.sha256((photos / "a.png").read_bytes()).hexdigest()
+    assert side["output"]["sha256"] == hashlib.sha256((out / "a.png").read_bytes()).hexdigest()
+    data = json.loads(report.json_path.read_text())
+    assert data["summary"]["done"] == 3 and data["summary"]["ok"] is True
+    assert [f["status"] for f in data["files"]] == [DONE] * 3
+    csv_lines = report.csv_path.read_text().splitlines()
+    assert csv_lines[0] == "source,output,status,seconds,error" and len(csv_lines) == 4
+    # progress: ends with every file counted, ETA known once a file was computed
+    assert seen[-1].done == 3 and seen[-1].total == 3
+    assert any(p.eta_seconds is not None for p in seen)
+    assert any(p.file_progress is not None and p.file_progress.total >= 1 for p in seen)
+
+
+def test_output_matches_apply_filter(registry: Path, photos: Path, tmp_path: Path) -> None:
+    from engine.api import apply_filter
+    from engine.io import read_image
+
+    out = tmp_path / "out"
+    chain = (FilterStep("tiny", {"amount": "0.5"}), FilterStep("tiny2", {}))
+    report = run_batch(BatchJob(photos, out, chain, recursive=False))
+    assert report.ok and report.done == 2
+    src = read_image(photos / "a.png").pixels
+    expected = apply_filter(apply_filter(src, "tiny", {"amount": 0.5}).image, "tiny2", {}).image
+    got = read_image(out / "a.png").pixels
+    assert got.shape == expected.shape
+    assert np.abs(got - np.clip(expected, 0, 1)).max() <= 1 / 255 + 1e-6
+    one = apply_filter(src, "tiny", {"amount": 0.5}).image
+    assert np.abs(got - np.clip(one, 0, 1)).max() > 2 / 255  # the second filter really ran
+    side = read_sidecar(out / "a.png")
+    assert side is not None and [s["plugin_id"] for s in side["recipe"]["steps"]] == ["tiny", "tiny2"]
+
+
+def test_bad_files_are_reported_and_never_stop_the_batch(registry: Path, photos: Path, tmp_path: Path) -> None:
+    good = (photos / "a.png").read_bytes()
+    (photos / "empty.png").write_bytes(b"")
+    (photos / "truncated.png").write_bytes(good[: len(good) // 2])
+    (photos / "text.jpg").write_text("this is not a JPEG\n")
+    before = digest_tree(photos)
+    out = tmp_path / "out"
+    report = run_batch(BatchJob(photos, out, TINY))
+    st = statuses(report)
+    assert {k: v for k, v in st.items() if v == DONE} == {"a.png": DONE, "b.png": DONE, "c.png": DONE}
+    for bad in ("empty.png", "truncated.png", "text.jpg"):
+        assert st[bad] == FAILED
+        outcome = next(o for o in report.outcomes if o.source.name == bad)
+        assert outcome.error and "\n" not in outcome.error
+        assert not outcome.output.exists() and not sidecar_path(outcome.output).exists()
+    assert not report.ok and report.failed == 3
+    assert digest_tree(photos) == before  # inputs untouched
+    assert temp_files(out) == []
+
+
+def test_resume_skips_complete_and_redoes_missing_stale_partial(registry: Path, photos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    job = BatchJob(photos, out, TINY)
+    assert run_batch(job).done == 3
+    for f in ("a.png", "b.png", "sub/c.png"):
+        age(out / f)
+    stamps = {f: os.stat(out / f).st_mtime_ns for f in ("a.png", "b.png", "sub/c.png")}
+
+    second = run_batch(job)
+    assert statuses(second) == {"a.png": SKIPPED_COMPLETE, "b.png": SKIPPED_COMPLETE, "c.png": SKIPPED_COMPLETE}
+    assert second.ok and {f: os.stat(out / f).st_mtime_ns for f in stamps} == stamps
+
+    (out / "a.png").unlink()  # deleted output
+    write_png(photos / "b.png", photo(22))  # source changed: stale
+    (out / "sub" / "c.png").write_bytes((out / "sub" / "c.png").read_bytes()[:40])  # partial/corrupt output
+    third = run_batch(job)
+    assert statuses(third) == {"a.png": DONE, "b.png": DONE, "c.png": DONE}
+    assert read_sidecar(out / "b.png")["source"]["sha256"] == hashlib.sha256((photos / "b.png").read_bytes()).hexdigest()
+
+    sidecar_path(out / "a.png").write_text("{ not json")  # corrupt sidecar
+    touched = photos / "sub" / "c.png"
+    age(touched, 5)  # mtime changed, content same: still complete
+    fourth = run_batch(job)
+    assert statuses(fourth) == {"a.png": DONE, "b.png": SKIPPED_COMPLETE, "c.png": SKIPPED_COMPLETE}
+
+    changed = run_batch(BatchJob(photos, out, (FilterStep("tiny", {"amount": "0.7"}),)))  # params changed
+    assert changed.done == 3
+    assert run_batch(BatchJob(photos, out, TINY, options=RunOptions(strength=0.5))).done == 3
+    assert temp_files(out) == []
+
+
+def test_cancel_stops_after_current_tile_without_partial_files(registry: Path, photos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    token = CancelToken()
+    second = photos / "b.png"
+    tiles_of_second: list[int] = []
+
+    def on_progress(p: BatchProgress) -> None:
+        if p.current == second and p.file_progress is not None and p.file_progress.done >= 1:
+            tiles_of_second.append(p.file_progress.done)
+            token.cancel()
+
+    job = BatchJob(photos, out, TINY, options=RunOptions(tile=8))
+    report = run_batch(job, progress=on_progress, cancel=token)
+    assert report.cancelled and not report.ok
+    assert report.stopped_at == second
+    assert statuses(report) == {"a.png": DONE, "b.png": CANCELLED, "c.png": NOT_STARTED}
+    assert tiles_of_second == [1]  # stopped right after the tile that was running
+    assert list_files(out) == ["a.png", "a.png.clarity.json", "batch-report.csv", "batch-report.json"]
+    data = json.loads(report.json_path.read_text())
+    assert data["summary"]["cancelled"] is True and data["summary"]["stopped_at"] == str(second)
+    assert data["summary"]["not-started"] == 1
+    resumed = run_batch(job)
+    assert statuses(resumed) == {"a.png": SKIPPED_COMPLETE, "b.png": DONE, "c.png": DONE}
+
+
+def test_existing_foreign_files_are_never_overwritten(registry: Path, photos: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.png").write_bytes(b"someone's file")
+    report = run_batch(BatchJob(photos, out, TINY))
+    assert statuses(report) == {"a.png": FAILED, "b.png": DONE, "c.png": DONE}
+    assert "--overwrite" in report.outcomes[0].error
+    assert (out / "a.png").read_bytes() == b"someone's file"
+    assert not sidecar_path(out / "a.png").exists()
+    again = run_batch(BatchJob(photos, out, TINY))  # still refused on a re-run
+    assert statuses(again)["a.png"] == FAILED and (out / "a.png").read_bytes() == b"someone's file"
+    forced = run_batch(BatchJob(photos, out, TINY, overwrite=True))
+    assert statuses(forced) == {"a.png": DONE, "b.png": SKIPPED_COMPLETE, "c.png": SKIPPED_COMPLETE}
+    assert (out / "a.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_in_place_with_overwrite_replaces_inputs_only_when_asked(registry: Path, photos: Path) -> None:
+    before = (photos / "a.png").read_bytes()
+    report = run_batch(BatchJob(photos, photos, TINY, recursive=False, overwrite=True, report_dir=photos / "rep"))
+    assert report.done == 2 and (photos / "a.png").read_bytes() != before
+    assert sidecar_path(photos / "a.png").exists()
+
+
+def _writable(folder: Path) -> bool:
+    probe = folder / "probe"
+    try:
+        probe.write_bytes(b"")
+    except OSError:
+        return False
+    probe.unlink()
+    return True
+
+
+def test_read_only_output_folder(registry: Path, photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    os.chmod(out / "sub", 0o555)
+    os.chmod(out, 0o555)
+    try:
+        if _writable(out):  # running as root: permissions are not enforced, simulate EACCES instead
+            import engine.atomic
+
+            def denied(path: Path) -> Path:
+                raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+            monkeypatch.setattr(engine.atomic, "_create_temp", denied)
+        report = run_batch(BatchJob(photos, out, TINY, report_dir=tmp_path / "reports"))
+    finally:
+        os.chmod(out, 0o755)
+        os.chmod(out / "sub", 0o755)
+    assert [o.status for o in report.outcomes] == [FAILED] * 3
+    assert all("permission denied" in o.error for o in report.outcomes), [o.error for o in report.outcomes]
+    assert list_files(out) == []
+    assert report.json_path == tmp_path / "reports" / "batch-report.json" and report.json_path.exists()
+
+
+def test_disk_full_while_writing_fails_that_file_only(registry: Path, photos: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.io
+
+    real_write = engine.io.write_image
+
+    def full_disk(path: Path, doc, **kwargs):  # type: ignore[no-untyped-def]
+        if doc.source is not None and Path(doc.source).name == "b.png":
+            Path(path).write_bytes(b"\x89PNG half")  # a partial file, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_write(path, doc, **kwargs)
+
+    monkeypatch.setattr(engine.io, "write_image", full_disk)
+    out = tmp_path / "out"
+    report = run_batch(BatchJob(photos, out, TINY))
+    assert statuses(report) == {"a.png": DONE, "b.png": FAILED, "c.png": DONE}
+    assert "disk is full" in report.outcomes[1].error
+    assert not (out / "b.png").exists() and not sidecar_path(out / "b.png").exists()
+    assert temp_files(out) == []
+    monkeypatch.setattr(engine.io, "write_image", real_write)
+    assert statuses(run_batch(BatchJob(photos, out, TINY)))["b.png"] == DONE
+
+
+def test_output_format_conversion(registry: Path, photos: Path, tmp_path: Path) -> None:
+    from PIL import Image
+
+    out = tmp_path / "out"
+    report = run_batch(BatchJob(photos, out, TINY, output_format="jpeg", name_template="{stem}_tiny{ext}"))
+    assert report.ok
+    assert [o.output.name for o in report.outcomes] == ["a_tiny.jpg", "b_tiny.jpg", "c_tiny.jpg"]
+    with Image.open(out / "a_tiny.jpg") as im:
+        assert im.format == "JPEG" and im.size == (28, 20)
+    report = run_batch(BatchJob(photos, out, TINY, output_format="tiff", recursive=False))
+    with Image.open(out / "a.tif") as im:
+        assert im.format == "TIFF"
+
+
+def test_sixteen_bit_and_metadata_are_carried(registry: Path, tmp_path: Path) -> None:
+    import cv2
+    from PIL import Image
+
+    src = tmp_path / "in"
+    src.mkdir()
+    deep = np.round(photo(5) * 65535).astype(np.uint16)
+    cv2.imwrite(str(src / "deep.png"), deep[:, :, ::-1])
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F] = "ClarityCam"  # Make
+    rgb8 = Image.fromarray(np.round(photo(6) * 255).astype(np.uint8), "RGB")
+    rgb8.save(src / "meta.jpg", quality=95, exif=exif.tobytes(), icc_profile=profile)
+
+    out = tmp_path / "out"
+    report = run_batch(BatchJob(src, out, TINY))
+    assert report.ok, [o.error for o in report.outcomes]
+    written = cv2.imread(str(out / "deep.png"), cv2.IMREAD_UNCHANGED)
+    assert written.dtype == np.uint16 and written.shape == deep.shape
+    assert len(np.unique(written)) > 256  # really 16-bit values, not 8-bit scaled up
+    with Image.open(out / "meta.jpg") as im:
+        assert im.info.get("icc_profile") == profile
+        assert im.getexif().get(0x010F) == "ClarityCam"
