@@ -1,0 +1,70 @@
+"""The Ray executor gives the same outputs, report and resume semantics as the local one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import engine.api
+from engine.batch import BatchJob, FilterStep, run_batch
+from tests.batch.conftest import list_files, photo, write_png
+from tests.plugin_factory import write_tiny_plugin
+
+ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.ray
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def ray_plugins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """ONE local Ray instance for the module (start-up is slow), workers see the tiny plugin."""
+    folder = tmp_path_factory.mktemp("ray-plugins")
+    write_tiny_plugin(folder, "tiny")
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"CLARITY_PLUGIN_PATH": str(folder), "PYTHONPATH": str(REPO)}},
+    )
+    try:
+        yield folder
+    finally:
+        ray.shutdown()
+
+
+def _rows(report_path: Path, root: Path) -> list[tuple[str, str, str]]:
+    data = json.loads(report_path.read_text())
+    return [(f["source"], str(Path(f["output"]).relative_to(root)), f["status"]) for f in data["files"]]
+
+
+def test_ray_matches_local_and_resumes(ray_plugins: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLARITY_PLUGIN_PATH", str(ray_plugins))
+    monkeypatch.setattr(engine.api, "_default_registry", None)
+    src = tmp_path / "in"
+    for i, name in enumerate(["a.png", "b.png", "sub/c.png"]):
+        write_png(src / name, photo(i))
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    steps = (FilterStep("tiny", {"amount": "0.5"}),)
+
+    local = run_batch(BatchJob(src, tmp_path / "local", steps))
+    remote = run_batch(BatchJob(src, tmp_path / "ray", steps), executor="ray")
+
+    assert [(o.source, o.status, o.error) for o in remote.outcomes] == [(o.source, o.status, o.error.replace(
+        str(tmp_path / "local"), str(tmp_path / "ray"))) for o in local.outcomes]
+    assert _rows(remote.json_path, tmp_path / "ray") == _rows(local.json_path, tmp_path / "local")
+    assert json.loads(remote.json_path.read_text())["executor"] == "ray"
+    assert list_files(tmp_path / "ray") == list_files(tmp_path / "local")
+    for name in ("a.png", "b.png", "sub/c.png"):
+        a, b = (tmp_path / "local" / name).read_bytes(), (tmp_path / "ray" / name).read_bytes()
+        assert hashlib.sha256(a).hexdigest() == hashlib.sha256(b).hexdigest(), name
+    assert (remote.done, remote.failed) == (3, 1)
+
+    # resume across executors: the local outputs are complete for a Ray run and vice versa
+    again = run_batch(BatchJob(src, tmp_path / "local", steps), executor="ray")
+    assert {o.source.name: o.status for o in again.outcomes} == {
+        "a.png": "skipped-complete", "b.png": "skipped-complete", "broken.png": "failed", "c.png": "skipped-complete"}
