@@ -194,9 +194,18 @@ class RunOptionsForm(QWidget):
             self.device.addItem(kind.value, kind)
         self.device.setToolTip("Where the filter runs: auto picks CUDA, then Apple MPS, then the CPU.")
         self.device.currentIndexChanged.connect(self.changed)
+        self.tile = QSpinBox()
+        self.tile.setRange(0, 8192)
+        self.tile.setSingleStep(64)
+        self.tile.setSpecialValueText("Auto")
+        self.tile.setSuffix(" px")
+        self.tile.setToolTip("Tile edge in pixels. Auto sizes tiles from the free memory; smaller tiles use less memory.")
+        self.tile.valueChanged.connect(self.changed)
         layout.addRow("Strength", self.strength)
         layout.addRow("Device", self.device)
+        layout.addRow("Tile size", self.tile)
 
-    def options(self, *, tile: int | None = None) -> RunOptions:
-        """``RunOptions`` with the chosen strength and device (``tile``: see ``RunOptions``)."""
+    def options(self) -> RunOptions:
+        """``RunOptions`` with the chosen strength, device and tile size (``None`` = automatic)."""
+        tile = self.tile.value() or None
         return RunOptions(tile=tile, device=self.device.currentData(), strength=self.strength.value() / 100.0)

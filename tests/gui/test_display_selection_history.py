@@ -1,0 +1,108 @@
+"""Display conversion, selection masks, the display pyramid and undo commands (exact numbers)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from PySide6.QtGui import QImage, QUndoStack
+
+from engine.imageio.document import ImageDocument
+from gui.canvas import DisplayPyramid
+from gui.document import EditorDocument
+from gui.history import RegionEditCommand, ReplaceImageCommand
+from gui.qimage import CHECKER_DARK, CHECKER_LIGHT, from_qimage, to_qimage
+from gui.selection import Selection, SelectionTool, mask_bbox
+
+
+def _doc(pixels: np.ndarray, alpha: np.ndarray | None = None) -> ImageDocument:
+    return ImageDocument(pixels.astype(np.float32), alpha, 8, None, None, "PNG")
+
+
+def test_to_qimage_rgb8_roundtrip_exact(small_rgb: np.ndarray) -> None:
+    image = to_qimage(small_rgb)
+    assert image.format() == QImage.Format.Format_RGB888
+    assert (image.width(), image.height()) == (53, 37)
+    back = from_qimage(image)
+    np.testing.assert_array_equal(np.rint(back * 255), np.rint(small_rgb * 255))
+
+
+def test_to_qimage_gray16_keeps_16_bit_levels() -> None:
+    gray = np.array([[[0.0], [1 / 65535], [0.5]]], np.float32)
+    image = to_qimage(gray, bits=16)
+    assert image.format() == QImage.Format.Format_Grayscale16
+    row = np.frombuffer(image.constBits(), np.uint16, count=3)
+    assert row.tolist() == [0, 1, 32768]
+
+
+def test_alpha_composited_on_checkerboard() -> None:
+    px = np.ones((16, 16, 3), np.float32)  # white
+    alpha = np.zeros((16, 16), np.float32)
+    alpha[:, 8:] = 1.0  # right half opaque
+    back = from_qimage(to_qimage(px, alpha, checker_cell=4))
+    assert back[0, 0, 0] == pytest.approx(round(CHECKER_LIGHT * 255) / 255)  # transparent: checker light
+    assert back[0, 4, 0] == pytest.approx(round(CHECKER_DARK * 255) / 255)  # next cell: dark
+    assert np.all(back[:, 8:] == 1.0)  # opaque white
+
+
+def test_rectangle_mask_is_exact_and_feather_blurs() -> None:
+    sel = Selection.rectangle(10, 5, 20, 8)
+    mask = sel.mask(40, 30)
+    assert mask.dtype == np.float32 and mask.shape == (30, 40)
+    assert mask.sum() == 20 * 8 and mask[5:13, 10:30].min() == 1.0
+    assert mask_bbox(mask) == (10, 5, 20, 8)
+    soft = Selection.rectangle(10, 5, 20, 8, feather=2.0).mask(40, 30)
+    assert 0.0 < soft[9, 8] < 1.0  # just outside the left edge is partly selected
+    assert soft.sum() == pytest.approx(160, rel=0.02)  # blur preserves the mass away from borders
+    inv = sel.invert().mask(40, 30)
+    np.testing.assert_array_equal(inv, 1.0 - mask)
+
+
+def test_ellipse_and_lasso_areas() -> None:
+    ellipse = Selection.from_tool(SelectionTool.ELLIPSE, [(10, 10), (50, 50)])
+    assert ellipse is not None
+    assert ellipse.mask(64, 64).sum() == pytest.approx(math.pi * 20 * 20, rel=0.01)
+    lasso = Selection.from_tool(SelectionTool.LASSO, [(0, 0), (40, 0), (0, 40)])
+    assert lasso is not None
+    assert lasso.mask(64, 64).sum() == pytest.approx(800, rel=0.01)  # right triangle 40x40/2
+    assert Selection.from_tool(SelectionTool.RECTANGLE, [(3, 3), (3.2, 3.1)]) is None  # a click
+
+
+def test_pyramid_level_choice_and_sizes() -> None:
+    pyr = DisplayPyramid(np.zeros((2000, 3000, 3), np.float32))
+    assert pyr.level_for_zoom(2.0) == 0 and pyr.level_for_zoom(1.0) == 0
+    assert pyr.level_for_zoom(0.5) == 1 and pyr.level_for_zoom(0.3) == 1 and pyr.level_for_zoom(0.25) == 2
+    assert pyr.level_for_zoom(0.001) == pyr.count - 1
+    level2 = pyr.level(2)
+    assert (level2.width(), level2.height()) == (750, 500)
+
+
+def test_region_command_stores_only_changed_box_and_undoes_exactly(small_rgb: np.ndarray) -> None:
+    doc = EditorDocument(_doc(small_rgb))
+    after = small_rgb.copy()
+    after[10:14, 20:31] = 0.25
+    stack = QUndoStack()
+    cmd = RegionEditCommand.from_result(doc, after, "Tiny")
+    assert cmd is not None and (cmd.x, cmd.y) == (20, 10)
+    assert cmd.stored_bytes == 2 * 4 * 11 * 3 * 4  # two 4x11x3 float32 copies
+    stack.push(cmd)
+    np.testing.assert_array_equal(doc.pixels, after)
+    assert doc.dirty
+    stack.undo()
+    np.testing.assert_array_equal(doc.pixels, small_rgb)
+    stack.redo()
+    np.testing.assert_array_equal(doc.pixels, after)
+    assert RegionEditCommand.from_result(doc, after.copy(), "noop") is None
+
+
+def test_replace_image_command_resizes_alpha_and_undoes(small_rgb: np.ndarray) -> None:
+    alpha = np.full(small_rgb.shape[:2], 0.5, np.float32)
+    doc = EditorDocument(_doc(small_rgb, alpha))
+    big = np.zeros((74, 106, 3), np.float32)
+    stack = QUndoStack()
+    stack.push(ReplaceImageCommand(doc, doc.image.with_pixels(big), "x2"))
+    assert (doc.width, doc.height) == (106, 74) and doc.alpha is not None and doc.alpha.shape == (74, 106)
+    stack.undo()
+    np.testing.assert_array_equal(doc.pixels, small_rgb)
+    np.testing.assert_array_equal(doc.alpha, alpha)
