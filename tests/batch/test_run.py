@@ -204,8 +204,12 @@ def test_read_only_output_folder(registry: Path, photos: Path, tmp_path: Path, m
         if _writable(out):  # running as root: permissions are not enforced, simulate EACCES instead
             import engine.atomic
 
+            real_create = engine.atomic._create_temp
+
             def denied(path: Path) -> Path:
-                raise PermissionError(errno.EACCES, "Permission denied", str(path))
+                if out in Path(path).parents:
+                    raise PermissionError(errno.EACCES, "Permission denied", str(path))
+                return real_create(path)
 
             monkeypatch.setattr(engine.atomic, "_create_temp", denied)
         report = run_batch(BatchJob(photos, out, TINY, report_dir=tmp_path / "reports"))
