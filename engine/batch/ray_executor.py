@@ -104,7 +104,12 @@ def run_ray(
             ready, pending = ray.wait(pending, num_returns=1, timeout=poll_seconds)
             for ref in ready:
                 i = index_of[ref]
-                outcome = ray.get(ref)
+                try:
+                    outcome = ray.get(ref)
+                except Exception as exc:  # noqa: BLE001 - a dead worker fails its file, not the batch
+                    from engine.batch.stages import describe_error
+
+                    outcome = FileOutcome(pairs[i][0], pairs[i][1], "failed", 0.0, f"Ray task failed: {describe_error(exc)}")
                 outcomes[i] = outcome
                 counts[outcome.status] = counts.get(outcome.status, 0) + 1
                 finished += 1
