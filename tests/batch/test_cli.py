@@ -77,3 +77,16 @@ def test_ctrl_c_cancels_after_current_tile_exit_130(registry: Path, photos: Path
     data = json.loads((out / "batch-report.json").read_text())
     assert [f["status"] for f in data["files"]] == ["done", "cancelled", "not-started"]
     assert list_files(out) == ["a.png", "a.png.clarity.json", "batch-report.csv", "batch-report.json"]
+
+
+def test_batch_modules_do_not_import_torch_or_ray_at_start_up() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, engine.batch, engine.batch.local, engine.batch.ray_executor, engine.batch.bench, "
+        "engine.cli.batch_cmd; print('torch' in sys.modules, 'ray' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parents[2]).stdout.split()
+    assert out == ["False", "False"]
