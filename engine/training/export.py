@@ -1,0 +1,256 @@
+"""Export a training checkpoint into a plugin folder: weights, sha256 in ``plugin.toml``, ``MODEL.md``.
+
+:func:`export_checkpoint` takes the best checkpoint of a run (or a given one), picks the EMA
+weights when the checkpoint has them (unless ``use_ema=False``), writes them as
+``.safetensors`` (optionally fp16) under the file name of the plugin's ``[[weights]]``
+entry called ``weights_name``, writes that file's sha256 into the entry (editing the TOML
+text in place, so comments and layout survive; the entry is appended when missing) and
+writes a model card ``MODEL.md``: architecture, parameter count, data, steps, wall time,
+device, the command lines recorded across resumes, the validation history, and evaluation
+tables rendered from ``clarity eval --json`` files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from engine.errors import ClarityError
+from engine.training.checkpoint import CheckpointMeta, load_checkpoint, unprefixed
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ExportError(ClarityError):
+    """The export cannot be done (no plugin.toml, bad weights name, unreadable eval JSON...)."""
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What :func:`export_checkpoint` wrote."""
+
+    weights_path: Path
+    sha256: str
+    manifest_path: Path
+    model_card: Path
+    parameters: int
+    source: str  # "ema" or "model"
+    checkpoint: Path
+    step: int
+
+
+def find_checkpoint(path: Path | str) -> Path:
+    """A run folder -> its ``best.safetensors`` (else ``last``); a file is returned as is."""
+    p = Path(path)
+    if p.is_dir():
+        for name in ("best.safetensors", "last.safetensors"):
+            if (p / name).is_file():
+                return p / name
+        raise ExportError(f"run folder {p} has no best.safetensors or last.safetensors; train first (`clarity train`)")
+    return p
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+_HEADER = re.compile(r"^\s*\[")
+_WEIGHTS_HEADER = re.compile(r"^\s*\[\[\s*weights\s*\]\]\s*(#.*)?$")
+_SHA_LINE = re.compile(r'^(\s*sha256\s*=\s*)("[^"]*"|\'[^\']*\')(.*)$')
+_FILE_LINE = re.compile(r"^\s*file\s*=")
+
+
+def set_weights_sha256(toml_text: str, weights_name: str, sha256: str, default_file: str) -> tuple[str, str]:
+    """Return ``(new_text, file)``: ``toml_text`` with the sha256 of the ``[[weights]]`` entry ``weights_name`` set.
+
+    Only that entry's ``sha256`` line changes (added after its ``file`` line if absent). A
+    missing entry is appended as a new ``[[weights]]`` table with ``file = default_file``.
+    The result is re-parsed to check nothing else changed.
+    """
+    try:
+        data = tomllib.loads(toml_text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ExportError(f"plugin.toml is not valid TOML ({exc}); fix it before exporting") from exc
+    entries = data.get("weights", [])
+    index = next((i for i, e in enumerate(entries) if e.get("name") == weights_name), None)
+    if index is None:
+        block = f'\n[[weights]]\nname = "{weights_name}"\nfile = "{default_file}"\nsha256 = "{sha256}"\n'
+        new = toml_text.rstrip("\n") + "\n" + block
+        file_name = default_file
+    else:
+        file_name = str(entries[index]["file"])
+        lines = toml_text.splitlines(keepends=True)
+        headers = [i for i, ln in enumerate(lines) if _WEIGHTS_HEADER.match(ln)]
+        start = headers[index]
+        end = next((i for i in range(start + 1, len(lines)) if _HEADER.match(lines[i])), len(lines))
+        sha_at = next((i for i in range(start + 1, end) if _SHA_LINE.match(lines[i].rstrip("\r\n"))), None)
+        if sha_at is not None:
+            body = lines[sha_at].rstrip("\r\n")
+            eol = lines[sha_at][len(body):]
+            m = _SHA_LINE.match(body)
+            assert m is not None
+            lines[sha_at] = f'{m.group(1)}"{sha256}"{m.group(3)}{eol or chr(10)}'
+        else:
+            file_at = next((i for i in range(start + 1, end) if _FILE_LINE.match(lines[i])), start)
+            if not lines[file_at].endswith("\n"):
+                lines[file_at] += "\n"
+            lines.insert(file_at + 1, f'sha256 = "{sha256}"\n')
+        new = "".join(lines)
+    check = tomllib.loads(new)
+    expected = dict(data)
+    exp_entries = [dict(e) for e in entries]
+    if index is None:
+        exp_entries.append({"name": weights_name, "file": default_file, "sha256": sha256})
+    else:
+        exp_entries[index]["sha256"] = sha256
+    expected["weights"] = exp_entries
+    if check != expected:  # pragma: no cover - guards against unusual layouts
+        raise ExportError("could not edit plugin.toml safely (unusual layout); set the sha256 by hand: " + sha256)
+    return new, file_name
+
+
+def render_eval_tables(paths: Sequence[Path]) -> str:
+    """Markdown table(s) from ``clarity eval --json`` files (a report object or a list of them)."""
+    rows: list[dict[str, object]] = []
+    for p in paths:
+        try:
+            data = json.loads(Path(p).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ExportError(f"evaluation JSON {p} cannot be read: {exc}; write it with `clarity eval ... --json FILE`") from exc
+        items = data if isinstance(data, list) else data.get("reports", [data]) if isinstance(data, dict) else []
+        for r in items:
+            if not isinstance(r, dict) or "mean" not in r:
+                raise ExportError(f"evaluation JSON {p} is not the output of `clarity eval --json` (no 'mean' scores)")
+            rows.append(r)
+    if not rows:
+        return ""
+    out = [
+        "| dataset | degradation | method | metric on | PSNR (dB) | SSIM | input PSNR | input SSIM | images |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        m = r["mean"]  # type: ignore[index]
+        out.append(
+            f"| {r.get('dataset', '?')} | {r.get('degrade', '?')} | {r.get('method', '?')} | {r.get('metric_space', '?')}"
+            f"{' shave ' + str(r['shave']) if r.get('shave') else ''} | {_num(m.get('psnr'), 2)} | {_num(m.get('ssim'), 4)} | "  # type: ignore[union-attr]
+            f"{_num(m.get('baseline_psnr'), 2)} | {_num(m.get('baseline_ssim'), 4)} | {len(r.get('images', []) or [])} |"  # type: ignore[union-attr, arg-type]
+        )
+    return "\n".join(out) + "\n"
+
+
+def _num(v: object, digits: int) -> str:
+    return f"{v:.{digits}f}" if isinstance(v, (int, float)) else "-"
+
+
+def render_model_card(
+    *, plugin_id: str, meta: CheckpointMeta, arch: str, args: dict[str, object], parameters: int, source: str,
+    weights_file: str, sha256: str, fp16: bool, data: Sequence[str], degradations: Sequence[str], eval_md: str,
+) -> str:
+    """The ``MODEL.md`` text."""
+    hours = meta.wall_seconds / 3600.0
+    lines = [
+        f"# Model card: {plugin_id}",
+        "",
+        "Generated by `clarity export` from a training checkpoint.",
+        "",
+        "| | |",
+        "| --- | --- |",
+        f"| architecture | `{arch}` {json.dumps(args) if args else ''} |",
+        f"| parameters | {parameters:,} |",
+        f"| weights | `{weights_file}` ({'fp16' if fp16 else 'fp32'}, {source} weights) |",
+        f"| sha256 | `{sha256}` |",
+        f"| training data | {', '.join(f'`{d}`' for d in data)} |",
+        f"| degradations | {', '.join(f'`{d}`' for d in degradations)} |",
+        f"| steps | {meta.step} |",
+        f"| wall time | {meta.wall_seconds:.0f} s ({hours:.2f} h) |",
+        f"| device | {meta.device} |",
+    ]
+    if meta.best_metric is not None:
+        lines.append(f"| best validation PSNR | {meta.best_metric:.3f} dB at step {meta.best_step} |")
+    lines += ["", "## Command lines", "", "```"] + (meta.commands or ["(not recorded)"]) + ["```", ""]
+    if meta.val_history:
+        lines += ["## Validation during training", "", "| step | PSNR (dB) | SSIM |", "| ---: | ---: | ---: |"]
+        lines += [f"| {int(v['step'])} | {v['psnr']:.3f} | {v['ssim']:.4f} |" for v in meta.val_history]
+        lines.append("")
+    if eval_md:
+        lines += ["## Evaluation", "", eval_md]
+    lines += ["## Training config", "", "```toml", meta.config_toml.rstrip(), "```", ""]
+    return "\n".join(lines)
+
+
+def export_checkpoint(
+    checkpoint: Path | str,
+    plugin_dir: Path | str,
+    *,
+    weights_name: str = "main",
+    fp16: bool = False,
+    use_ema: bool = True,
+    eval_json: Sequence[Path] = (),
+) -> ExportResult:
+    """Write the checkpoint's weights into ``plugin_dir`` (see the module docstring)."""
+    from safetensors.torch import save_file
+
+    from engine.training.config import TrainConfig
+
+    ckpt = find_checkpoint(checkpoint)
+    plugin = Path(plugin_dir)
+    manifest = plugin / "plugin.toml"
+    if not manifest.is_file():
+        raise ExportError(f"{manifest} does not exist; create the plugin first (plugin.toml + model.py), then export into it")
+    tensors, meta = load_checkpoint(ckpt)
+    ema = unprefixed("ema", tensors)
+    source = "ema" if use_ema and ema else "model"
+    state = ema if source == "ema" else unprefixed("model", tensors)
+    if not state:
+        raise ExportError(f"checkpoint {ckpt} holds no model weights")
+    out_state = {k: (v.half() if fp16 and v.is_floating_point() else v).contiguous() for k, v in state.items()}
+    text = manifest.read_text(encoding="utf-8")
+    try:
+        plugin_id = str(tomllib.loads(text).get("id", plugin.name))
+    except tomllib.TOMLDecodeError as exc:
+        raise ExportError(f"{manifest} is not valid TOML ({exc}); fix it before exporting") from exc
+    _, file_name = set_weights_sha256(text, weights_name, "0" * 64, f"{weights_name}.safetensors")
+    target = (plugin / file_name).resolve()
+    if plugin.resolve() not in target.parents:
+        raise ExportError(f"weights file '{file_name}' of entry '{weights_name}' leaves the plugin folder; use a plain file name")
+    cfg = TrainConfig.from_toml_text(meta.config_toml, source=f"{ckpt} (stored config)")
+    tmp = target.with_name(target.name + ".tmp")
+    save_file(out_state, str(tmp), metadata={"arch": cfg.model.arch, "step": str(meta.step), "source": source})
+    os.replace(tmp, target)
+    digest = sha256_of(target)
+    new_text, _ = set_weights_sha256(text, weights_name, digest, f"{weights_name}.safetensors")
+    tmpm = manifest.with_name("plugin.toml.tmp")
+    tmpm.write_text(new_text, encoding="utf-8")
+    os.replace(tmpm, manifest)
+    params = sum(v.numel() for k, v in state.items() if v.is_floating_point() and not k.endswith(("running_mean", "running_var")))
+    card = render_model_card(
+        plugin_id=plugin_id, meta=meta, arch=cfg.model.arch, args=dict(cfg.model.args), parameters=params, source=source,
+        weights_file=file_name, sha256=digest, fp16=fp16, data=cfg.data.train, degradations=cfg.data.degradation,
+        eval_md=render_eval_tables(eval_json),
+    )
+    card_path = plugin / "MODEL.md"
+    card_path.write_text(card, encoding="utf-8")
+    return ExportResult(target, digest, manifest, card_path, params, source, ckpt, meta.step)
+
+
+def load_exported(path: Path | str) -> dict[str, torch.Tensor]:
+    """Read an exported weights file (float32 tensors), e.g. to use it as a distillation teacher."""
+    from safetensors.torch import load_file
+
+    return {k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(path)).items()}

@@ -1,0 +1,110 @@
+"""Export: a real tiny run exported into a plugin folder; TOML edited in place; model card."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from engine.cli.main import main as clarity
+from engine.training.config import TrainConfig
+from engine.training.export import ExportError, export_checkpoint, render_eval_tables, set_weights_sha256
+from engine.training.trainer import Trainer
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_trainer import arch_module, write_config  # noqa: E402,F401
+
+MANIFEST = textwrap.dedent('''\
+    id = "tiny"   # keep this comment
+    name = "Tiny"
+    entry = "model:build"
+
+    [tiling]
+    policy = "tiled"
+
+    [[weights]]
+    name = "gray"
+    file = "gray.safetensors"
+    sha256 = ""   # filled by clarity export
+
+    [[weights]]
+    name = "color"
+    file = "color.safetensors"
+    sha256 = ""
+    url = "https://example.org/c.safetensors"
+''')
+
+
+def test_set_weights_sha256_edits_only_that_entry() -> None:
+    sha = "ab" * 32
+    new, file_name = set_weights_sha256(MANIFEST, "color", sha, "unused.safetensors")
+    assert file_name == "color.safetensors"
+    changed = [(a, b) for a, b in zip(MANIFEST.splitlines(), new.splitlines()) if a != b]
+    assert changed == [('sha256 = ""', f'sha256 = "{sha}"')]
+    new2, _ = set_weights_sha256(new, "gray", "cd" * 32, "x")
+    assert 'sha256 = "' + "cd" * 32 + '"   # filled by clarity export' in new2
+    added, name = set_weights_sha256(MANIFEST, "main", sha, "main.safetensors")
+    entries = tomllib.loads(added)["weights"]
+    assert name == "main.safetensors" and entries[-1] == {"name": "main", "file": "main.safetensors", "sha256": sha}
+    assert added.startswith(MANIFEST.rstrip("\n"))
+
+
+def test_eval_table_renders_reports_and_rejects_other_json(tmp_path: Path) -> None:
+    rep = {"method": "plugin:tiny", "dataset": "set12", "degrade": "awgn:25", "metric_space": "rgb", "shave": 0,
+           "mean": {"psnr": 29.123, "ssim": 0.83456, "baseline_psnr": 20.17, "baseline_ssim": 0.3}, "images": [{}, {}]}
+    f = tmp_path / "e.json"
+    f.write_text(json.dumps([rep]))
+    table = render_eval_tables([f])
+    assert "| set12 | awgn:25 | plugin:tiny | rgb | 29.12 | 0.8346 | 20.17 | 0.3000 | 2 |" in table
+    f.write_text('{"x": 1}')
+    with pytest.raises(ExportError, match="clarity eval --json"):
+        render_eval_tables([f])
+
+
+def test_export_run_into_plugin_folder(tmp_path: Path, arch_module: str) -> None:  # noqa: F811
+    cfg = TrainConfig.from_toml(write_config(tmp_path, arch_module, steps=3))
+    res = Trainer(cfg, tmp_path / "run", device="cpu", command="clarity train --config cfg.toml", log=None).run()
+    plugin = tmp_path / "plugins" / "tiny"
+    plugin.mkdir(parents=True)
+    (plugin / "plugin.toml").write_text(MANIFEST)
+    ev = tmp_path / "eval.json"
+    ev.write_text(json.dumps({"method": "m", "dataset": "d", "degrade": "awgn:25", "mean": {"psnr": 30.0, "ssim": 0.9}}))
+    out = export_checkpoint(tmp_path / "run", plugin, weights_name="gray", fp16=True, eval_json=[ev])
+    assert out.checkpoint == res.best_checkpoint and out.source == "ema"
+    w = load_file(str(plugin / "gray.safetensors"))
+    ckpt = load_file(str(res.best_checkpoint))
+    assert set(w) == {"head.weight", "head.bias", "tail.weight", "tail.bias"}
+    assert all(v.dtype == torch.float16 for v in w.values())
+    assert torch.allclose(w["head.weight"].float(), ckpt["ema.head.weight"], atol=1e-3)
+    digest = hashlib.sha256((plugin / "gray.safetensors").read_bytes()).hexdigest()
+    entries = tomllib.loads((plugin / "plugin.toml").read_text())["weights"]
+    assert entries[0]["sha256"] == digest and entries[1]["sha256"] == ""
+    card = (plugin / "MODEL.md").read_text()
+    assert "| parameters | 77 |" in card  # (1*4*9 + 4) + (4*1*9 + 1)
+    assert "clarity train --config cfg.toml" in card and "| d | awgn:25 | m |" in card and f"`{digest}`" in card
+
+
+def test_export_cli_errors_and_no_ema(tmp_path: Path, arch_module: str, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    cfg = TrainConfig.from_toml(write_config(tmp_path, arch_module, steps=2, val=False))
+    res = Trainer(cfg, tmp_path / "run", device="cpu", log=None).run()
+    plugin = tmp_path / "p"
+    plugin.mkdir()
+    assert clarity(["export", "--ckpt", str(res.last_checkpoint), "--plugin-dir", str(plugin)]) == 2
+    assert "plugin.toml" in capsys.readouterr().err
+    (plugin / "plugin.toml").write_text(MANIFEST)
+    assert clarity(["export", "--ckpt", str(tmp_path / "run"), "--plugin-dir", str(plugin), "--no-ema"]) == 0
+    w = load_file(str(plugin / "main.safetensors"))
+    ck = load_file(str(res.last_checkpoint))
+    assert torch.equal(w["tail.bias"], ck["model.tail.bias"]) and not torch.equal(w["tail.bias"], ck["ema.tail.bias"])
+    assert tomllib.loads((plugin / "plugin.toml").read_text())["weights"][2]["name"] == "main"
