@@ -208,4 +208,5 @@ class RunOptionsForm(QWidget):
     def options(self) -> RunOptions:
         """``RunOptions`` with the chosen strength, device and tile size (``None`` = automatic)."""
         tile = self.tile.value() or None
-        return RunOptions(tile=tile, device=self.device.currentData(), strength=self.strength.value() / 100.0)
+        device = DeviceKind(self.device.currentData())  # Qt hands str-enums back as plain str
+        return RunOptions(tile=tile, device=device, strength=self.strength.value() / 100.0)

@@ -1,0 +1,281 @@
+"""The main window end to end: open, zoom, select, filter through the menu and the dialog,
+undo/redo, cancel, preview, errors as messages, runtime plugins, save/close."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import Qt, QTimer
+
+from gui.filter_dialog import FilterDialog
+from gui.main_window import MainWindow
+from gui.selection import Selection
+from tests.plugin_factory import write_tiny_plugin
+
+
+def _open(window: MainWindow, photo: tuple[Path, np.ndarray]) -> np.ndarray:
+    path, pixels = photo
+    assert window.open_file(path)
+    assert window.document is not None
+    np.testing.assert_array_equal(window.document.pixels, pixels)
+    return pixels
+
+
+def _filter_dialog_via_menu(qtbot, window: MainWindow, plugin_id: str) -> FilterDialog:  # noqa: ANN001
+    action = window.filter_actions[plugin_id]
+    assert action.isEnabled()
+    action.trigger()
+    dialog = window.filter_dialog
+    assert dialog is not None and dialog.isVisible() and dialog.manifest.id == plugin_id
+    return dialog
+
+
+def _apply(qtbot, dialog: FilterDialog) -> None:  # noqa: ANN001
+    with qtbot.waitSignal(dialog.applied, timeout=20000):
+        qtbot.mouseClick(dialog.apply_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.running, timeout=5000)
+
+
+def test_open_sets_title_status_and_recent(window: MainWindow, photo, settings) -> None:  # noqa: ANN001
+    _open(window, photo)
+    assert window.windowTitle().startswith("photo.png[*]")
+    assert not window.isWindowModified()
+    assert "64 x 48 px, 8-bit" in window.size_label.text()
+    assert settings.recent_files() == [photo[0].resolve()]
+
+
+def test_zoom_actions_and_anchor(window: MainWindow, photo) -> None:  # noqa: ANN001
+    _open(window, photo)
+    canvas = window.canvas
+    window.actual_action.trigger()
+    assert canvas.zoom == 1.0
+    window.zoom_in_action.trigger()
+    assert canvas.zoom == pytest.approx(1.25)
+    window.zoom_out_action.trigger()
+    window.zoom_out_action.trigger()
+    assert canvas.zoom == pytest.approx(0.8)
+    canvas.set_zoom(8.0)
+    anchor = canvas.image_to_view(canvas.view_to_image(canvas.viewport().rect().center()))
+    fixed = canvas.view_to_image(anchor)
+    canvas.set_zoom(12.0, anchor)
+    after = canvas.view_to_image(anchor)
+    assert (after.x(), after.y()) == pytest.approx((fixed.x(), fixed.y()), abs=0.2)  # zoom keeps the point under the cursor
+    window.fit_action.trigger()
+    assert canvas.zoom == pytest.approx(1.0)  # a 64x48 image fits at 100 %, never enlarged by Fit
+    assert "Zoom 100%" in window.zoom_label.text()
+
+
+def test_filter_on_mouse_selection_changes_only_inside_then_undo_redo(qtbot, window: MainWindow, photo) -> None:  # noqa: ANN001
+    original = _open(window, photo)
+    canvas = window.canvas
+    canvas.set_zoom(4.0)
+    # drag a rectangle from image (8, 6) to (30, 20) with the rectangle tool
+    start = canvas.image_to_view(_pt(8, 6)).toPoint()
+    end = canvas.image_to_view(_pt(30, 20)).toPoint()
+    qtbot.mousePress(canvas.viewport(), Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(canvas.viewport(), pos=end)
+    qtbot.mouseRelease(canvas.viewport(), Qt.MouseButton.LeftButton, pos=end)
+    assert window.selection is not None
+    mask = window.selection_mask()
+    assert mask is not None
+    inside = mask > 0
+    assert inside.sum() == pytest.approx(22 * 14, abs=2 * (22 + 14))  # mouse positions are rounded to view pixels
+
+    dialog = _filter_dialog_via_menu(qtbot, window, "tiny")
+    assert "selection only" in dialog.note.text()
+    _apply(qtbot, dialog)
+    after = window.document.pixels
+    np.testing.assert_array_equal(after[~inside], original[~inside])  # outside: bit-identical
+    assert np.abs(after[mask == 1] - original[mask == 1]).mean() > 0.01  # inside: filtered
+    assert window.isWindowModified() and window.windowTitle().startswith("photo.png")
+    assert "Tiny Denoise:" in window.time_label.text() and "Device: cpu" in window.device_label.text()
+
+    window.undo_action.trigger()
+    np.testing.assert_array_equal(window.document.pixels, original)
+    assert not window.isWindowModified()
+    window.redo_action.trigger()
+    np.testing.assert_array_equal(window.document.pixels, after)
+    assert window.undo_stack.count() == 1
+
+
+def _pt(x: float, y: float):  # noqa: ANN202
+    from PySide6.QtCore import QPointF
+
+    return QPointF(x, y)
+
+
+def test_whole_image_filter_matches_engine(qtbot, window: MainWindow, photo) -> None:  # noqa: ANN001
+    import engine.api
+
+    original = _open(window, photo)
+    dialog = _filter_dialog_via_menu(qtbot, window, "tiny")
+    dialog.form.set_value("amount", 0.5)
+    dialog.options_form.strength.setValue(60)
+    _apply(qtbot, dialog)
+    from engine.types import RunOptions
+
+    expected = engine.api.apply_filter(original, "tiny", {"amount": 0.5}, options=RunOptions(strength=0.6)).image
+    np.testing.assert_allclose(window.document.pixels, expected, atol=1e-6)
+    assert not np.allclose(expected, original, atol=1e-3)
+
+
+def test_preview_updates_after_parameter_change(qtbot, window: MainWindow, photo) -> None:  # noqa: ANN001
+    original = _open(window, photo)
+    dialog = _filter_dialog_via_menu(qtbot, window, "tiny")
+    with qtbot.waitSignal(dialog.preview_ready, timeout=10000):
+        pass
+    first = dialog.preview_result.copy()
+    crop = dialog.crop
+    assert first.shape == (crop.height(), crop.width(), 3)
+    with qtbot.waitSignal(dialog.preview_ready, timeout=10000):
+        dialog.form.set_value("amount", 0.0)  # amount 0: the network adds nothing
+    np.testing.assert_allclose(dialog.preview_result, original[crop.y() : crop.y() + crop.height(), crop.x() : crop.x() + crop.width()], atol=1e-6)
+    assert not np.allclose(first, dialog.preview_result)
+    np.testing.assert_array_equal(window.document.pixels, original)  # previews never touch the image
+    dialog.reject()
+
+
+def test_cancel_long_run_keeps_ui_alive_and_image_unchanged(qtbot, window: MainWindow, photo, plugin_path: Path) -> None:  # noqa: ANN001
+    write_tiny_plugin(plugin_path, "slow", sleep=0.2, menu="Slow Denoise")
+    window.reload_plugins_action.trigger()
+    original = _open(window, photo)
+    dialog = _filter_dialog_via_menu(qtbot, window, "slow")
+    dialog._debounce.stop()  # noqa: SLF001 - no preview run in this test
+    dialog.options_form.tile.setValue(16)  # 64x48 -> 12 tiles of 0.2 s
+    dialog._debounce.stop()  # noqa: SLF001
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(25)
+    timer.timeout.connect(lambda: ticks.append(time.monotonic()))
+    timer.start()
+    cancelled: list[bool] = []
+    dialog.apply_button.click()
+    assert dialog.running
+    qtbot.waitUntil(lambda: dialog.progress.maximum() > 1 and dialog.progress.value() >= 1, timeout=10000)
+    t0 = time.monotonic()
+    qtbot.wait(300)
+    assert len([t for t in ticks if t >= t0]) >= 5  # the event loop kept running during the run
+    dialog._apply_job.cancelled.connect(lambda: cancelled.append(True))  # noqa: SLF001
+    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.running, timeout=10000)
+    timer.stop()
+    assert cancelled == [True]
+    assert dialog.isVisible()  # cancel of a run keeps the dialog open
+    assert dialog.progress.value() < dialog.progress.maximum() or not dialog.progress.isVisible()
+    np.testing.assert_array_equal(window.document.pixels, original)
+    assert window.undo_stack.count() == 0
+    dialog.reject()
+
+
+def test_engine_failure_is_a_message_and_image_unchanged(qtbot, window: MainWindow, photo, messages, monkeypatch) -> None:  # noqa: ANN001
+    import engine.api
+
+    original = _open(window, photo)
+
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("tensor exploded")
+
+    dialog = _filter_dialog_via_menu(qtbot, window, "tiny")
+    dialog._debounce.stop()  # noqa: SLF001
+    monkeypatch.setattr(engine.api, "apply_filter", broken)
+    dialog.apply_button.click()
+    qtbot.waitUntil(lambda: not dialog.running, timeout=10000)
+    warnings = messages.texts("warning")
+    assert len(warnings) == 1 and "internal error: RuntimeError: tensor exploded" in warnings[0]
+    assert "The image was not changed" in warnings[0]
+    np.testing.assert_array_equal(window.document.pixels, original)
+    assert dialog.isVisible()
+    dialog.reject()
+
+
+def test_unreadable_file_is_a_message(window: MainWindow, tmp_path: Path, messages) -> None:  # noqa: ANN001
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nthis is not a png")
+    assert not window.open_file(bad)
+    assert window.document is None
+    assert len(messages.texts("warning")) == 1 and "broken.png" in messages.texts("warning")[0]
+
+
+def test_plugin_added_at_runtime_appears_after_reload(window: MainWindow, plugin_path: Path) -> None:
+    assert "late" not in window.filter_actions
+    write_tiny_plugin(plugin_path, "late", menu="Late Arrival", task="derain")
+    write_tiny_plugin(plugin_path, "broken", sha256="0" * 64)
+    window.reload_plugins_action.trigger()
+    assert window.filter_actions["late"].text() == "Late Arrival"
+    derain = [a.menu() for a in window.filter_menu.actions() if a.menu() is not None and a.text() == "Derain"]
+    assert derain and [a.text() for a in derain[0].actions()] == ["Late Arrival"]
+    broken = window.filter_actions["broken"]
+    assert not broken.isEnabled() and "hash" in broken.toolTip().lower()
+
+
+def test_super_resolution_of_selection_makes_upscaled_crop(qtbot, window: MainWindow, photo, plugin_path: Path) -> None:  # noqa: ANN001
+    write_tiny_plugin(plugin_path, "sr2", kind="sr", scale=2, task="super-resolution", menu="Upscale x2")
+    window.reload_plugins_action.trigger()
+    original = _open(window, photo)
+    window.set_selection(Selection.rectangle(4, 6, 20, 10))
+    dialog = _filter_dialog_via_menu(qtbot, window, "sr2")
+    assert "bounding box" in dialog.note.text()
+    _apply(qtbot, dialog)
+    assert (window.document.width, window.document.height) == (40, 20)
+    assert window.selection is None
+    assert "40 x 20 px" in window.size_label.text()
+    window.undo_action.trigger()
+    np.testing.assert_array_equal(window.document.pixels, original)
+
+
+def test_unsaved_changes_prompt_and_save(qtbot, window: MainWindow, photo, messages, tmp_path: Path) -> None:  # noqa: ANN001
+    from PySide6.QtWidgets import QMessageBox
+
+    _open(window, photo)
+    dialog = _filter_dialog_via_menu(qtbot, window, "tiny")
+    _apply(qtbot, dialog)
+    messages.answer = QMessageBox.StandardButton.Cancel
+    assert not window.close_document()  # Cancel keeps the image open
+    assert window.document is not None and len(messages.texts("question")) == 1
+    out = tmp_path / "saved.png"
+    assert window.save_to(out)
+    assert not window.isWindowModified() and window.windowTitle().startswith("saved.png")
+    saved = np.asarray(Image.open(out), np.float32) / 255.0
+    np.testing.assert_allclose(saved, window.document.pixels, atol=0.5 / 255 + 1e-6)
+    assert window.close_document() and window.document is None
+    assert len(messages.texts("question")) == 1  # nothing unsaved: no second prompt
+
+
+def test_drop_a_file_opens_it(window: MainWindow, photo) -> None:  # noqa: ANN001
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(photo[0]))])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+    assert window.document is not None and window.document.path == photo[0]
+
+
+def test_select_all_none_invert(window: MainWindow, photo) -> None:  # noqa: ANN001
+    _open(window, photo)
+    window.select_all_action.trigger()
+    assert window.selection_mask().sum() == 64 * 48
+    window.set_selection(Selection.rectangle(0, 0, 16, 48))
+    window.invert_action.trigger()
+    mask = window.selection_mask()
+    assert mask[:, :16].sum() == 0 and mask[:, 16:].min() == 1.0
+    window.select_none_action.trigger()
+    assert window.selection is None and window.selection_mask() is None
+
+
+def test_compare_and_hold_backslash(qtbot, window: MainWindow, photo) -> None:  # noqa: ANN001
+    _open(window, photo)
+    window.compare_action.trigger()
+    assert window.canvas.compare
+    window.canvas.setFocus()
+    qtbot.keyPress(window.canvas, Qt.Key.Key_Backslash)
+    assert window.canvas.showing_original
+    qtbot.keyRelease(window.canvas, Qt.Key.Key_Backslash)
+    assert not window.canvas.showing_original
+    image = window.canvas.viewport().grab().toImage()
+    assert image.width() > 0
