@@ -1,0 +1,1 @@
+"""Implementation modules of :mod:`engine.io` (import the public names from ``engine.io``)."""
