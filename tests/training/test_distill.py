@@ -1,0 +1,166 @@
+"""Two-stage distillation on the CPU with tiny random teachers and a stand-in mixed degradation."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+import engine.training.degradations as degradations
+from engine.cli.main import main as clarity
+from engine.training.config import TrainConfig
+from engine.training.degradations import DegradedBatch
+from engine.training.distill import Distiller
+from engine.training.features import ConvEncoder, forward_with_features, save_encoder
+from engine.training.losses import hard_contrastive, soft_contrastive
+
+from test_trainer import ARCH_SRC, make_images  # noqa: E402
+
+
+class StandInMix:
+    """Deterministic stand-in for ``mix:rain,haze``: even samples get 'rain' (noise), odd 'haze' (veil)."""
+
+    name = "mix"
+
+    def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> DegradedBatch:
+        n = clean.shape[0]
+        noise = torch.randn(clean.shape, generator=generator, device=clean.device) * 0.1
+        veil = 0.6 * clean + 0.4
+        kinds = tuple("rain" if i % 2 == 0 else "haze" for i in range(n))
+        rain = torch.tensor([k == "rain" for k in kinds], device=clean.device).view(n, 1, 1, 1)
+        return DegradedBatch(degraded=torch.where(rain, clean + noise, veil), clean=clean, kind=kinds)
+
+
+@pytest.fixture
+def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    d = tmp_path / "archmod"
+    d.mkdir()
+    (d / "tiny_arch_distill.py").write_text(ARCH_SRC)
+    monkeypatch.syspath_prepend(str(d))
+    real = degradations.parse_degradation
+    monkeypatch.setattr(degradations, "parse_degradation", lambda s: StandInMix() if s == "standin-mix" else real(s))
+    import tiny_arch_distill
+
+    for i, kind in enumerate(("rain", "haze")):
+        torch.manual_seed(100 + i)
+        save_file(tiny_arch_distill.tiny(features=4).state_dict(), str(tmp_path / f"{kind}.safetensors"))
+    return tmp_path
+
+
+def write_cfg(tmp: Path, *, layers: str = "[]", features: str = "pixel", weight: float = 0.1, steps: int = 4) -> Path:
+    train = make_images(tmp / "train", 3, 24, seed=5)
+    cfg = tmp / "distill.toml"
+    cfg.write_text(textwrap.dedent(f"""
+        name = "tiny-distill"
+        seed = 1
+        [model]
+        arch = "tiny_arch_distill:tiny"
+        args = {{ features = 4 }}
+        [data]
+        train = ["{train}"]
+        gray = true
+        patch = 16
+        batch = 4
+        degradation = ["standin-mix"]
+        [optim]
+        lr = 0.01
+        [run]
+        steps = {steps}
+        checkpoint_every = 2
+        log_every = 1
+        [distill]
+        teachers = {{ rain = "{tmp / 'rain.safetensors'}", haze = "{tmp / 'haze.safetensors'}" }}
+        feature_layers = {layers}
+        common_channels = 8
+        stage2_step = 2
+        contrast_weight = {weight}
+        contrast_features = "{features}"
+    """))
+    return cfg
+
+
+def grads_after_one_step(d: Distiller, step: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    clean = d.sampler.next()
+    batch = d.degradations[0](clean, d.deg_gen)
+    d.opt.zero_grad(set_to_none=True)
+    loss, terms = d.compute_loss(step, batch)
+    loss.backward()
+    return terms, loss
+
+
+@pytest.mark.parametrize("layers,features", [("[]", "pixel"), ('["head"]', "teacher")])
+def test_both_stages_finite_terms_and_gradient_flow(setup: Path, layers: str, features: str) -> None:
+    cfg = TrainConfig.from_toml(write_cfg(setup, layers=layers, features=features))
+    d = Distiller(cfg, setup / "run", device="cpu", log=None)
+    assert d.stage_of(1) == 1 and d.stage_of(2) == 2
+    terms, loss = grads_after_one_step(d, 0)
+    assert set(terms) == {"kd_out", "kd_feat", "ckt_rec", "soft_cr"}
+    assert all(torch.isfinite(v) and v > 0 for v in terms.values()) and torch.isfinite(loss)
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in d.net.parameters())
+    ckt = d.aux
+    for kind in ("rain", "haze"):
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in ckt.proj[kind].parameters())
+        assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in ckt.recon[kind].parameters())
+    assert all(p.grad is not None for p in ckt.student_proj.parameters())
+    assert all(p.grad is None and not p.requires_grad for t in d.teachers.values() for p in t.parameters())
+    terms2, _ = grads_after_one_step(d, 2)
+    assert set(terms2) == {"l1_gt", "hard_cr"} and all(torch.isfinite(v) for v in terms2.values())
+    assert all(p.grad is not None for p in d.net.parameters())
+    assert all(p.grad is None for p in ckt.parameters())
+
+
+def test_kd_output_term_is_exact_l1_to_responsible_teacher(setup: Path) -> None:
+    cfg = TrainConfig.from_toml(write_cfg(setup, weight=0.0))
+    d = Distiller(cfg, setup / "run", device="cpu", log=None)
+    clean = d.sampler.next()
+    batch = d.degradations[0](clean, d.deg_gen)
+    _, terms = d.compute_loss(0, batch)
+    assert "soft_cr" not in terms  # ablation switch
+    with torch.no_grad():
+        out = d.net(batch.degraded)
+        expect = 0.5 * (out[0::2] - d.teachers["rain"](batch.degraded[0::2])).abs().mean() + 0.5 * (
+            out[1::2] - d.teachers["haze"](batch.degraded[1::2])).abs().mean()
+    assert float(terms["kd_out"].detach()) == pytest.approx(float(expect), rel=1e-5)
+
+
+def test_contrastive_ratios_exact() -> None:
+    phi = lambda x: [x]  # noqa: E731
+    a = torch.zeros(2, 1, 2, 2)
+    pos = torch.full_like(a, 1.0)
+    neg = torch.full_like(a, 4.0)
+    assert float(soft_contrastive(phi, a, pos, neg)) == pytest.approx(0.25)
+    negs = torch.stack([torch.full((1, 2, 2), 2.0), torch.full((1, 2, 2), 6.0)])
+    assert float(hard_contrastive(phi, a, pos, negs)) == pytest.approx(1 / 4)  # mean distance (2+6)/2
+
+
+def test_cli_distill_across_stages_with_resume_and_encoder(setup: Path) -> None:
+    enc_path = setup / "enc.safetensors"
+    cfg = write_cfg(setup, features=f"encoder:{enc_path}")
+    assert clarity(["distill", "--config", str(cfg), "--train-encoder", str(enc_path), "--encoder-steps", "2", "--quiet", "--device", "cpu"]) == 0
+    assert set(k.split(".")[0] for k in load_file(str(enc_path))) == {"level1", "level2", "level3"}
+    out = setup / "run"
+    assert clarity(["distill", "--config", str(cfg), "--out", str(out), "--steps", "3", "--quiet", "--device", "cpu"]) == 3
+    assert json.loads((out / "last.json").read_text())["stage"] == 2
+    assert clarity(["distill", "--resume", str(out), "--quiet", "--device", "cpu"]) == 0
+    lines = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+    assert [sorted(r["terms"]) for r in lines] == [["ckt_rec", "kd_feat", "kd_out", "soft_cr"]] * 2 + [["hard_cr", "l1_gt"]] * 2
+    ck = load_file(str(out / "last.safetensors"))
+    assert any(k.startswith("aux.proj.rain") for k in ck) and not any("teacher" in k for k in ck)
+
+
+def test_forward_with_features_hooks_and_errors(setup: Path) -> None:
+    import tiny_arch_distill
+
+    net = tiny_arch_distill.tiny()
+    x = torch.rand(1, 1, 8, 8)
+    out, feats = forward_with_features(net, x, ["head"])
+    assert torch.equal(out, net(x)) and feats[0].shape == (1, 4, 8, 8)
+    with pytest.raises(Exception, match="not submodules"):
+        forward_with_features(net, x, ["nope"])
+    enc = ConvEncoder(1, 4)
+    save_encoder(enc, setup / "e.safetensors")
+    assert [f.shape[-1] for f in enc(torch.rand(1, 1, 16, 16))] == [16, 8, 4]
