@@ -1,0 +1,46 @@
+"""Pixel losses and EMA: exact numbers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from engine.training.ema import EMA
+from engine.training.losses import charbonnier, pixel_loss
+
+
+def test_pixel_losses_exact() -> None:
+    a = torch.tensor([[0.0, 1.0], [2.0, 3.0]])
+    b = torch.tensor([[1.0, 1.0], [0.0, 3.0]])
+    assert float(pixel_loss("l1", a, b)) == pytest.approx(0.75)
+    assert float(pixel_loss("l2", a, b)) == pytest.approx(1.25)
+    expect = (math.sqrt(1 + 1e-6) + 2 * math.sqrt(1e-6) + math.sqrt(4 + 1e-6)) / 4
+    assert float(pixel_loss("charbonnier", a, b)) == pytest.approx(expect, rel=1e-6)
+    assert float(charbonnier(a, a, eps=0.5)) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="charbonnier"):
+        pixel_loss("ssim", a, b)
+
+
+def test_pixel_loss_runs_in_float32_for_half_inputs() -> None:
+    a = torch.full((4,), 1000.0, dtype=torch.float16)
+    b = torch.zeros(4, dtype=torch.float16)
+    out = pixel_loss("l2", a, b)
+    assert out.dtype == torch.float32 and float(out) == 1e6  # would overflow in fp16
+
+
+def test_ema_update_exact_and_buffers_copied() -> None:
+    net = torch.nn.BatchNorm1d(2)
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor([1.0, 2.0]))
+    ema = EMA(net, 0.75)
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor([5.0, 6.0]))
+        net.running_mean.copy_(torch.tensor([3.0, 4.0]))
+    ema.update(net)
+    sd = ema.state_dict()
+    assert torch.allclose(sd["weight"], torch.tensor([2.0, 3.0]))  # 0.75*old + 0.25*new
+    assert torch.equal(sd["running_mean"], torch.tensor([3.0, 4.0]))
+    with pytest.raises(ValueError):
+        EMA(net, 1.0)
