@@ -42,6 +42,9 @@ MIN_ZOOM = 1.0 / 64
 MAX_ZOOM = 64.0
 ZOOM_STEP = 1.25
 PYRAMID_MIN_SIDE = 256
+TILE = 512
+TILED_LEVEL0_PIXELS = 4_000_000
+"""Above this many pixels, full resolution is converted for display tile by tile, on demand."""
 BACKGROUND = QColor(48, 48, 48)
 
 
@@ -57,6 +60,8 @@ class DisplayPyramid:
         self._alpha = alpha
         self._bits = 16 if bits > 8 else 8
         self._levels: dict[int, QImage] = {}
+        self._tiles: dict[tuple[int, int], QImage] = {}
+        self.tiled = self.width * self.height > TILED_LEVEL0_PIXELS
         longest = max(self.width, self.height)
         self.count = 1 + max(0, int(math.floor(math.log2(max(1, longest) / PYRAMID_MIN_SIDE)))) if longest > PYRAMID_MIN_SIDE else 1
 
@@ -78,9 +83,41 @@ class DisplayPyramid:
             self._levels[k] = to_qimage(px, al, bits=self._bits if k == 0 else 8)
         return self._levels[k]
 
+    def tile(self, tx: int, ty: int) -> QImage:
+        """Full-resolution display tile ``(tx, ty)`` of :data:`TILE` pixels (built on first use)."""
+        key = (tx, ty)
+        if key not in self._tiles:
+            y0, x0 = ty * TILE, tx * TILE
+            px = self._pixels[y0 : y0 + TILE, x0 : x0 + TILE]
+            al = None if self._alpha is None else self._alpha[y0 : y0 + TILE, x0 : x0 + TILE]
+            self._tiles[key] = to_qimage(px, al, bits=self._bits)
+        return self._tiles[key]
+
+    def _draw_tiles(self, painter: QPainter, target: QRectF, visible: QRectF) -> None:
+        sx, sy = target.width() / visible.width(), target.height() / visible.height()
+        tx0, ty0 = int(visible.left()) // TILE, int(visible.top()) // TILE
+        tx1, ty1 = int(math.ceil(visible.right())) // TILE, int(math.ceil(visible.bottom())) // TILE
+        for ty in range(ty0, ty1 + 1):
+            for tx in range(tx0, tx1 + 1):
+                part = QRectF(tx * TILE, ty * TILE, TILE, TILE).intersected(visible)
+                if part.isEmpty():
+                    continue
+                dest = QRectF(
+                    target.x() + (part.x() - visible.x()) * sx,
+                    target.y() + (part.y() - visible.y()) * sy,
+                    part.width() * sx,
+                    part.height() * sy,
+                )
+                source = part.translated(-tx * TILE, -ty * TILE)
+                painter.drawImage(dest, self.tile(tx, ty), source)
+
     def draw(self, painter: QPainter, target: QRectF, visible: QRectF, zoom: float) -> None:
         """Draw the part ``visible`` (image coordinates, already clipped) into ``target``."""
         k = self.level_for_zoom(zoom)
+        if k == 0 and self.tiled:
+            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, zoom < 1.0)
+            self._draw_tiles(painter, target, visible)
+            return
         image = self.level(k)
         sx, sy = image.width() / self.width, image.height() / self.height
         source = QRectF(visible.x() * sx, visible.y() * sy, visible.width() * sx, visible.height() * sy)
@@ -314,11 +351,24 @@ class ImageCanvas(QAbstractScrollArea):
                 painter.restore()
                 painter.setPen(QPen(QColor(255, 255, 255), 2))
                 painter.drawLine(QPointF(split_x, 0), QPointF(split_x, self.viewport().height()))
+                self._paint_split_labels(painter, split_x)
             else:
                 self._current.draw(painter, target, visible, self._zoom)
             self._paint_selection(painter)
         finally:
             painter.end()
+
+    def _paint_split_labels(self, painter: QPainter, split_x: float) -> None:
+        """"Original" and "Result" tags on either side of the split line."""
+        metrics = painter.fontMetrics()
+        for text, right_aligned in (("Original", True), ("Result", False)):
+            w = metrics.horizontalAdvance(text) + 12
+            h = metrics.height() + 6
+            x = split_x - w - 6 if right_aligned else split_x + 6
+            box = QRectF(x, 8, w, h)
+            painter.fillRect(box, QColor(0, 0, 0, 150))
+            painter.setPen(QColor(255, 255, 255))
+            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
 
     def _draw_scaled(self, painter: QPainter, layer: DisplayPyramid, target: QRectF, visible: QRectF) -> None:
         """Draw ``layer`` stretched over the current image's geometry (sizes may differ)."""

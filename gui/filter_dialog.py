@@ -151,6 +151,11 @@ class FilterDialog(QDialog):
             return "Applies to the selection only; pixels outside it stay unchanged."
         return "Applies to the whole image."
 
+    @property
+    def mask(self) -> np.ndarray | None:
+        """The selection mask the filter is restricted to (``None``: the whole image)."""
+        return self._mask
+
     def params(self) -> dict[str, ParamValue]:
         """The parameter values currently set in the form."""
         return self.form.values()

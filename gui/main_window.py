@@ -454,7 +454,7 @@ class MainWindow(QMainWindow):
                 self.undo_stack.push(command)
         else:
             base = doc.image
-            mask = dialog._mask  # noqa: SLF001 - the mask the run used
+            mask = dialog.mask
             box = mask_bbox(mask) if (mask is not None and dialog.manifest.task is Task.SUPER_RESOLUTION) else None
             if box is not None:
                 x, y, w, h = box

@@ -106,3 +106,32 @@ def test_replace_image_command_resizes_alpha_and_undoes(small_rgb: np.ndarray) -
     stack.undo()
     np.testing.assert_array_equal(doc.pixels, small_rgb)
     np.testing.assert_array_equal(doc.alpha, alpha)
+
+
+def test_tiled_full_resolution_drawing_matches_single_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large images are converted tile by tile; at 100 % and 300 % the result is pixel-identical."""
+    from PySide6.QtCore import QRectF
+    from PySide6.QtGui import QPainter
+
+    import gui.canvas as canvas_mod
+
+    rng = np.random.default_rng(5)
+    px = rng.random((70, 90, 3), dtype=np.float32)
+
+    def render(tiled: bool, zoom: int) -> np.ndarray:
+        monkeypatch.setattr(canvas_mod, "TILE", 32)
+        monkeypatch.setattr(canvas_mod, "TILED_LEVEL0_PIXELS", 0 if tiled else 10**9)
+        pyr = DisplayPyramid(px)
+        assert pyr.tiled is tiled
+        out = QImage(60 * zoom, 50 * zoom, QImage.Format.Format_RGB888)
+        out.fill(0)
+        painter = QPainter(out)
+        pyr.draw(painter, QRectF(0, 0, 60 * zoom, 50 * zoom), QRectF(20, 10, 60, 50), float(zoom))
+        painter.end()
+        return from_qimage(out)
+
+    for zoom in (1, 3):
+        a, b = render(False, zoom), render(True, zoom)
+        np.testing.assert_array_equal(a, b)
+    expected = np.rint(px[10:60, 20:80] * 255) / 255
+    np.testing.assert_allclose(render(True, 1), expected, atol=1e-6)
