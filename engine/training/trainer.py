@@ -399,7 +399,9 @@ class Trainer:
         return save_checkpoint(self.out_dir / which, tensors, meta)
 
     def _resume(self, path: Path) -> None:
-        tensors, meta = load_checkpoint(path, device=self.device)
+        # loaded on the CPU: load_state_dict moves tensors to the parameters' device, and keeps
+        # Adam's "step" counters on the CPU as non-capturable optimizers expect
+        tensors, meta = load_checkpoint(path, device="cpu")
         try:
             self.net.load_state_dict(unprefixed("model", tensors))
             if self.ema is not None:
