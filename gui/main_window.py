@@ -285,10 +285,11 @@ class MainWindow(QMainWindow):
         """Write the document to ``path`` (atomic, keeps bit depth, alpha, ICC, EXIF)."""
         if self.document is None:
             return False
-        from engine.io import write_image
+        from engine.io import write_image_report
 
         try:
-            written = write_image(Path(path), self.document.image, overwrite=True)
+            report = write_image_report(Path(path), self.document.image, overwrite=True)
+            written = report.path
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message
             self.show_error("Cannot save image", describe_error(exc))
             return False
@@ -296,7 +297,8 @@ class MainWindow(QMainWindow):
         self.document.mark_saved(Path(written))
         self.settings.add_recent_file(Path(written))
         self.settings.set_last_folder("save", Path(written).parent)
-        self.statusBar().showMessage(f"Saved {written}", 5000)
+        notes = "; ".join(report.warnings)
+        self.statusBar().showMessage(f"Saved {written} ({report.bit_depth}-bit {report.format})" + (f": {notes}" if notes else ""), 8000)
         return True
 
     def close_document(self) -> bool:

@@ -279,3 +279,29 @@ def test_compare_and_hold_backslash(qtbot, window: MainWindow, photo) -> None:  
     assert not window.canvas.showing_original
     image = window.canvas.viewport().grab().toImage()
     assert image.width() > 0
+
+
+def test_16_bit_alpha_roundtrip_keeps_depth_alpha_and_outside_pixels(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+    from engine.io import ImageDocument, read_image, write_image
+
+    rng = np.random.default_rng(11)
+    px = (rng.integers(0, 65536, (40, 56, 3)) / 65535).astype(np.float32)
+    alpha = np.linspace(0, 1, 40 * 56, dtype=np.float32).reshape(40, 56)
+    alpha = (np.rint(alpha * 65535) / 65535).astype(np.float32)
+    src = write_image(tmp_path / "deep.png", ImageDocument(px, alpha, 16, None, None, "PNG"))
+    assert window.open_file(src)
+    original = window.document.pixels.copy()
+    assert "56 x 40 px, 16-bit + alpha" in window.size_label.text()
+    window.set_selection(Selection.rectangle(10, 10, 20, 12))
+    _apply(qtbot, _filter_dialog_via_menu(qtbot, window, "tiny"))
+    out = tmp_path / "deep-out.png"
+    assert window.save_to(out)
+    assert "16-bit PNG" in window.statusBar().currentMessage()
+    back = read_image(out)
+    assert back.bit_depth == 16
+    np.testing.assert_array_equal(back.alpha, window.document.alpha)
+    mask = np.zeros((40, 56), bool)
+    mask[10:22, 10:30] = True
+    np.testing.assert_array_equal(back.pixels[~mask], original[~mask])
+    assert np.abs(back.pixels[mask] - original[mask]).mean() > 0.01
+    assert src.read_bytes() != out.read_bytes()  # the source file is untouched
