@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from engine.training.distill import Distiller
 from engine.training.features import ConvEncoder, forward_with_features, save_encoder
 from engine.training.losses import hard_contrastive, soft_contrastive
 
+sys.path.insert(0, str(Path(__file__).parent))
 from test_trainer import ARCH_SRC, make_images  # noqa: E402
 
 

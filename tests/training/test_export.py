@@ -108,3 +108,40 @@ def test_export_cli_errors_and_no_ema(tmp_path: Path, arch_module: str, capsys: 
     ck = load_file(str(res.last_checkpoint))
     assert torch.equal(w["tail.bias"], ck["model.tail.bias"]) and not torch.equal(w["tail.bias"], ck["ema.tail.bias"])
     assert tomllib.loads((plugin / "plugin.toml").read_text())["weights"][2]["name"] == "main"
+
+
+def test_exported_weights_load_through_the_plugin_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Train the tiny factory plugin's own network, export into that plugin, load it like the app does."""
+    from plugins.api import WeightsStatus
+    from plugins.registry import PluginRegistry
+    from tests.plugin_factory import MODEL_SOURCE, write_tiny_plugin
+
+    plugin = write_tiny_plugin(tmp_path / "plugins", "tiny")
+    archdir = tmp_path / "arch"
+    archdir.mkdir()
+    (archdir / "tiny_plugin_arch_e2e.py").write_text(MODEL_SOURCE.format(kind="conv", scale=1, sleep=0.0))
+    monkeypatch.syspath_prepend(str(archdir))
+    from test_trainer import make_images
+
+    train = make_images(tmp_path / "train", 3, 24, seed=4, channels=3)
+    cfg = TrainConfig.from_toml_text(textwrap.dedent(f"""
+        name = "e2e"
+        [model]
+        arch = "tiny_plugin_arch_e2e:TinyNet"
+        [data]
+        train = ["{train}"]
+        patch = 16
+        batch = 2
+        degradation = ["awgn:25"]
+        [run]
+        steps = 2
+    """))
+    res = Trainer(cfg, tmp_path / "run", device="cpu", log=None).run()
+    old_sha = tomllib.loads((plugin / "plugin.toml").read_text())["weights"][0]["sha256"]
+    out = export_checkpoint(res.last_checkpoint, plugin, weights_name="main")
+    assert out.weights_path == (plugin / "weights.safetensors").resolve() and out.sha256 != old_sha
+    reg = PluginRegistry(builtin_dir=tmp_path / "none", user_dirs=[tmp_path / "plugins"], entry_points=False)
+    assert reg.info("tiny").status is WeightsStatus.OK
+    net = reg.load("tiny").network
+    trained = load_file(str(res.last_checkpoint))
+    assert all(torch.equal(v.cpu(), trained["model." + k]) for k, v in net.state_dict().items())
