@@ -104,8 +104,13 @@ class Distiller(Trainer):
         first = self.teachers[kinds[0]]
         self.phi = contrast_extractor(d.contrast_features, teacher=first, layers=d.feature_layers, device=self.device)
         if d.contrast_features.startswith("encoder:"):
-            enc_ch = self.phi(probe)[0].shape  # validates the channel count early
-            del enc_ch
+            try:
+                self.phi(probe)
+            except RuntimeError as exc:
+                raise ClarityError(
+                    f"contrast encoder {d.contrast_features[8:]} does not fit {channels}-channel images ({exc}); "
+                    "train one on this data with `clarity distill --config CFG --train-encoder PATH`"
+                ) from exc
         return ckt
 
     def compute_loss(self, step: int, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # type: ignore[no-untyped-def]

@@ -69,8 +69,7 @@ def hard_contrastive(phi: FeatureFn, anchor: torch.Tensor, positive: torch.Tenso
     total = anchor.new_zeros((), dtype=torch.float32)
     for a, p, n in zip(fa, fp, fn):
         num = _per_sample_l1(a, p)
-        a_flat = a.float().flatten(1)
-        n_flat = n.float().flatten(1)
-        den = (a_flat[:, None, :] - n_flat[None, :, :]).abs().mean(dim=2).mean(dim=1)
+        # mean over j of d(a_i, n_j), one negative at a time (no N x N x D intermediate)
+        den = torch.stack([_per_sample_l1(a, n[j : j + 1].expand_as(a)) for j in range(n.shape[0])], dim=1).mean(dim=1)
         total = total + (num / (den + _EPS)).mean()
     return total
