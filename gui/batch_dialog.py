@@ -198,7 +198,7 @@ class BatchDialog(QDialog):
         self.start_button.setEnabled(False)
         self.overall.setValue(0)
         self.per_file.setValue(0)
-        worker = Job(task, name="clarity-batch", parent=self)
+        worker = Job(task, name="clarity-batch", parent=self, keep_result_on_cancel=True)
         worker.report.connect(self._progress)
         worker.finished.connect(self._finished)
         worker.failed.connect(self._failed)

@@ -53,10 +53,11 @@ class _Runner(QObject):
     failed = Signal(str)
     cancelled = Signal()
 
-    def __init__(self, task: EngineTask, token: CancelToken) -> None:
+    def __init__(self, task: EngineTask, token: CancelToken, keep_result_on_cancel: bool) -> None:
         super().__init__()
         self._task = task
         self._token = token
+        self._keep = keep_result_on_cancel
 
     @Slot()
     def run(self) -> None:
@@ -70,7 +71,7 @@ class _Runner(QObject):
             else:
                 self.failed.emit(describe_error(exc))
         else:
-            if self._token.cancelled:
+            if self._token.cancelled and not self._keep:
                 self.cancelled.emit()
             else:
                 self.succeeded.emit(result)
@@ -88,13 +89,23 @@ class Job(QObject):
     cancelled = Signal()
     done = Signal()
 
-    def __init__(self, task: EngineTask, name: str = "clarity-job", parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        task: EngineTask,
+        name: str = "clarity-job",
+        parent: QObject | None = None,
+        *,
+        keep_result_on_cancel: bool = False,
+    ) -> None:
+        """``keep_result_on_cancel``: a task that returns normally after :meth:`cancel` still
+        reports ``finished(result)`` (a batch returns its partial report); by default such a
+        late result is dropped and ``cancelled`` is emitted instead."""
         super().__init__(parent)
         self.token = CancelToken()
         self._outcome: str | None = None
         self._thread = QThread()
         self._thread.setObjectName(name)
-        self._runner = _Runner(task, self.token)
+        self._runner = _Runner(task, self.token, keep_result_on_cancel)
         self._runner.moveToThread(self._thread)
         self._thread.started.connect(self._runner.run)
         self._runner.progress.connect(self._on_progress)

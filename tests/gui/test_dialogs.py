@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtCore import Qt
 
 from gui.main_window import MainWindow
 from gui.platform_check import apt_command, missing_libraries
@@ -204,3 +205,24 @@ def test_parameter_form_builds_editors_from_manifest(qtbot, plugin_dir: Path) ->
     opts.tile.setValue(64)
     assert opts.options() == RunOptions(tile=64, device=DeviceKind.CPU, strength=0.4)
     assert isinstance(opts.options().device, DeviceKind)
+
+
+def test_batch_cancel_returns_partial_report(qtbot, window: MainWindow, tmp_path: Path, plugin_path: Path) -> None:  # noqa: ANN001
+    write_tiny_plugin(plugin_path, "slow", sleep=0.2)
+    window.reload_plugins_action.trigger()
+    src, dst = tmp_path / "in", tmp_path / "out"
+    _write_inputs(src)
+    dialog = window.open_batch_dialog()
+    dialog.input_field.edit.setText(str(src))
+    dialog.output_field.edit.setText(str(dst))
+    dialog.filter_combo.setCurrentIndex(dialog.filter_combo.findData("slow"))
+    dialog.options_form.tile.setValue(8)  # 20x24 -> 12 tiles of 0.2 s per file
+    dialog.start_button.click()
+    qtbot.waitUntil(lambda: dialog.per_file.value() >= 1, timeout=15000)
+    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    assert dialog.isVisible()  # Cancel during a run stops the run, not the dialog
+    qtbot.waitUntil(lambda: not dialog.running, timeout=15000)
+    assert dialog.report is not None and dialog.report.cancelled
+    assert dialog.report.done == 0 and "cancelled" in dialog.summary.text()
+    assert not any(p.suffix == ".png" for p in dst.rglob("*")) if dst.exists() else True
+    dialog.reject()

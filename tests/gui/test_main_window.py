@@ -305,3 +305,38 @@ def test_16_bit_alpha_roundtrip_keeps_depth_alpha_and_outside_pixels(qtbot, wind
     np.testing.assert_array_equal(back.pixels[~mask], original[~mask])
     assert np.abs(back.pixels[mask] - original[mask]).mean() > 0.01
     assert src.read_bytes() != out.read_bytes()  # the source file is untouched
+
+
+def test_pan_with_hand_tool_space_drag_and_wheel_zoom(qtbot, window: MainWindow, photo) -> None:  # noqa: ANN001
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+
+    from gui.selection import SelectionTool
+
+    _open(window, photo)
+    canvas, vp = window.canvas, window.canvas.viewport()
+    canvas.set_zoom(20.0)  # 1280x960 content in a smaller view: scrollable
+    h0, v0 = canvas.horizontalScrollBar().value(), canvas.verticalScrollBar().value()
+    window.tool_actions[SelectionTool.HAND].trigger()
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=QPoint(200, 200))
+    qtbot.mouseMove(vp, pos=QPoint(150, 170))
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=QPoint(150, 170))
+    assert (canvas.horizontalScrollBar().value(), canvas.verticalScrollBar().value()) == (h0 + 50, v0 + 30)
+    assert window.selection is None  # the hand tool never selects
+    window.tool_actions[SelectionTool.RECTANGLE].trigger()
+    canvas.setFocus()
+    qtbot.keyPress(canvas, Qt.Key.Key_Space)
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=QPoint(200, 200))
+    qtbot.mouseMove(vp, pos=QPoint(210, 220))
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=QPoint(210, 220))
+    qtbot.keyRelease(canvas, Qt.Key.Key_Space)
+    assert (canvas.horizontalScrollBar().value(), canvas.verticalScrollBar().value()) == (h0 + 40, v0 + 10)
+    assert window.selection is None
+    cursor = QPointF(120, 90)
+    under = canvas.view_to_image(cursor)
+    wheel = QWheelEvent(cursor, vp.mapToGlobal(cursor), QPoint(0, 0), QPoint(0, 120), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    canvas.wheelEvent(wheel)
+    assert canvas.zoom == pytest.approx(20.0 * 2 ** 0.25)
+    after = canvas.view_to_image(cursor)
+    assert (after.x(), after.y()) == pytest.approx((under.x(), under.y()), abs=0.05)
