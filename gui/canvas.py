@@ -372,7 +372,8 @@ class ImageCanvas(QAbstractScrollArea):
 
     def _draw_scaled(self, painter: QPainter, layer: DisplayPyramid, target: QRectF, visible: QRectF) -> None:
         """Draw ``layer`` stretched over the current image's geometry (sizes may differ)."""
-        assert self._current is not None
+        if self._current is None:
+            return
         fx, fy = layer.width / self._current.width, layer.height / self._current.height
         v = QRectF(visible.x() * fx, visible.y() * fy, visible.width() * fx, visible.height() * fy)
         layer.draw(painter, target, v, self._zoom / max(fx, 1e-9))

@@ -9,6 +9,8 @@ modules at call time (``engine.api.apply_filter``...), so tests can monkeypatch 
 from __future__ import annotations
 
 import logging
+import types
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +46,8 @@ APP_NAME = "Clarity Studio"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif")
 
 
-def _engine_api():  # noqa: ANN202 - module
+def _engine_api() -> types.ModuleType:
+    """``engine.api``, looked up at call time (tests monkeypatch its functions)."""
     import engine.api
 
     return engine.api
@@ -85,7 +88,7 @@ class MainWindow(QMainWindow):
         self._update_enabled()
 
     # ------------------------------------------------------------------ construction
-    def _action(self, text: str, slot, shortcut: QKeySequence | str | list | None = None) -> QAction:  # noqa: ANN001
+    def _action(self, text: str, slot: Callable[[], object], shortcut: str | list[str] | None = None) -> QAction:
         action = QAction(text, self)
         if isinstance(shortcut, list):
             action.setShortcuts([QKeySequence(s) for s in shortcut])
@@ -207,7 +210,7 @@ class MainWindow(QMainWindow):
                   self.select_none_action, self.invert_action, self.zoom_in_action, self.zoom_out_action,
                   self.fit_action, self.actual_action, self.compare_action):
             a.setEnabled(has)
-        for pid, a in self.filter_actions.items():
+        for a in self.filter_actions.values():
             a.setEnabled(has and a.property("usable") is True)
 
     def _document_changed(self, doc: EditorDocument) -> None:
