@@ -1,0 +1,73 @@
+"""Haze by the atmospheric scattering model ``I = J t + A (1 - t)``, ``t = exp(-beta d)``.
+
+Depth ``d`` in [0, 1] (1 = far) per image: a vertical ramp that reaches 1 above a random
+horizon (``horizon`` in [0.15, 0.6] of the height from the top) and falls to ``near`` in
+[0, 0.35] at the bottom with a random curvature; plus low-frequency noise (amplitude
+0.1-0.25) and a brightness cue (bright, smooth regions such as sky are pushed farther, weight
+0-0.3). ``beta`` is uniform in [0.4, 2.0] (the far-field transmission ``exp(-beta)`` spans
+0.67 to 0.14); the airlight ``A`` is uniform in [0.7, 1.0] with a per-channel tint of +-0.04.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from engine.training.degradations.base import DegradedBatch, check_clean
+from engine.training.degradations.filters import gaussian_kernels, luminance, per_sample_conv, rand, smooth_noise
+
+
+def random_depth(clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """``(N, 1, H, W)`` plausible normalised depth in [0, 1] (see the module docstring)."""
+    n, _, h, w = clean.shape
+    dev = clean.device
+    horizon = rand(n, 0.15, 0.6, generator, dev).view(n, 1, 1, 1)
+    near = rand(n, 0.0, 0.35, generator, dev).view(n, 1, 1, 1)
+    curve = rand(n, 0.5, 2.0, generator, dev).view(n, 1, 1, 1)
+    y = torch.linspace(0.0, 1.0, h, device=dev).view(1, 1, h, 1)
+    below = ((y - horizon) / (1.0 - horizon)).clamp(0.0, 1.0)
+    ramp = 1.0 - (1.0 - near) * below.pow(curve)
+    ramp = ramp.expand(n, 1, h, w)
+    wiggle = rand(n, 0.1, 0.25, generator, dev).view(n, 1, 1, 1) * smooth_noise(n, h, w, 3, generator, dev)
+    lum = luminance(clean.float())
+    sigma = torch.full((n,), max(1.0, min(h, w) / 40.0), device=dev)
+    size = min(2 * int(3 * float(sigma[0])) + 1, 2 * (min(h, w) // 2) - 1)
+    smooth_lum = per_sample_conv(lum, gaussian_kernels(sigma, max(size, 1)), mode="replicate") if size > 1 else lum
+    cue = rand(n, 0.0, 0.3, generator, dev).view(n, 1, 1, 1) * (smooth_lum - 0.5)
+    return (ramp + wiggle + cue).clamp(0.0, 1.0)
+
+
+def add_haze(clean: torch.Tensor, depth: torch.Tensor, beta: torch.Tensor, airlight: torch.Tensor) -> torch.Tensor:
+    """``J t + A (1 - t)`` with ``t = exp(-beta d)``; ``beta`` ``(N,)``, ``airlight`` ``(N, C)``."""
+    n = clean.shape[0]
+    t = torch.exp(-beta.view(n, 1, 1, 1) * depth)
+    a = airlight.view(n, -1, 1, 1)
+    return clean * t + a * (1.0 - t)
+
+
+def random_airlight(n: int, c: int, low: float, high: float, tint: float, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+    """``(N, C)`` airlight: a gray level in ``[low, high)`` plus a per-channel tint in ``+-tint``, clipped to 1."""
+    base = rand(n, low, high, generator, device).view(n, 1)
+    if c == 1:
+        return base
+    return (base + rand(n * c, -tint, tint, generator, device).view(n, c)).clamp(0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class Haze:
+    """Synthetic haze (see the module docstring for the model and ranges)."""
+
+    beta_range: tuple[float, float] = (0.4, 2.0)
+    airlight_range: tuple[float, float] = (0.7, 1.0)
+    name: str = "haze"
+
+    def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> DegradedBatch:
+        check_clean(clean, self.name)
+        n, c = clean.shape[:2]
+        dev = clean.device
+        depth = random_depth(clean, generator)
+        beta = rand(n, *self.beta_range, generator, dev)
+        airlight = random_airlight(n, c, *self.airlight_range, 0.04, generator, dev)
+        hazy = add_haze(clean.float(), depth, beta, airlight).clamp(0.0, 1.0)
+        return DegradedBatch(degraded=hazy.to(clean.dtype), clean=clean, kind=("haze",) * n)
