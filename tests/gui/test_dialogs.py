@@ -198,6 +198,10 @@ def test_parameter_form_builds_editors_from_manifest(qtbot, plugin_dir: Path) ->
     form.set_value("mode", "soft")
     assert form.values() == {"amount": 1.0, "sigma": pytest.approx(10.0), "passes": 4, "sharpen": True, "mode": "soft"}
     assert len(changes) >= 4
+    from plugins.params import resolve_params
+
+    resolved = resolve_params(manifest, form.values()).values  # what the form yields passes validation
+    assert resolved["passes"] == 4 and resolved["mode"] == "soft" and resolved["sigma"] == pytest.approx(10.0)
     opts = RunOptionsForm()
     qtbot.addWidget(opts)
     opts.strength.setValue(40)
@@ -226,3 +230,18 @@ def test_batch_cancel_returns_partial_report(qtbot, window: MainWindow, tmp_path
     assert dialog.report.done == 0 and "cancelled" in dialog.summary.text()
     assert not any(p.suffix == ".png" for p in dst.rglob("*")) if dst.exists() else True
     dialog.reject()
+
+
+def test_builtin_plugin_forms_yield_valid_parameters(qtbot) -> None:  # noqa: ANN001
+    from gui.param_form import ParameterForm
+    from plugins.params import resolve_params
+    from plugins.registry import PluginRegistry
+
+    manifests = [p.manifest for p in PluginRegistry(user_dirs=[], entry_points=False).plugins() if p.manifest]
+    assert manifests, "the repository ships built-in plugins"
+    for manifest in manifests:
+        form = ParameterForm(manifest)
+        qtbot.addWidget(form)
+        values = form.values()
+        assert set(values) == {p.name for p in manifest.parameters}
+        resolve_params(manifest, values)
