@@ -1,0 +1,96 @@
+"""The default "Denoise" filter: a noise-level-conditioned residual U-Net (FFDNet/DRUNet-lite).
+
+Network (:class:`plugins.nets.resunet.ResUNet`): the noisy RGB image plus a constant
+noise-level map (sigma/255) -> pixel-unshuffle by 2 -> U-Net with residual blocks at
+1/2, 1/4 and 1/8 resolution (widths 64/128/256... see :data:`ARCH`) -> pixel-shuffle ->
+residual (output = input + correction). No normalisation layers, so tiles are exact.
+
+Weights entries: ``gaussian`` (trained on AWGN sigma 0-75) and ``camera`` (trained with the
+realistic camera-noise model: signal-dependent Poisson-Gaussian noise). Both are colour
+networks; gray images are replicated to RGB and the output channels averaged.
+
+Parameters: ``noise_level`` (0-75 on the 0-255 scale, or ``"auto"``: estimated on the whole
+image by :func:`plugins.denoise.noise_estimate.estimate_sigma`, the PCA estimator) and
+``model`` (``gaussian`` | ``camera``). A higher noise level smooths more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+from plugins.api import AUTO, Manifest, ParamValues, Restorer, WeightsBundle
+from plugins.denoise.noise_estimate import estimate_sigma
+from plugins.nets.resunet import ResUNet
+
+ARCH = {"widths": (64, 128, 256), "enc_blocks": 1, "dec_blocks": 1, "bottom_dilations": (1, 1), "unshuffle": 2}
+"""Architecture of both variants (chosen with scripts/arch_speed.py; see MODEL.md)."""
+
+MAX_NOISE_LEVEL = 75.0
+
+
+def denoise_net(
+    widths: str = "", enc_blocks: int = -1, dec_blocks: int = -1, bottom_blocks: int = -1
+) -> ResUNet:
+    """The denoiser network; defaults from :data:`ARCH`. ``widths`` like ``"64,128,256"`` (for ablations)."""
+    w = tuple(int(v) for v in widths.split(",")) if widths else ARCH["widths"]
+    return ResUNet(
+        channels=3,
+        widths=w,
+        enc_blocks=ARCH["enc_blocks"] if enc_blocks < 0 else enc_blocks,
+        dec_blocks=ARCH["dec_blocks"] if dec_blocks < 0 else dec_blocks,
+        bottom_dilations=ARCH["bottom_dilations"] if bottom_blocks < 0 else (1,) * bottom_blocks,
+        unshuffle=ARCH["unshuffle"],
+        noise_map=True,
+    )
+
+
+def denoise_gaussian() -> ResUNet:
+    """Network of the ``gaussian`` weights (AWGN sigma 0-75, called ``net(x, sigma)``)."""
+    return denoise_net()
+
+
+def denoise_camera() -> ResUNet:
+    """Network of the ``camera`` weights (same architecture, camera-noise training data)."""
+    return denoise_net()
+
+
+NETWORKS: Mapping[str, Callable[[], nn.Module]] = {"gaussian": denoise_gaussian, "camera": denoise_camera}
+"""Weights-entry name -> factory of the network whose state dict that file holds."""
+
+
+class DenoiseRestorer(Restorer):
+    """Noise-level-conditioned denoiser.
+
+    ``analyse`` resolves ``noise_level = "auto"`` from the whole image. ``forward(x, params)``:
+    ``x`` ``(N, C, H, W)`` in ``[0, 1]``, ``C`` in ``{1, 3}``, ``H``, ``W`` multiples of 8;
+    returns the same shape (not clipped). Gray input runs through the colour network with the
+    channel replicated, and the three output channels are averaged.
+    """
+
+    def analyse(self, image: np.ndarray, params: ParamValues) -> ParamValues:
+        if params.get("noise_level") != AUTO:
+            return params
+        sigma = estimate_sigma(image) * 255.0
+        return params.replace(noise_level=float(min(max(sigma, 0.0), MAX_NOISE_LEVEL)))
+
+    def forward(self, x: torch.Tensor, params: ParamValues) -> torch.Tensor:
+        variant = str(params.get("model"))
+        net = self.network[variant]  # type: ignore[index]
+        sigma = torch.full((x.shape[0], 1, 1, 1), params.float("noise_level") / 255.0, dtype=x.dtype, device=x.device)
+        if x.shape[1] == 1:
+            return net(x.expand(-1, 3, -1, -1), sigma).mean(dim=1, keepdim=True)
+        return net(x, sigma)
+
+
+def build(manifest: Manifest, weights: WeightsBundle) -> Restorer:
+    """Load the ``gaussian`` and ``camera`` networks from the hash-checked bundle."""
+    nets = nn.ModuleDict()
+    for name, factory in NETWORKS.items():
+        net = factory()
+        net.load_state_dict(dict(weights[name]))
+        nets[name] = net
+    return DenoiseRestorer(manifest, nets)

@@ -1,0 +1,56 @@
+"""The all-weather restoration network shared by ``derain``, ``dehaze``, ``desnow`` and ``all-weather``.
+
+Chen et al. (CVPR 2022, "Learning Multiple Adverse Weather Removal via Two-stage Knowledge
+Learning and Multi-contrastive Regularization") train one teacher per weather and distil
+them into a student of the SAME architecture; this is that architecture: a
+:class:`plugins.nets.resunet.ResUNet` with pixel-unshuffle 2 and four levels (1/2 .. 1/16),
+dilated residual blocks at the bottom for a receptive field wide enough for haze, and no
+normalisation (tile exact). ``forward_features`` exposes the bottom and decoder features for
+collaborative knowledge transfer.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from plugins.api import Manifest, ParamValues, Restorer, WeightsBundle
+from plugins.nets.resunet import ResUNet
+
+WEATHER_ARCH = {"widths": (32, 64, 128, 256), "enc_blocks": 1, "dec_blocks": 1, "bottom_dilations": (1, 2)}
+"""Widths per level, residual blocks per level and dilations of the bottom blocks (see docs/models.md)."""
+
+
+def weather_net(widths: str = "", bottom_dilations: str = "") -> ResUNet:
+    """The weather network (RGB in, RGB out); arguments override :data:`WEATHER_ARCH` for ablations.
+
+    ``widths`` / ``bottom_dilations`` are comma-separated integers, e.g. ``"32,64,128,256"``.
+    """
+    w = tuple(int(v) for v in widths.split(",")) if widths else WEATHER_ARCH["widths"]
+    d = tuple(int(v) for v in bottom_dilations.split(",")) if bottom_dilations else WEATHER_ARCH["bottom_dilations"]
+    return ResUNet(
+        channels=3,
+        widths=w,
+        enc_blocks=int(WEATHER_ARCH["enc_blocks"]),  # type: ignore[call-overload]
+        dec_blocks=int(WEATHER_ARCH["dec_blocks"]),  # type: ignore[call-overload]
+        bottom_dilations=d,
+        unshuffle=2,
+        noise_map=False,
+    )
+
+
+class WeatherRestorer(Restorer):
+    """Runs the weather network on RGB tiles.
+
+    ``forward(x, params)``: ``x`` ``(N, 3, H, W)`` in ``[0, 1]``, ``H``, ``W`` multiples of 16
+    (the manifest's ``size_multiple``) -> same shape, not clipped. No parameters.
+    """
+
+    def forward(self, x: torch.Tensor, params: ParamValues) -> torch.Tensor:
+        return self.network(x)
+
+
+def build_weather(manifest: Manifest, weights: WeightsBundle) -> Restorer:
+    """Load the weather network from the bundle's ``main`` entry (used by all four plugins)."""
+    net = weather_net()
+    net.load_state_dict(dict(weights["main"]))
+    return WeatherRestorer(manifest, net)

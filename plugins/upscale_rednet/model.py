@@ -1,0 +1,108 @@
+"""RED-Net30 (Mao, Shen and Yang, NIPS 2016), the reference super-resolution model: ``upscale-rednet``.
+
+Network: 15 conv layers then 15 deconv layers (``ConvTranspose2d``, stride 1), all 3x3 with
+64 channels and ReLU after every layer (the last deconv, which outputs the image residual,
+is linear). Symmetric skip connections every two layers: the outputs of conv layers
+2, 4, ..., 14 are added to the outputs of the mirrored deconv layers 13, 11, ..., 1
+(element-wise sum, then ReLU, as in the paper). No pooling; residual learning
+(output = input + net(input)).
+
+It is a pre-upsampling network: its input is the MATLAB-style bicubic upsampling of the
+low-resolution image (``engine.training.imresize.imresize_torch``, as in training), so one
+network serves x2, x3 and x4. Receptive field: 30 pixels (HR) around an output pixel; in
+input (LR) pixels that is ``ceil(30 / s)`` plus the bicubic support (2): 17 at x2 (the
+declared context), 12 at x3, 10 at x4.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import torch
+from torch import nn
+
+from plugins.api import Manifest, ParamValues, Restorer, WeightsBundle
+
+
+class REDNet(nn.Module):
+    """RED-Net with ``layers`` conv + ``layers`` deconv layers; ``forward(x)`` = ``x + residual``.
+
+    ``forward(x)``: ``(N, channels, H, W)`` bicubic-upsampled image in ``[0, 1]`` -> same shape.
+    """
+
+    def __init__(self, channels: int = 3, layers: int = 15, features: int = 64, skip_every: int = 2) -> None:
+        super().__init__()
+        self.layers = layers
+        self.skip_every = skip_every
+        self.convs = nn.ModuleList(
+            [nn.Conv2d(channels if i == 0 else features, features, 3, padding=1) for i in range(layers)]
+        )
+        self.deconvs = nn.ModuleList(
+            [
+                nn.ConvTranspose2d(features, channels if i == layers - 1 else features, 3, padding=1)
+                for i in range(layers)
+            ]
+        )
+        self.act = nn.ReLU(inplace=True)
+
+    def context(self) -> int:
+        """Receptive-field radius in pixels of the (upsampled) input: one per 3x3 layer."""
+        return 2 * self.layers
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x
+        saved: dict[int, torch.Tensor] = {}
+        n = self.layers
+        for i, conv in enumerate(self.convs, start=1):
+            h = self.act(conv(h))
+            if i % self.skip_every == 0 and i < n:
+                saved[n - i] = h  # conv i feeds deconv (n - i)
+        for j, deconv in enumerate(self.deconvs, start=1):
+            h = deconv(h)
+            if j == n:
+                break
+            if j in saved:
+                h = h + saved[j]
+            h = self.act(h)
+        return x + h
+
+
+def rednet30() -> REDNet:
+    """RED-Net30: 15 conv + 15 deconv layers, 64 channels (weights entry ``main``)."""
+    return REDNet(channels=3, layers=15, features=64)
+
+
+NETWORKS: Mapping[str, Callable[[], nn.Module]] = {"main": rednet30}
+"""Weights-entry name -> factory of the network whose state dict that file holds."""
+
+
+def bicubic_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
+    """MATLAB-style bicubic upsampling (the training pipeline's), falling back to torch's bicubic."""
+    try:
+        from engine.training.imresize import imresize_torch
+    except ImportError:  # pragma: no cover - the training package is part of the repo
+        return torch.nn.functional.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+    return imresize_torch(x, float(scale))
+
+
+class REDNetRestorer(Restorer):
+    """Bicubic upsampling by the ``scale`` parameter, then RED-Net30.
+
+    ``forward(x, params)``: ``x`` ``(N, C, h, w)`` in ``[0, 1]``, ``C`` in ``{1, 3}`` -> ``(N, C, h*s, w*s)``.
+    Gray input is replicated to RGB and the output channels averaged.
+    """
+
+    def forward(self, x: torch.Tensor, params: ParamValues) -> torch.Tensor:
+        s = self.scale(params)
+        gray = x.shape[1] == 1
+        if gray:
+            x = x.expand(-1, 3, -1, -1)
+        y = self.network(bicubic_upsample(x, s))
+        return y.mean(dim=1, keepdim=True) if gray else y
+
+
+def build(manifest: Manifest, weights: WeightsBundle) -> Restorer:
+    """Load RED-Net30 from the bundle's ``main`` entry."""
+    net = rednet30()
+    net.load_state_dict(dict(weights["main"]))
+    return REDNetRestorer(manifest, net)

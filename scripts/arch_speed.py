@@ -1,0 +1,131 @@
+"""CPU speed probe for the built-in networks: megapixels per second, side by side.
+
+Usage (repo root)::
+
+    .venv/bin/python scripts/arch_speed.py                 # all groups, default sizes
+    .venv/bin/python scripts/arch_speed.py --group denoise --size 512 --repeats 3
+    .venv/bin/python scripts/arch_speed.py --group sr --sr-input 128
+    .venv/bin/python scripts/arch_speed.py --group weather --candidates
+
+Measures fp32 inference (``torch.inference_mode``, eval mode, ``torch.set_num_threads``,
+default 2) of randomly initialised networks: the best of ``--repeats`` timed runs after one
+warm-up. Denoisers and weather nets are timed on a ``size x size`` RGB image; SR networks on
+a ``sr-input``-pixel square input, reported per OUTPUT megapixel (the comparison the SR
+speed targets use). RED-Net's time includes its MATLAB-style bicubic pre-upsampling.
+``--candidates`` adds the alternative widths/depths that were considered. The engine's real
+benchmark is ``clarity bench`` at 2048x2048; this probe only guides the design.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))  # repo root: plugins.*
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One network to time: ``run(x)`` maps an input of ``size`` pixels to its output."""
+
+    group: str
+    name: str
+    build: Callable[[], nn.Module]
+    scale: int = 1
+    noise_map: bool = False
+    pre_upsample: bool = False
+
+
+def _entries(candidates: bool) -> list[Entry]:
+    from plugins.denoise.model import denoise_net
+    from plugins.denoise_dncnn.model import dncnn_color, dncnn_gray
+    from plugins.nets.weather import weather_net
+    from plugins.upscale.model import UpscaleNet
+    from plugins.upscale_rednet.model import rednet30
+
+    out = [
+        Entry("denoise", "dncnn-color (20 layers)", dncnn_color),
+        Entry("denoise", "dncnn-gray (17 layers)", dncnn_gray),
+        Entry("denoise", "denoise (default)", denoise_net, noise_map=True),
+    ]
+    if candidates:
+        out += [
+            Entry("denoise", "denoise w48,96,192", lambda: denoise_net("48,96,192"), noise_map=True),
+            Entry("denoise", "denoise w64,128,256 2+2 blocks", lambda: denoise_net("", 2, 2), noise_map=True),
+            Entry("denoise", "denoise w32,64,128,256", lambda: denoise_net("32,64,128,256"), noise_map=True),
+        ]
+    for s in (2, 3, 4):
+        out.append(Entry("sr", f"rednet30 x{s}", rednet30, scale=s, pre_upsample=True))
+        out.append(Entry("sr", f"upscale x{s} (default)", lambda s=s: UpscaleNet(scale=s), scale=s))
+        if candidates:
+            out.append(Entry("sr", f"upscale x{s} 12 blocks", lambda s=s: UpscaleNet(scale=s, blocks=12), scale=s))
+    out.append(Entry("weather", "weather (default)", weather_net))
+    if candidates:
+        out += [
+            Entry("weather", "weather dil 1,2,4", lambda: weather_net(bottom_dilations="1,2,4")),
+            Entry("weather", "weather w24,48,96,192", lambda: weather_net(widths="24,48,96,192")),
+        ]
+    return out
+
+
+def _time(entry: Entry, size: int, repeats: int) -> float:
+    """Best wall time in seconds of one forward on a ``size x size`` input."""
+    from plugins.upscale_rednet.model import bicubic_upsample
+
+    torch.manual_seed(0)
+    net = entry.build().eval()
+    channels = 1 if "gray" in entry.name else 3
+    x = torch.rand(1, channels, size, size)
+    sigma = torch.full((1, 1, 1, 1), 25 / 255)
+
+    def run() -> torch.Tensor:
+        if entry.pre_upsample:
+            return net(bicubic_upsample(x, entry.scale))
+        return net(x, sigma) if entry.noise_map else net(x)
+
+    best = float("inf")
+    with torch.inference_mode():
+        run()
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            run()
+            best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--group", choices=["all", "denoise", "sr", "weather"], default="all")
+    parser.add_argument("--size", type=int, default=512, help="image side for denoise/weather nets (default 512)")
+    parser.add_argument("--sr-input", type=int, default=128, help="input side for SR nets (default 128)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--candidates", action="store_true", help="also time the alternatives considered")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} threads, fp32, best of {args.repeats}")
+    print(f"{'group':8} {'network':34} {'params M':>8} {'input':>9} {'out MP/s':>9} {'ratio':>7}")
+    baseline: dict[tuple[str, int], float] = {}
+    for entry in _entries(args.candidates):
+        if args.group not in ("all", entry.group):
+            continue
+        size = args.sr_input if entry.group == "sr" else args.size
+        seconds = _time(entry, size, args.repeats)
+        out_mp = (size * entry.scale) ** 2 / 1e6
+        mps = out_mp / seconds
+        key = (entry.group, entry.scale)
+        ref = baseline.setdefault(key, mps)
+        params = sum(p.numel() for p in entry.build().parameters()) / 1e6
+        print(f"{entry.group:8} {entry.name:34} {params:8.2f} {size:>4}x{size:<4} {mps:9.3f} {mps / ref:6.1f}x", flush=True)
+    print("ratio: MP/s relative to the first network of the same group and scale (dncnn-color, rednet30 x s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
