@@ -3,7 +3,8 @@
 A name template is a :meth:`str.format` string with these fields:
 
 - ``{stem}``: input file name without extension (``IMG_001``)
-- ``{ext}``: output extension with the dot (``.png``; the input's own when the format is kept)
+- ``{ext}``: output extension with the dot (``.png``; the input's own when the format is kept,
+  ``.png`` for read-only formats such as GIF)
 - ``{srcext}``: input extension without the dot (``jpg``), to keep ``a.jpg``/``a.png`` apart
 - ``{name}``: input file name (``IMG_001.jpg``)
 - ``{plugin}``: id of the last filter of the chain
@@ -17,7 +18,7 @@ import string
 from pathlib import Path
 
 from engine.batch.job import FORMAT_EXTENSIONS, BatchJob
-from engine.batch.walk import walk_inputs
+from engine.batch.walk import walk_inputs, writable_extensions
 from engine.errors import ParameterError
 
 TEMPLATE_FIELDS: tuple[str, ...] = ("stem", "ext", "srcext", "name", "plugin", "index")
@@ -40,8 +41,14 @@ def check_template(template: str) -> None:
 
 
 def output_extension(source: Path, output_format: str | None) -> str:
-    """The extension (with dot) of the output of ``source``."""
+    """The extension (with dot) of the output of ``source``.
+
+    Keeping the format keeps the input's extension, except for formats that can only be
+    read (GIF), whose outputs are PNG.
+    """
     if output_format is None:
+        if source.suffix.lower() not in writable_extensions():
+            return FORMAT_EXTENSIONS["png"]
         return source.suffix
     return FORMAT_EXTENSIONS[output_format]
 

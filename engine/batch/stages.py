@@ -118,14 +118,11 @@ def compute_stage(
     return Computed(document=loaded.document.with_pixels(pixels), stamp=loaded.stamp, replace=loaded.replace)
 
 
-def output_format_of(job: BatchJob, computed: Computed, output: Path) -> str:
-    """The format to encode: the job's, else the input document's."""
-    if job.output_format is not None:
-        return job.output_format
-    fmt = getattr(computed.document, "format", None)
-    if fmt:
-        return str(fmt).lower()
-    return output.suffix.lower().lstrip(".")
+def output_format_of(job: BatchJob, output: Path) -> str | None:
+    """The format to encode: the job's, else ``None`` (``write_image`` follows the output's
+    extension, so a mislabelled input, e.g. a PNG named ``.jpg``, gives an output whose
+    content matches its name)."""
+    return job.output_format
 
 
 def write_stage(job: BatchJob, source: Path, output: Path, computed: Computed, recipe: Recipe) -> None:
@@ -148,7 +145,7 @@ def write_stage(job: BatchJob, source: Path, output: Path, computed: Computed, r
     sidecar_written = False
     try:
         with atomic_output(output, overwrite=computed.replace) as tmp:
-            write_image(tmp, computed.document, format=output_format_of(job, computed, output), overwrite=True)
+            write_image(tmp, computed.document, format=output_format_of(job, output), overwrite=True)
             document = sidecar_document(source, computed.stamp, recipe, sha256_file(tmp), tmp.stat().st_size)
             write_json_atomic(sidecar_path(output), document)
             sidecar_written = True

@@ -18,14 +18,23 @@ _FALLBACK_EXTENSIONS: frozenset[str] = frozenset(
     {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp"}
 )
 
+READ_ONLY_EXTENSIONS: frozenset[str] = frozenset({".gif"})
+"""Extensions ``engine.io`` reads (first frame) but cannot write: such inputs get PNG outputs
+when the batch keeps each input's format."""
 
-def supported_extensions() -> frozenset[str]:
-    """Lower-case extensions (with dot) the engine can read: ``engine.io.SUPPORTED_EXTENSIONS``."""
+
+def writable_extensions() -> frozenset[str]:
+    """Lower-case extensions (with dot) ``engine.io.write_image`` accepts."""
     try:
         from engine.io import SUPPORTED_EXTENSIONS
     except ImportError:  # pragma: no cover - engine.io not written yet
         return _FALLBACK_EXTENSIONS
     return frozenset(e.lower() if e.startswith(".") else "." + e.lower() for e in SUPPORTED_EXTENSIONS)
+
+
+def supported_extensions() -> frozenset[str]:
+    """Lower-case extensions (with dot) of the files a batch picks up: writable ones plus GIF."""
+    return writable_extensions() | READ_ONLY_EXTENSIONS
 
 
 def is_batch_artifact(path: Path) -> bool:
