@@ -1,9 +1,9 @@
 """Synthetic rain in the style of Rain100/Rain12: 1-3 streak layers plus a light veil.
 
-Per image: a main falling angle in [-25, 25] degrees from vertical; 1-3 layers, each with its
+Per image: a main falling angle in [-20, 20] degrees from vertical; 1-3 layers, each with its
 own angle (main +- 4 degrees), seed density log-uniform in [0.001, 0.008] per pixel, streak
-length in [8, 40] px (motion blur), width (Gaussian sigma) in [0.4, 1.1] px and brightness in
-[0.25, 0.75]. Streaks are rendered as Gaussian-profile line segments (impulses -> line
+length in [8, 40] px (motion blur), width (Gaussian sigma) in [0.35, 0.9] px and brightness in
+[0.15, 0.6]. Streaks are rendered as Gaussian-profile line segments (impulses -> line
 kernel -> Gaussian widening) and composited on the image after a veil of rain mist
 (``J t + A (1 - t)`` with ``t`` in [0.85, 1.0], ``A`` in [0.75, 1.0]), either additively
 (``clip(I + R)``) or by screen blending (``1 - (1 - I)(1 - R)``), half the time each.
@@ -23,8 +23,8 @@ from engine.training.degradations.particles import particle_layer
 
 def rain_layers(n: int, h: int, w: int, generator: torch.Generator, device: torch.device, *,
                 density: tuple[float, float] = (0.001, 0.008), length: tuple[float, float] = (8.0, 40.0),
-                width: tuple[float, float] = (0.4, 1.1), brightness: tuple[float, float] = (0.25, 0.75),
-                max_angle_deg: float = 25.0) -> torch.Tensor:
+                width: tuple[float, float] = (0.35, 0.9), brightness: tuple[float, float] = (0.15, 0.6),
+                max_angle_deg: float = 20.0) -> torch.Tensor:
     """``(N, 1, H, W)`` rain streak intensity in [0, 1] (1 to 3 layers per image)."""
     main = rand(n, -max_angle_deg, max_angle_deg, generator, device) * (math.pi / 180.0)
     count = torch.randint(1, 4, (n,), generator=generator, device=device)

@@ -8,7 +8,7 @@ Per image: wind angle in [-50, 50] degrees from vertical (layers +- 8 degrees); 
 | layer  | sigma (px) | density (log-uniform) | motion length (px) | opacity   |
 | small  | 0.5-1.0    | 0.002-0.012           | 0-5                | 0.6-1.0   |
 | medium | 1.2-2.2    | 0.0003-0.002          | 0-8                | 0.5-0.95  |
-| large  | 3.0-6.0    | 0.00001-0.0001        | 0-4                | 0.25-0.6  |
+| large  | 3.0-6.0    | 0.00003-0.0002        | 0-4                | 0.25-0.6  |
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from engine.training.degradations.particles import particle_layer
 SNOW_LAYERS: tuple[tuple[tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float]], ...] = (
     ((0.5, 1.0), (0.002, 0.012), (0.0, 5.0), (0.6, 1.0)),
     ((1.2, 2.2), (0.0003, 0.002), (0.0, 8.0), (0.5, 0.95)),
-    ((3.0, 6.0), (0.00001, 0.0001), (0.0, 4.0), (0.25, 0.6)),
+    ((3.0, 6.0), (0.00003, 0.0002), (0.0, 4.0), (0.25, 0.6)),
 )
 
 
