@@ -61,6 +61,7 @@ class FilterDialog(QDialog):
     """Parameters + preview + Apply for one plugin on one image."""
 
     applied = Signal(object)  # RunResult
+    failed = Signal(str)  # Apply failed; the message was shown
     preview_ready = Signal()
 
     def __init__(
@@ -276,6 +277,7 @@ class FilterDialog(QDialog):
 
     def _apply_failed(self, message: str) -> None:
         self._show_error(message)
+        self.failed.emit(message)
 
     def _apply_cancelled(self) -> None:
         self.preview_status.setText("Cancelled; the image is unchanged.")

@@ -435,6 +435,7 @@ class MainWindow(QMainWindow):
         dialog = FilterDialog(info, self.document.pixels, self.selection_mask(), self.canvas.visible_image_rect(),
                               lambda *a, **k: api.apply_filter(*a, **k), self)
         dialog.applied.connect(lambda result, d=dialog: self.apply_result(d, result))
+        dialog.failed.connect(lambda _message: self.rebuild_filter_menu())  # a plugin that failed to load shows disabled
         self.filter_dialog = dialog
         dialog.open()
         return dialog
