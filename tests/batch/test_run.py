@@ -284,3 +284,40 @@ def test_sixteen_bit_and_metadata_are_carried(registry: Path, tmp_path: Path) ->
     with Image.open(out / "meta.jpg") as im:
         assert im.info.get("icc_profile") == profile
         assert im.getexif().get(0x010F) == "ClarityCam"
+
+
+def test_whole_bad_input_corpus_mixed_into_good_photos(registry: Path, tmp_path: Path) -> None:
+    from tests.corpus import make_bad_input_corpus, make_good_photos
+
+    src = tmp_path / "in"
+    good = make_good_photos(src / "good", 4, width=24, height=16)
+    cases = make_bad_input_corpus(src / "corpus")
+    out = tmp_path / "out"
+    (out / "good").mkdir(parents=True)
+    (out / "good" / good[0].name).write_bytes(b"an existing file that is not ours")
+    try:
+        before = {p: p.read_bytes() for p in src.rglob("*") if p.is_file() and os.access(p, os.R_OK)}
+        report = run_batch(BatchJob(src, out, TINY))
+    finally:
+        for case in cases:
+            os.chmod(case.path, 0o644)
+    by_source = {o.source: o for o in report.outcomes}
+    for case in cases:
+        outcome = by_source[case.path]
+        should_fail = case.expect == "error" and case.skip_reason is None
+        assert outcome.status == (FAILED if should_fail else DONE), (case.name, outcome.error)
+        if should_fail:
+            assert case.name in outcome.error, outcome.error  # one line that names the file
+            assert "\n" not in outcome.error and not outcome.output.exists()
+        else:
+            assert outcome.output.exists() and sidecar_path(outcome.output).exists()
+    assert by_source[good[0]].status == FAILED and "--overwrite" in by_source[good[0]].error
+    assert (out / "good" / good[0].name).read_bytes() == b"an existing file that is not ours"
+    assert all(by_source[g].status == DONE for g in good[1:])
+    assert (out / "corpus" / "animated.png").exists()  # GIF read-only: written as PNG
+    assert len(report.outcomes) == len(cases) + len(good)
+    assert {p: p.read_bytes() for p in before} == before  # no input changed
+    assert temp_files(out) == []
+    data = json.loads(report.json_path.read_text())
+    assert data["summary"]["failed"] == report.failed == 1 + sum(
+        1 for c in cases if c.expect == "error" and c.skip_reason is None)
