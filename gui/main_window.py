@@ -43,6 +43,8 @@ from plugins.api import PluginInfo, Task
 log = logging.getLogger(__name__)
 
 APP_NAME = "Clarity Studio"
+UNDO_LIMIT = 30
+"""Filter applications kept for undo (region steps are small; super-resolution keeps whole images)."""
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif")
 
 
@@ -63,6 +65,7 @@ class MainWindow(QMainWindow):
         self.original_pixels: np.ndarray | None = None
         self.selection: Selection | None = None
         self.undo_stack = QUndoStack(self)
+        self.undo_stack.setUndoLimit(UNDO_LIMIT)
         self.undo_stack.cleanChanged.connect(self._clean_changed)
         self.filter_dialog: FilterDialog | None = None
         self.batch_dialog: BatchDialog | None = None
@@ -364,6 +367,10 @@ class MainWindow(QMainWindow):
     def set_selection(self, selection: Selection | None) -> None:
         """Make ``selection`` current (``None``: the whole image)."""
         self.selection = selection
+        if selection is not None and selection.feather != self.feather_spin.value():
+            self.feather_spin.blockSignals(True)
+            self.feather_spin.setValue(selection.feather)
+            self.feather_spin.blockSignals(False)
         if self.document is not None:
             self._selection_size = (self.document.width, self.document.height)
             self.document.selection_mask = None

@@ -264,6 +264,11 @@ def test_select_all_none_invert(window: MainWindow, photo) -> None:  # noqa: ANN
     window.invert_action.trigger()
     mask = window.selection_mask()
     assert mask[:, :16].sum() == 0 and mask[:, 16:].min() == 1.0
+    window.feather_spin.setValue(3.0)  # feathering the current selection softens its edge
+    soft = window.selection_mask()
+    assert 0.0 < soft[20, 15] < 0.5 < soft[20, 17] < 1.0 and soft[20, 40] == pytest.approx(1.0)
+    window.set_selection(Selection.rectangle(0, 0, 8, 8, feather=1.5))
+    assert window.feather_spin.value() == 1.5
     window.select_none_action.trigger()
     assert window.selection is None and window.selection_mask() is None
 
