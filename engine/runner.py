@@ -361,11 +361,12 @@ def _forward(
     y = y.float()
     if not bool(torch.isfinite(y).all()):
         raise PluginError(pid, "forward() produced NaN or infinite values; the weights or parameters are broken")
+    y = y.clamp_(0.0, 1.0)
     if chan.mode == "gray_to_rgb":
         y = y.mean(dim=1, keepdim=True)
     elif chan.mode == "per_channel":
         y = y.reshape(n, c, h * scale, w * scale)
-    y = y.clamp_(0.0, 1.0).permute(0, 2, 3, 1).to("cpu")
+    y = y.permute(0, 2, 3, 1).to("cpu")
     return np.ascontiguousarray(y.numpy())
 
 
