@@ -135,3 +135,5 @@ def test_tiled_full_resolution_drawing_matches_single_image(monkeypatch: pytest.
         np.testing.assert_array_equal(a, b)
     expected = np.rint(px[10:60, 20:80] * 255) / 255
     np.testing.assert_allclose(render(True, 1), expected, atol=1e-6)
+    crisp = np.repeat(np.repeat(expected, 3, axis=0), 3, axis=1)  # 300 %: each pixel a sharp 3x3 block
+    np.testing.assert_allclose(render(True, 3), crisp, atol=1e-6)
