@@ -51,7 +51,7 @@ def read_uint8(path: Path | str, *, gray: bool | None = None) -> np.ndarray:
             is_gray = im.mode in ("L", "1", "LA", "P") and (im.mode != "P" or _palette_is_gray(im))
             want_gray = is_gray if gray is None else gray
             im = im.convert("L" if want_gray else "RGB")
-            arr = np.asarray(im, dtype=np.uint8)
+            arr = np.array(im, dtype=np.uint8)
     except (OSError, ValueError) as exc:
         raise UnsupportedImageError(f"cannot read image '{path}': {exc}") from exc
     return arr[..., None] if arr.ndim == 2 else arr
@@ -70,7 +70,7 @@ def load_images(folders: Sequence[Path | str] | Path | str, *, gray: bool) -> li
     for folder in folders:
         for path in list_images(folder):
             arr = read_uint8(path, gray=gray)
-            images.append(torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))))
+            images.append(torch.from_numpy(arr.transpose(2, 0, 1).copy()))
     return images
 
 
