@@ -99,8 +99,8 @@ def test_size_multiple_tiled_equals_whole(plugin_dir: Path, small_rgb: np.ndarra
     restorer.forward = spy  # type: ignore[method-assign]
     whole = run(restorer, small_rgb, tile=0)
     assert seen == [(40, 56)]  # 37x53 padded up to a multiple of 4 and of 8 alike
-    seen.clear()
     assert np.abs(whole.image - direct(restorer, small_rgb, multiple)).max() < 1e-5
+    seen.clear()
     tiled = run(restorer, small_rgb, tile=tile)
     assert len(seen) == tiled.tiles and all(h % multiple == 0 and w % multiple == 0 for h, w in seen)
     assert np.abs(tiled.image - whole.image).max() < 1e-4
