@@ -25,6 +25,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, help="run at most N steps in this command (the schedule still spans run.steps)")
     p.add_argument("--minutes", type=float, help="time budget of this command in minutes (overrides run.minutes)")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (overrides run.device)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (torch.set_num_threads); 1 helps on a busy machine")
     p.add_argument("--quiet", action="store_true", help="print only the final line")
 
 
@@ -39,6 +40,13 @@ def prepare(args: argparse.Namespace, *, want_distill: bool):  # type: ignore[no
     """Resolve config text, config, run folder and resume checkpoint from the arguments."""
     from engine.errors import ClarityError
     from engine.training.checkpoint import load_checkpoint, stem_of
+
+    if getattr(args, "threads", None):
+        import torch
+
+        if args.threads < 1:
+            raise ClarityError(f"--threads {args.threads} must be >= 1")
+        torch.set_num_threads(args.threads)
     from engine.training.config import TrainConfig
 
     resume = args.resume

@@ -180,3 +180,7 @@ def test_cli_reports_config_errors_as_one_line(tmp_path: Path, capsys: pytest.Ca
     cfg.write_text('name = "x"\n[model]\narch = "nope"\n[data]\ntrain = ["x"]\n')
     assert clarity(["train", "--config", str(cfg)]) == 2
     assert "module:callable" in capsys.readouterr().err
+    assert clarity(["train", "--config", str(cfg), "--threads", "0"]) == 2
+    assert "--threads 0 must be >= 1" in capsys.readouterr().err
+    assert clarity(["train"]) == 2
+    assert "give --config" in capsys.readouterr().err
