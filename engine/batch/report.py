@@ -78,9 +78,13 @@ def write_report(
         "executor": executor,
         "seconds": round(seconds, 3),
         "job": job_to_json(job),
-        "summary": {status: report.count(status) for status in STATUSES}
-        | {"total": len(outcomes), "cancelled": cancelled, "stopped_at": str(stopped_at) if stopped_at else None,
-           "ok": report.ok},
+        "summary": {
+            "counts": {status: report.count(status) for status in STATUSES},
+            "total": len(outcomes),
+            "cancelled": cancelled,
+            "stopped_at": str(stopped_at) if stopped_at else None,
+            "ok": report.ok,
+        },
         "files": [outcome_to_json(o) for o in outcomes],
     }
     write_json_atomic(json_path, data)

@@ -57,7 +57,7 @@ def test_first_run_writes_outputs_sidecars_and_reports(registry: Path, photos: P
     assert side["source"]["sha256"] == hashlib.sha256((photos / "a.png").read_bytes()).hexdigest()
     assert side["output"]["sha256"] == hashlib.sha256((out / "a.png").read_bytes()).hexdigest()
     data = json.loads(report.json_path.read_text())
-    assert data["summary"]["done"] == 3 and data["summary"]["ok"] is True
+    assert data["summary"]["counts"]["done"] == 3 and data["summary"]["ok"] is True
     assert [f["status"] for f in data["files"]] == [DONE] * 3
     csv_lines = report.csv_path.read_text().splitlines()
     assert csv_lines[0] == "source,output,status,seconds,error" and len(csv_lines) == 4
@@ -157,7 +157,7 @@ def test_cancel_stops_after_current_tile_without_partial_files(registry: Path, p
     assert list_files(out) == ["a.png", "a.png.clarity.json", "batch-report.csv", "batch-report.json"]
     data = json.loads(report.json_path.read_text())
     assert data["summary"]["cancelled"] is True and data["summary"]["stopped_at"] == str(second)
-    assert data["summary"]["not-started"] == 1
+    assert data["summary"]["counts"]["not-started"] == 1 and data["summary"]["counts"]["cancelled"] == 1
     resumed = run_batch(job)
     assert statuses(resumed) == {"a.png": SKIPPED_COMPLETE, "b.png": DONE, "c.png": DONE}
 
@@ -319,5 +319,5 @@ def test_whole_bad_input_corpus_mixed_into_good_photos(registry: Path, tmp_path:
     assert {p: p.read_bytes() for p in before} == before  # no input changed
     assert temp_files(out) == []
     data = json.loads(report.json_path.read_text())
-    assert data["summary"]["failed"] == report.failed == 1 + sum(
+    assert data["summary"]["counts"]["failed"] == report.failed == 1 + sum(
         1 for c in cases if c.expect == "error" and c.skip_reason is None)
