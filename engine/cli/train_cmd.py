@@ -41,7 +41,7 @@ def prepare(args: argparse.Namespace, *, want_distill: bool):  # type: ignore[no
     from engine.errors import ClarityError
     from engine.training.checkpoint import load_checkpoint, stem_of
 
-    if getattr(args, "threads", None):
+    if getattr(args, "threads", None) is not None:
         import torch
 
         if args.threads < 1:
