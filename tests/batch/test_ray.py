@@ -26,6 +26,7 @@ def ray_plugins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """ONE local Ray instance for the module (start-up is slow), workers see the tiny plugin."""
     folder = tmp_path_factory.mktemp("ray-plugins")
     write_tiny_plugin(folder, "tiny")
+    write_tiny_plugin(folder, "slow", kind="slow", sleep=0.3)
     ray.init(
         num_cpus=2,
         include_dashboard=False,
@@ -73,3 +74,32 @@ def test_ray_matches_local_and_resumes(ray_plugins: Path, tmp_path: Path, monkey
     again = run_batch(BatchJob(src, tmp_path / "local", steps), executor="ray")
     assert {o.source.name: o.status for o in again.outcomes} == {
         "a.png": "skipped-complete", "b.png": "skipped-complete", "broken.png": "failed", "c.png": "skipped-complete"}
+
+
+def test_ray_cancel_reports_where_it_stopped(ray_plugins: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.batch import BatchProgress
+    from engine.cancel import CancelToken
+    from tests.batch.conftest import temp_files
+
+    monkeypatch.setenv("CLARITY_PLUGIN_PATH", str(ray_plugins))
+    monkeypatch.setattr(engine.api, "_default_registry", None)
+    src = tmp_path / "in"
+    for i in range(6):
+        write_png(src / f"p{i}.png", photo(i))
+    token = CancelToken()
+
+    def on_progress(p: BatchProgress) -> None:
+        if p.done >= 1:
+            token.cancel()
+
+    out = tmp_path / "out"
+    report = run_batch(BatchJob(src, out, (FilterStep("slow", {}),)), executor="ray", progress=on_progress, cancel=token)
+    st = [o.status for o in report.outcomes]
+    assert report.cancelled and not report.ok
+    assert 1 <= st.count("done") <= 3 and st.count("cancelled") == 1 and st.count("not-started") >= 2
+    first_unfinished = next(o for o in report.outcomes if o.status not in ("done",))
+    assert report.stopped_at == first_unfinished.source and first_unfinished.status == "cancelled"
+    for o in report.outcomes:
+        assert o.output.exists() == (o.status == "done")
+    assert temp_files(out) == []
+    assert json.loads(report.json_path.read_text())["summary"]["cancelled"] is True
