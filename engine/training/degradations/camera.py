@@ -6,9 +6,11 @@ Pipeline per image (colour):
 2. raw Bayer mosaic (RGGB with a random phase): noise with variance ``shot * lin + read``
    (heteroscedastic Poisson-Gaussian), ``shot`` log-uniform in [1e-4, 1.2e-2] and
    ``log read = 2.18 log shot + 1.2 + N(0, 0.26)`` (Brooks et al., "Unprocessing images", 2019);
-3. bilinear demosaic of the noise mosaic: noise becomes spatially correlated (2-3 px) and
-   correlated across channels; a random colour-correction matrix (rows sum to 1,
-   off-diagonals in [-0.3, 0]) mixes channels further, as a camera's CCM does;
+3. demosaic of the noise mosaic (constant-hue: bilinear green, red and blue as green plus the
+   bilinearly interpolated colour difference): noise becomes spatially correlated (2-3 px) and
+   correlated across channels; then a random colour-correlation mix pulls each channel toward
+   the common noise (weight rho uniform in [0.3, 0.8]) with per-channel gains in [0.8, 1.25]
+   (white balance / colour-matrix amplification);
 4. back to sRGB with ``1 / gamma``, clipped;
 5. JPEG (torch DCT quantisation) at a quality uniform in [55, 95] with probability 0.75.
 
@@ -71,12 +73,17 @@ class CameraNoise:
             mosaic = raw_noise * masks  # (N, 3, H, W), zeros where a channel was not sampled
             kernel = _BILINEAR.to(dev).view(1, 1, 3, 3).repeat(3, 1, 1, 1)
             density = F.conv2d(F.pad(masks, (1, 1, 1, 1), mode="replicate"), kernel, groups=3)
-            noise = F.conv2d(F.pad(mosaic, (1, 1, 1, 1), mode="replicate"), kernel, groups=3) / density
-            off = rand(n * 6, -0.3, 0.0, generator, dev).view(n, 6)
-            ccm = torch.zeros((n, 3, 3), device=dev)
-            ccm[:, 0, 1], ccm[:, 0, 2], ccm[:, 1, 0], ccm[:, 1, 2], ccm[:, 2, 0], ccm[:, 2, 1] = off.unbind(1)
-            ccm = ccm + torch.diag_embed(1.0 - ccm.sum(dim=2))
-            noise = torch.einsum("nij,njhw->nihw", ccm, noise)
+            interp = F.conv2d(F.pad(mosaic, (1, 1, 1, 1), mode="replicate"), kernel, groups=3) / density
+            # constant-hue demosaic: green bilinear, red/blue as green + interpolated (R - G) / (B - G)
+            green = interp[:, 1:2]
+            diff = (mosaic - green * masks)[:, 0::2]
+            diff = F.conv2d(F.pad(diff, (1, 1, 1, 1), mode="replicate"), kernel[:2], groups=2) / density[:, 0::2]
+            noise = torch.cat([green + diff[:, 0:1], green, green + diff[:, 1:2]], dim=1)
+            # random colour correlation: pull every channel toward the common (luma-like) noise,
+            # then per-channel gains (white balance / colour matrix amplification)
+            rho = rand(n, 0.3, 0.8, generator, dev).view(n, 1, 1, 1)
+            gains = rand(n * 3, 0.8, 1.25, generator, dev).view(n, 3, 1, 1)
+            noise = gains * ((1.0 - rho) * noise + rho * noise.mean(dim=1, keepdim=True))
         else:
             std = (shot * lin + read).clamp_min(1e-10).sqrt()
             noise = torch.randn((n, 1, h, w), generator=generator, device=dev) * std

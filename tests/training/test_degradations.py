@@ -1,0 +1,180 @@
+"""Degradation synthesis: the parse grammar, statistics of each model, determinism, devices."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine.errors import ClarityError
+from engine.training.degradations import DegradedBatch, parse_degradation
+from engine.training.degradations.camera import CameraNoise
+from engine.training.degradations.haze import add_haze
+from engine.training.degradations.jpeg import jpeg, quality_tables
+from engine.training.imresize import imresize_np
+
+ALL_SPECS = ("none", "awgn:25", "awgn:0-55", "camera", "bicubic:2", "bicubic:2,3,4", "rain", "haze", "snow", "mix:rain,haze,snow")
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _scene(n: int = 2, c: int = 3, h: int = 40, w: int = 48) -> torch.Tensor:
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    base = torch.stack([xx, yy, (xx + yy) / 2])[:c]
+    return (0.2 + 0.6 * base).expand(n, c, h, w).clone()
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS)
+def test_every_spec_shapes_determinism_and_clean_untouched(spec: str) -> None:
+    clean = _scene()
+    keep = clean.clone()
+    deg = parse_degradation(spec)
+    a = deg(clean, _gen(5))
+    b = deg(clean, _gen(5))
+    assert isinstance(a, DegradedBatch)
+    assert torch.equal(clean, keep)
+    assert torch.equal(a.degraded, b.degraded) and a.kind == b.kind
+    assert len(a.kind) == 2 and a.degraded.dtype == clean.dtype
+    if spec != "none":
+        assert not torch.equal(a.degraded, deg(clean, _gen(6)).degraded) or spec.startswith("bicubic")
+    if a.scale == 1:
+        assert a.degraded.shape == clean.shape
+    for c in (1, 3):
+        gray = deg(_scene(c=c), _gen(1))
+        assert gray.degraded.shape[1] == c
+
+
+@pytest.mark.parametrize("spec", ["awgn", "awgn:x", "awgn:50-10", "bicubic", "bicubic:5", "foo", "mix:", "mix:bicubic:2", "rain:3"])
+def test_bad_specs_raise_with_help(spec: str) -> None:
+    with pytest.raises(ClarityError):
+        parse_degradation(spec)
+
+
+def test_awgn_fixed_sigma_statistics() -> None:
+    clean = torch.full((4, 3, 64, 64), 0.5)
+    batch = parse_degradation("awgn:25")(clean, _gen())
+    noise = batch.degraded - clean
+    assert float(noise.std()) == pytest.approx(25 / 255, rel=0.02)
+    assert abs(float(noise.mean())) < 0.002
+    assert batch.sigma is not None and torch.allclose(batch.sigma, torch.full((4,), 25 / 255))
+    clean0 = torch.zeros(1, 1, 32, 32)
+    assert float(parse_degradation("awgn:25")(clean0, _gen()).degraded.min()) < 0  # not clipped
+
+
+def test_awgn_blind_sigma_per_image() -> None:
+    clean = torch.full((16, 1, 48, 48), 0.5)
+    batch = parse_degradation("awgn:0-55")(clean, _gen(2))
+    assert batch.sigma is not None
+    sig = batch.sigma * 255
+    assert float(sig.min()) >= 0 and float(sig.max()) <= 55 and float(sig.std()) > 5
+    measured = (batch.degraded - clean).flatten(1).std(dim=1)
+    np.testing.assert_allclose(measured.numpy(), batch.sigma.numpy(), rtol=0.08, atol=0.002)
+
+
+def test_bicubic_matches_numpy_imresize_rounded() -> None:
+    clean = torch.rand(2, 3, 26, 25, generator=_gen(3))
+    batch = parse_degradation("bicubic:3")(clean, _gen())
+    assert batch.scale == 3 and batch.clean.shape == (2, 3, 24, 24)
+    assert batch.degraded.shape == (2, 3, 8, 8) and batch.upsampled is not None and batch.upsampled.shape == (2, 3, 24, 24)
+    ref = imresize_np(clean[0, :, :24, :24].double().permute(1, 2, 0).numpy(), 1 / 3)
+    ref = np.round(np.clip(ref, 0, 1) * 255) / 255
+    np.testing.assert_allclose(batch.degraded[0].permute(1, 2, 0).numpy(), ref, atol=1e-6)
+    scales = {parse_degradation("bicubic:2,3,4")(clean, _gen(s)).scale for s in range(30)}
+    assert scales == {2, 3, 4}
+
+
+def test_haze_model_and_depth_direction() -> None:
+    j = torch.zeros(1, 3, 4, 4)
+    out = add_haze(j, torch.ones(1, 1, 4, 4), torch.tensor([1.0]), torch.tensor([[0.8, 0.9, 1.0]]))
+    np.testing.assert_allclose(out[0, :, 0, 0].numpy(), np.array([0.8, 0.9, 1.0]) * (1 - math.exp(-1)), atol=1e-6)
+    black = torch.zeros(8, 3, 64, 64)
+    hazy = parse_degradation("haze")(black, _gen(4)).degraded
+    top, bottom = float(hazy[:, :, :10].mean()), float(hazy[:, :, -10:].mean())
+    assert top > bottom + 0.05  # farther (hazier) toward the top
+    assert 0.0 <= float(hazy.min()) and float(hazy.max()) <= 1.0
+
+
+def test_rain_streaks_are_bright_and_elongated_vertically() -> None:
+    black = torch.zeros(4, 1, 96, 96)
+    rainy = parse_degradation("rain")(black, _gen(7)).degraded
+    veil = rainy.flatten(1).median(dim=1).values.view(4, 1, 1, 1)
+    streaks = rainy - veil
+    assert float((streaks > 0.05).float().mean()) > 0.01
+    dy = (streaks[..., 1:, :] - streaks[..., :-1, :]).pow(2).mean()
+    dx = (streaks[..., :, 1:] - streaks[..., :, :-1]).pow(2).mean()
+    assert float(dy) < 0.5 * float(dx)  # smooth along the falling direction
+
+
+def test_snow_adds_veil_and_flakes() -> None:
+    black = torch.zeros(4, 3, 96, 96)
+    snowy = parse_degradation("snow")(black, _gen(8)).degraded
+    assert float(snowy.mean()) > 0.04  # haze veil + flakes brighten a black scene
+    assert float(snowy.max()) > 0.5  # opaque flakes exist
+    assert float(snowy.flatten(1).median(dim=1).values.max()) < 0.35  # but it is not all white
+
+
+def test_camera_noise_is_channel_and_spatially_correlated() -> None:
+    clean = torch.full((2, 3, 64, 64), 0.5)
+    batch = CameraNoise(jpeg_probability=0.0)(clean, _gen(9))
+    noise = (batch.degraded - clean).double()
+    r, g = noise[:, 0].flatten(), noise[:, 1].flatten()
+    assert float(torch.corrcoef(torch.stack([r, g]))[0, 1]) > 0.2
+    a, b = noise[..., :, :-1].flatten(), noise[..., :, 1:].flatten()
+    assert float(torch.corrcoef(torch.stack([a, b]))[0, 1]) > 0.2
+    assert batch.sigma is not None
+    np.testing.assert_allclose(batch.sigma.double().numpy(), noise.flatten(1).std(dim=1).numpy(), rtol=1e-4)
+    # white AWGN, for contrast, is uncorrelated between neighbours
+    white = parse_degradation("awgn:25")(clean, _gen()).degraded - clean
+    c = torch.corrcoef(torch.stack([white[..., :, :-1].flatten(), white[..., :, 1:].flatten()]))[0, 1]
+    assert abs(float(c)) < 0.05
+
+
+def test_jpeg_tables_and_quality() -> None:
+    t50 = quality_tables(torch.tensor([50.0]), (16,) * 64)
+    assert float(t50[0, 0, 0]) == 16.0
+    t90 = quality_tables(torch.tensor([90.0]), (16,) * 64)
+    assert float(t90[0, 0, 0]) == 3.0  # floor((16 * 20 + 50) / 100)
+
+
+def test_jpeg_close_to_libjpeg_gray(rng: np.random.Generator) -> None:
+    yy, xx = np.mgrid[0:48, 0:64]
+    img = np.clip(128 + 60 * np.sin(xx / 5.0) * np.cos(yy / 7.0) + rng.normal(0, 6, xx.shape), 0, 255).astype(np.uint8)
+    for q in (30, 75):
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="JPEG", quality=q)
+        ref = np.asarray(Image.open(buf)).astype(np.float64)
+        ours = jpeg(torch.from_numpy(img).float().div(255)[None, None], torch.tensor([float(q)]))[0, 0].numpy() * 255
+        mse_ours_ref = np.mean((ours - ref) ** 2)
+        mse_ref_clean = np.mean((ref - img) ** 2)
+        assert mse_ours_ref < 0.1 * mse_ref_clean  # the same compression, up to rounding details
+        np.testing.assert_allclose(ours, np.round(ours), atol=1e-3)  # 8-bit output
+
+
+def test_jpeg_color_quality_monotone() -> None:
+    x = torch.rand(1, 3, 32, 32, generator=_gen(1))
+    x = torch.nn.functional.avg_pool2d(x, 3, 1, 1)
+    errs = [float((jpeg(x, torch.tensor([float(q)])) - x).pow(2).mean()) for q in (10, 50, 95)]
+    assert errs[0] > errs[1] > errs[2]
+
+
+def test_mix_labels_and_members() -> None:
+    clean = _scene(n=12)
+    batch = parse_degradation("mix:rain,haze,snow")(clean, _gen(11))
+    assert set(batch.kind) <= {"rain", "haze", "snow"} and len(set(batch.kind)) >= 2
+    noise_mix = parse_degradation("mix:awgn:10,awgn:30")(clean, _gen(0))
+    assert noise_mix.sigma is not None and set(np.round(noise_mix.sigma.numpy() * 255).tolist()) <= {10.0, 30.0}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("spec", ALL_SPECS)
+def test_runs_on_cuda_with_cuda_generator(spec: str) -> None:
+    clean = _scene().cuda()
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    batch = parse_degradation(spec)(clean, gen)
+    assert batch.degraded.device.type == "cuda"
