@@ -1,0 +1,96 @@
+"""Device and precision resolution, tile-size choice, out-of-memory detection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from engine.device import (
+    DEFAULT_CPU_TILE,
+    ExecutionDevice,
+    auto_tile_size,
+    autocast_dtype,
+    cpu_device,
+    default_tiles_per_batch,
+    is_out_of_memory,
+    resolve_device,
+    resolve_precision,
+)
+from engine.errors import DeviceError
+from engine.types import DeviceKind, Precision
+from plugins.api import Manifest, Task
+
+FAKE_GPU = ExecutionDevice(torch.device("cpu"), "fake-gpu", True)
+
+
+def manifest(fp16: bool = True, bf16: bool = False) -> Manifest:
+    return Manifest(id="m", name="M", version="0", task=Task.DENOISE, menu="M", folder=Path("."), fp16=fp16, bf16=bf16)
+
+
+def test_cpu_is_always_available() -> None:
+    device = resolve_device(DeviceKind.CPU)
+    assert device.torch_device.type == "cpu" and not device.is_gpu and device.label == "cpu"
+
+
+def test_auto_picks_cuda_then_mps_then_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr("engine.device._mps_available", lambda: False)
+    assert resolve_device(DeviceKind.AUTO) == cpu_device()
+    monkeypatch.setattr("engine.device._mps_available", lambda: True)
+    assert resolve_device("auto").torch_device.type == "mps"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_explicit_cuda_without_cuda_says_what_to_do() -> None:
+    with pytest.raises(DeviceError, match="--device cpu or auto"):
+        resolve_device(DeviceKind.CUDA)
+
+
+def test_explicit_mps_without_mps(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("engine.device._mps_available", lambda: False)
+    with pytest.raises(DeviceError, match="MPS"):
+        resolve_device(DeviceKind.MPS)
+
+
+def test_precision_policy() -> None:
+    cpu = cpu_device()
+    assert resolve_precision(Precision.AUTO, manifest(), cpu) is Precision.FP32
+    assert resolve_precision(Precision.FP32, manifest(), FAKE_GPU) is Precision.FP32
+    assert resolve_precision(Precision.AUTO, manifest(fp16=True), FAKE_GPU) is Precision.FP16
+    assert resolve_precision(Precision.AUTO, manifest(fp16=False, bf16=False), FAKE_GPU) is Precision.FP32
+    assert resolve_precision(Precision.FP16, manifest(fp16=True), FAKE_GPU) is Precision.FP16
+    with pytest.raises(DeviceError, match="only on a GPU.*--precision fp32"):
+        resolve_precision(Precision.FP16, manifest(), cpu)
+    with pytest.raises(DeviceError, match="does not declare fp16"):
+        resolve_precision(Precision.FP16, manifest(fp16=False), FAKE_GPU)
+    with pytest.raises(DeviceError, match="does not declare bf16"):
+        resolve_precision("bf16", manifest(bf16=False), FAKE_GPU)
+
+
+def test_autocast_dtype() -> None:
+    assert autocast_dtype(Precision.FP32) is None
+    assert autocast_dtype(Precision.FP16) is torch.float16
+    assert autocast_dtype(Precision.BF16) is torch.bfloat16
+
+
+def test_tile_size_and_batch_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert auto_tile_size(cpu_device(), scale=4, precision=Precision.FP32, tiles_per_batch=1) == DEFAULT_CPU_TILE
+    assert default_tiles_per_batch(cpu_device()) == 1 and default_tiles_per_batch(FAKE_GPU) == 4
+    cuda = ExecutionDevice(torch.device("cuda", 0), "cuda:0", True)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (8 * 2**30, 16 * 2**30))
+    big = auto_tile_size(cuda, scale=1, precision=Precision.FP16, tiles_per_batch=1)
+    small = auto_tile_size(cuda, scale=4, precision=Precision.FP32, tiles_per_batch=4)
+    assert big == 2048 and small % 64 == 0 and 128 <= small < big
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (10 * 2**20, 16 * 2**30))
+    assert auto_tile_size(cuda, scale=1, precision=Precision.FP32, tiles_per_batch=4) == 128
+
+
+def test_out_of_memory_detection() -> None:
+    assert is_out_of_memory(torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    assert is_out_of_memory(RuntimeError("CUDA error: out of memory"))
+    assert is_out_of_memory(RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"))
+    assert is_out_of_memory(MemoryError())
+    assert not is_out_of_memory(RuntimeError("shape mismatch"))
+    assert not is_out_of_memory(ValueError("out of memory"))
