@@ -138,7 +138,7 @@ def train_encoder(
         loss.backward()
         opt.step()
         if log is not None and (step + 1) % max(1, steps // 10) == 0:
-            log(f"[encoder] step {step + 1}/{steps} reconstruction L1 {float(loss):.4f}")
+            log(f"[encoder] step {step + 1}/{steps} reconstruction L1 {float(loss.detach()):.4f}")
     return freeze(enc)  # type: ignore[return-value]
 
 
