@@ -140,7 +140,8 @@ class FileOutcome:
 
     ``status`` is one of :data:`STATUSES`; ``error`` is a one-line reason for ``failed``
     (and for ``cancelled``). ``output`` is the planned output path (``None`` if none could be
-    planned). ``seconds`` is the wall time spent on this file.
+    planned). ``seconds`` is the wall time spent on this file. ``warnings`` are one-line notes
+    from reading and writing (animated file: first frame only; alpha dropped by JPEG...).
     """
 
     source: Path
@@ -148,6 +149,7 @@ class FileOutcome:
     status: str
     seconds: float
     error: str = ""
+    warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:

@@ -124,13 +124,16 @@ def run_pipeline(
     tracker = _Tracker(n)
     ahead = job.workers + 1
 
-    def emit(index: int, current: Path | None, file_progress: Progress | None) -> None:
-        if progress is not None:
-            progress(tracker.progress(index, current, file_progress))
+    position = [0]  # index of the file the model is on (progress never goes backwards)
 
-    def finish(index: int, status: str, seconds: float, error: str = "") -> None:
+    def emit(index: int, current: Path | None, file_progress: Progress | None) -> None:
+        position[0] = max(position[0], index)
+        if progress is not None:
+            progress(tracker.progress(position[0], current, file_progress))
+
+    def finish(index: int, status: str, seconds: float, error: str = "", warnings: tuple[str, ...] = ()) -> None:
         source, output = pairs[index]
-        outcomes[index] = FileOutcome(source=source, output=output, status=status, seconds=seconds, error=error)
+        outcomes[index] = FileOutcome(source, output, status, seconds, error, warnings)
         tracker.record(status)
 
     readers: Executor = ThreadPoolExecutor(job.workers, thread_name_prefix="clarity-batch-read") if overlap else _InlineExecutor()
@@ -151,9 +154,9 @@ def run_pipeline(
                 return
             for i in sorted(finished):
                 future, before = writes.pop(i)
-                _, exc, seconds = future.result()
+                notes, exc, seconds = future.result()
                 if exc is None:
-                    finish(i, DONE, before + seconds)
+                    finish(i, DONE, before + seconds, warnings=notes or ())
                 else:
                     finish(i, FAILED, before + seconds, describe_error(exc))
                 emit(i, None, None)

@@ -13,7 +13,7 @@ from engine.batch.provenance import write_json_atomic
 from engine.errors import ImageWriteError
 
 REPORT_STEM = "batch-report"
-CSV_COLUMNS: tuple[str, ...] = ("source", "output", "status", "seconds", "error")
+CSV_COLUMNS: tuple[str, ...] = ("source", "output", "status", "seconds", "error", "warnings")
 
 
 def job_to_json(job: BatchJob) -> dict[str, Any]:
@@ -46,6 +46,7 @@ def outcome_to_json(outcome: FileOutcome) -> dict[str, Any]:
         "status": outcome.status,
         "seconds": round(outcome.seconds, 4),
         "error": outcome.error,
+        "warnings": list(outcome.warnings),
     }
 
 
@@ -93,7 +94,8 @@ def write_report(
     writer.writerow(CSV_COLUMNS)
     for o in outcomes:
         row = outcome_to_json(o)
-        writer.writerow([row["source"], row["output"] or "", row["status"], f"{row['seconds']:.4f}", row["error"]])
+        writer.writerow([row["source"], row["output"] or "", row["status"], f"{row['seconds']:.4f}", row["error"],
+                         " | ".join(o.warnings)])
     from engine.atomic import atomic_write_bytes
 
     atomic_write_bytes(csv_path, buffer.getvalue().encode("utf-8"), overwrite=True)

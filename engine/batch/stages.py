@@ -125,16 +125,17 @@ def output_format_of(job: BatchJob, output: Path) -> str | None:
     return job.output_format
 
 
-def write_stage(job: BatchJob, source: Path, output: Path, computed: Computed, recipe: Recipe) -> None:
+def write_stage(job: BatchJob, source: Path, output: Path, computed: Computed, recipe: Recipe) -> tuple[str, ...]:
     """Write ``output`` and its sidecar without ever leaving a partial or temp file behind.
 
     Inside :func:`engine.atomic.atomic_output`: encode to a temp file in the output folder,
     hash it, write the sidecar (atomically); on leaving, the temp file is moved into place with
     ``os.replace`` when replacing is allowed, else hard-linked, which fails if a file appeared
     meanwhile (no clobbering). Raises :class:`ImageWriteError` (disk full, read-only folder...).
+    Returns the load and write warnings of this file (one line each).
     """
     from engine.atomic import atomic_output
-    from engine.io import write_image
+    from engine.io import write_image_report
 
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -145,7 +146,7 @@ def write_stage(job: BatchJob, source: Path, output: Path, computed: Computed, r
     sidecar_written = False
     try:
         with atomic_output(output, overwrite=computed.replace) as tmp:
-            write_image(tmp, computed.document, format=output_format_of(job, output), overwrite=True)
+            written = write_image_report(tmp, computed.document, format=output_format_of(job, output), overwrite=True)
             document = sidecar_document(source, computed.stamp, recipe, sha256_file(tmp), tmp.stat().st_size)
             write_json_atomic(sidecar_path(output), document)
             sidecar_written = True
@@ -154,6 +155,8 @@ def write_stage(job: BatchJob, source: Path, output: Path, computed: Computed, r
             # never leave our sidecar next to a file that is not ours (it would mark it as ours)
             sidecar_path(output).unlink(missing_ok=True)
         raise
+    notes = [*getattr(computed.document, "warnings", ()), *written.warnings]
+    return tuple(" ".join(str(n).split()) for n in notes)
 
 
 def process_one(job: BatchJob, source: Path, output: Path, recipe: Recipe) -> FileOutcome:
@@ -172,7 +175,7 @@ def process_one(job: BatchJob, source: Path, output: Path, recipe: Recipe) -> Fi
             return FileOutcome(source, output, SKIPPED_COMPLETE, time.perf_counter() - start)
         computed = compute_stage(job, loaded)
         del loaded
-        write_stage(job, source, output, computed, recipe)
+        notes = write_stage(job, source, output, computed, recipe)
     except Exception as exc:  # noqa: BLE001 - a bad file must never stop the batch
         return FileOutcome(source, output, FAILED, time.perf_counter() - start, describe_error(exc))
-    return FileOutcome(source, output, DONE, time.perf_counter() - start)
+    return FileOutcome(source, output, DONE, time.perf_counter() - start, warnings=notes)

@@ -60,7 +60,7 @@ def test_first_run_writes_outputs_sidecars_and_reports(registry: Path, photos: P
     assert data["summary"]["counts"]["done"] == 3 and data["summary"]["ok"] is True
     assert [f["status"] for f in data["files"]] == [DONE] * 3
     csv_lines = report.csv_path.read_text().splitlines()
-    assert csv_lines[0] == "source,output,status,seconds,error" and len(csv_lines) == 4
+    assert csv_lines[0] == "source,output,status,seconds,error,warnings" and len(csv_lines) == 4
     # progress: ends with every file counted, ETA known once a file was computed
     assert seen[-1].done == 3 and seen[-1].total == 3
     assert any(p.eta_seconds is not None for p in seen)
@@ -226,7 +226,7 @@ def test_disk_full_while_writing_fails_that_file_only(registry: Path, photos: Pa
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     import engine.io
 
-    real_write = engine.io.write_image
+    real_write = engine.io.write_image_report
 
     def full_disk(path: Path, doc, **kwargs):  # type: ignore[no-untyped-def]
         if doc.source is not None and Path(doc.source).name == "b.png":
@@ -234,14 +234,14 @@ def test_disk_full_while_writing_fails_that_file_only(registry: Path, photos: Pa
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real_write(path, doc, **kwargs)
 
-    monkeypatch.setattr(engine.io, "write_image", full_disk)
+    monkeypatch.setattr(engine.io, "write_image_report", full_disk)
     out = tmp_path / "out"
     report = run_batch(BatchJob(photos, out, TINY))
     assert statuses(report) == {"a.png": DONE, "b.png": FAILED, "c.png": DONE}
     assert "disk is full" in report.outcomes[1].error
     assert not (out / "b.png").exists() and not sidecar_path(out / "b.png").exists()
     assert temp_files(out) == []
-    monkeypatch.setattr(engine.io, "write_image", real_write)
+    monkeypatch.setattr(engine.io, "write_image_report", real_write)
     assert statuses(run_batch(BatchJob(photos, out, TINY)))["b.png"] == DONE
 
 
@@ -257,6 +257,15 @@ def test_output_format_conversion(registry: Path, photos: Path, tmp_path: Path) 
     report = run_batch(BatchJob(photos, out, TINY, output_format="tiff", recursive=False))
     with Image.open(out / "a.tif") as im:
         assert im.format == "TIFF"
+    # an RGBA input written as JPEG: the dropped alpha is a warning in the report
+    rgba = np.dstack([np.round(photo(7) * 255), np.full((20, 28), 128)]).astype(np.uint8)
+    alpha_dir = tmp_path / "alpha"
+    alpha_dir.mkdir()
+    Image.fromarray(rgba, "RGBA").save(alpha_dir / "t.png")
+    report = run_batch(BatchJob(alpha_dir, tmp_path / "alpha-out", TINY, output_format="jpeg"))
+    assert report.ok and report.outcomes[0].warnings, report.outcomes[0]
+    assert any("alpha" in w.lower() for w in report.outcomes[0].warnings)
+    assert "alpha" in json.loads(report.json_path.read_text())["files"][0]["warnings"][0].lower()
 
 
 def test_sixteen_bit_and_metadata_are_carried(registry: Path, tmp_path: Path) -> None:
@@ -315,6 +324,8 @@ def test_whole_bad_input_corpus_mixed_into_good_photos(registry: Path, tmp_path:
     assert (out / "good" / good[0].name).read_bytes() == b"an existing file that is not ours"
     assert all(by_source[g].status == DONE for g in good[1:])
     assert (out / "corpus" / "animated.png").exists()  # GIF read-only: written as PNG
+    gif = by_source[src / "corpus" / "animated.gif"]
+    assert gif.warnings and any("frame" in w for w in gif.warnings), gif.warnings  # load note carried
     assert len(report.outcomes) == len(cases) + len(good)
     assert {p: p.read_bytes() for p in before} == before  # no input changed
     assert temp_files(out) == []
