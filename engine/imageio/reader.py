@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import ClarityError, ParameterError, UnsupportedImageError
+from engine.errors import ClarityError, ImageTooLargeError, ParameterError, UnsupportedImageError
 from engine.imageio.document import ImageDocument
 from engine.imageio.exif import apply_orientation, exif_orientation, normalise_exif, reset_orientation
-from engine.imageio.limits import check_pixel_count, max_pixels_limit
+from engine.imageio.limits import ENV_MAX_PIXELS, check_pixel_count, max_pixels_limit
 
 __all__ = ["ImageInfo", "decode_image", "image_info", "read_image", "read_mask", "sniff_format"]
 
@@ -40,12 +41,40 @@ _TIFF_ORIENTATION_TAG = 274
 _TIFF_EXIF_TAGS = (270, 271, 272, 305, 306, 315, 33432, 0x8769, 0x8825)
 
 
-def _pillow():
-    """Pillow's ``Image`` with its own bomb check disabled: :mod:`engine.imageio.limits` owns the limit."""
+def _pillow(limit: int):
+    """Pillow's ``Image``, its own bomb threshold raised (never lowered, never disabled) to cover ``limit``.
+
+    Pillow refuses images over ``2 * Image.MAX_IMAGE_PIXELS`` *inside* ``Image.open`` (e.g. a GIF
+    frame larger than its screen makes Pillow allocate the enlarged canvas before we could
+    look), so its check must stay on; :func:`check_pixel_count` then enforces ``limit`` exactly.
+    """
     from PIL import Image
 
-    Image.MAX_IMAGE_PIXELS = None
+    current = Image.MAX_IMAGE_PIXELS
+    if current is not None and 2 * current < limit:
+        Image.MAX_IMAGE_PIXELS = (limit + 1) // 2
     return Image
+
+
+def _too_large_from_pillow(exc: Exception, limit: int, source: object) -> ImageTooLargeError:
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    claimed = f"{int(found.group(1)) / 1e6:.0f} megapixels" if found else "too many pixels"
+    return ImageTooLargeError(
+        f"'{source}' claims {claimed}, more than the limit of {limit / 1e6:g} megapixels; if you trust the file, "
+        f"raise the limit with the environment variable {ENV_MAX_PIXELS} (e.g. {ENV_MAX_PIXELS}={limit * 2})"
+    )
+
+
+@contextmanager
+def _pillow_open_errors(source: object, what: str, limit: int) -> Iterator[None]:
+    """Like :func:`_decoder_errors`, plus Pillow's own bomb refusal becomes ``ImageTooLargeError``."""
+    from PIL import Image
+
+    with _decoder_errors(source, what):
+        try:
+            yield
+        except Image.DecompressionBombError as exc:
+            raise _too_large_from_pillow(exc, limit, source) from None
 
 
 @dataclass(frozen=True)
@@ -165,6 +194,46 @@ def _png_ihdr(data: bytes) -> tuple[int, int, int, int] | None:
     )
 
 
+def _check_png_chunks(data: bytes, source: object) -> None:
+    """Refuse a PNG whose chunk lengths run past the end of the file.
+
+    OpenCV's PNG reader trusts chunk lengths and allocates what they claim (a 4 GB IDAT length
+    in a 1 kB file took 11 s and 4 GB of memory, found by ``clarity fuzz``), so the
+    structure is walked here first.
+    """
+    pos = 8
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        if length > 0x7FFFFFFF or pos + 12 + length > len(data):
+            name = kind.decode("latin-1") if kind.isalpha() else kind.hex()
+            raise _fail(
+                source,
+                f"the PNG is damaged or truncated: chunk '{name}' at byte {pos} claims {length} bytes "
+                f"but only {max(0, len(data) - pos - 12)} remain",
+            )
+        if kind == b"IEND":
+            return
+        pos += 12 + length
+    raise _fail(source, "the PNG is truncated: it ends before its IEND chunk")
+
+
+def _quick_size(data: bytes, fmt: str) -> tuple[int, int] | None:
+    """``(width, height)`` straight from the first header bytes of PNG, GIF and BMP, else ``None``.
+
+    Lets the limit be checked before any decoder runs and report the exact size claimed.
+    """
+    if fmt == "PNG" and (ihdr := _png_ihdr(data)) is not None:
+        return ihdr[0], ihdr[1]
+    if fmt == "GIF" and len(data) >= 10:
+        return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    if fmt == "BMP" and len(data) >= 26 and int.from_bytes(data[14:18], "little") >= 40:
+        return abs(int.from_bytes(data[18:22], "little", signed=True)), abs(
+            int.from_bytes(data[22:26], "little", signed=True)
+        )
+    return None
+
+
 # --------------------------------------------------------------------------- Pillow (8-bit, metadata)
 
 
@@ -181,7 +250,7 @@ def _pil_metadata(im, fmt: str, source: object, warnings: list[str]) -> tuple[by
         orientation = value if isinstance(value, int) and 1 <= value <= 8 else 1
         try:
             full = im.getexif()
-            keep = _pillow().Exif()
+            keep = type(full)()
             for tag in _TIFF_EXIF_TAGS:
                 if tag in full:
                     keep[tag] = full.get_ifd(tag) if tag in (0x8769, 0x8825) else full[tag]
@@ -215,13 +284,13 @@ def _cmyk_to_rgb(im, icc: bytes | None, warnings: list[str]):
 
 
 def _decode_pillow(data: bytes, fmt: str, limit: int, source: object) -> _Decoded:
-    Image = _pillow()
-    with _decoder_errors(source, fmt):
+    Image = _pillow(limit)
+    with _pillow_open_errors(source, fmt, limit):
         im = Image.open(io.BytesIO(data), formats=[fmt])
         width, height = im.size
     check_pixel_count(width, height, limit, source)
     warnings: list[str] = []
-    with _decoder_errors(source, fmt):
+    with _pillow_open_errors(source, fmt, limit):
         frames = int(getattr(im, "n_frames", 1) or 1)
         if frames > 1:
             im.seek(0)
@@ -312,14 +381,15 @@ def _cv2_decode(data: bytes, fmt: str, source: object) -> np.ndarray:
 
 
 def _decode_png16(data: bytes, limit: int, source: object) -> _Decoded:
-    Image = _pillow()
-    with _decoder_errors(source, "PNG"):
+    Image = _pillow(limit)
+    with _pillow_open_errors(source, "PNG", limit):
         im = Image.open(io.BytesIO(data), formats=["PNG"])
         width, height = im.size
     check_pixel_count(width, height, limit, source)
     warnings: list[str] = []
     with _decoder_errors(source, "PNG"):
         icc, exif, orientation = _pil_metadata(im, "PNG", source, warnings)
+    _check_png_chunks(data, source)
     arr = _cv2_decode(data, "PNG", source)
     if arr.shape[:2] != (height, width):
         raise _fail(source, f"decoded size {arr.shape[1]}x{arr.shape[0]} differs from the header's {width}x{height}")
@@ -429,6 +499,8 @@ def decode_image(data: bytes, *, max_pixels: int | None = None, source: str | Pa
     fmt = sniff_format(data[:16])
     if fmt is None:
         raise _unknown_format(name, data[:64])
+    if (size := _quick_size(data, fmt)) is not None:
+        check_pixel_count(size[0], size[1], limit, name)
     if fmt == "PNG" and (ihdr := _png_ihdr(data)) is not None and ihdr[2] == 16:
         decoded = _decode_png16(data, limit, name)
     elif fmt == "TIFF" and _tiff_needs_highbit(data, limit, name):
@@ -514,10 +586,15 @@ def image_info(path: str | Path) -> ImageInfo:
     fmt = sniff_format(head[:16])
     if fmt is None:
         raise _unknown_format(p, head)
-    Image = _pillow()
     if fmt == "TIFF":
         return _tiff_info(p)
-    with _decoder_errors(p, fmt):
+    ihdr = _png_ihdr(head) if fmt == "PNG" else None
+    if ihdr is not None and ihdr[0] * ihdr[1] > max_pixels_limit():  # describe a bomb without opening it
+        channels, alpha = (1 if ihdr[3] in (0, 4) else 3), ihdr[3] in (4, 6)
+        return ImageInfo(p, fmt, ihdr[0], ihdr[1], channels, alpha, 16 if ihdr[2] == 16 else 8, "?", 1, 1)
+    limit = max_pixels_limit()
+    Image = _pillow(limit)
+    with _pillow_open_errors(p, fmt, limit):
         with Image.open(p, formats=[fmt]) as im:
             width, height = im.size
             mode = im.mode

@@ -279,6 +279,31 @@ def test_bomb_header_fails_fast_with_fix_hint(tmp_path: Path) -> None:
     assert DEFAULT_MAX_PIXELS == 200_000_000
 
 
+def test_gif_frame_larger_than_its_screen_is_refused_fast(tmp_path: Path) -> None:
+    """Found by ``clarity fuzz``: Pillow enlarges the canvas to the frame inside ``Image.open``."""
+    gif = (
+        b"GIF89a" + (4).to_bytes(2, "little") * 2 + b"\x00\x00\x00"  # 4x4 screen, no global palette
+        + b"," + b"\x00\x00\x00\x00" + (60000).to_bytes(2, "little") * 2 + b"\x80"  # 60000x60000 frame
+        + b"\x00\x00\x00\xff\xff\xff" + b"\x02\x02\x4c\x01\x00" + b";"
+    )
+    (tmp_path / "bomb.gif").write_bytes(gif)
+    start = time.perf_counter()
+    with pytest.raises(ImageTooLargeError, match="bomb.gif.*CLARITY_MAX_PIXELS"):
+        read_image(tmp_path / "bomb.gif")
+    assert time.perf_counter() - start < 0.5
+
+
+def test_png_chunk_length_past_end_is_refused_fast(tmp_path: Path) -> None:
+    """Found by ``clarity fuzz``: OpenCV allocated a 4 GB IDAT claimed by a 1 kB 16-bit PNG (11 s)."""
+    data = bytearray(cv2.imencode(".png", _u16_pattern(9, 12, 4))[1].tobytes())
+    data[33:37] = (3_890_768_992).to_bytes(4, "big")
+    (tmp_path / "chunk.png").write_bytes(bytes(data))
+    start = time.perf_counter()
+    with pytest.raises(UnsupportedImageError, match="chunk 'IDAT' at byte 33 claims 3890768992 bytes"):
+        read_image(tmp_path / "chunk.png")
+    assert time.perf_counter() - start < 0.5
+
+
 @pytest.mark.parametrize("kind", ["png8", "png16", "tif16", "tiffloat", "jpg"])
 def test_pixel_limit_checked_on_every_decoder_path(tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / f"img-{kind}"
