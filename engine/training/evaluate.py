@@ -116,7 +116,7 @@ class EvalReport:
 class _Case:
     name: str
     target: np.ndarray  # float64 [0, 255], (H, W, C)
-    inp: np.ndarray  # float32 [0, 1] input of the method
+    inp: np.ndarray  # float64 [0, 1] input of the method (handed over as float32)
 
 
 Saver = Callable[[str, np.ndarray], None]
@@ -220,15 +220,15 @@ def evaluate(
             tgt_u8 = read_uint8(entries[i][1], gray=gray if gray is not None else inp_u8.shape[2] == 1)
             h, w = min(inp_u8.shape[0], tgt_u8.shape[0]), min(inp_u8.shape[1], tgt_u8.shape[1])
             inp_u8, tgt_u8 = _centre_crop(inp_u8, h, w), _centre_crop(tgt_u8, h, w)
-            case = _Case(names[i], tgt_u8.astype(np.float64), inp_u8.astype(np.float32) / 255.0)
+            case = _Case(names[i], tgt_u8.astype(np.float64), inp_u8.astype(np.float64) / 255.0)
         else:
             clean_u8 = read_uint8(files[i], gray=gray)
             case = _make_case(names[i], clean_u8, kind, arg, scale, seed)
-        baseline = case.inp.astype(np.float64) * 255.0
+        baseline = case.inp * 255.0
         if scale > 1:
             baseline = imresize_np(_to_u8(baseline), scale)
         start = time.perf_counter()
-        out = restore(case.inp, scale)
+        out = restore(case.inp.astype(np.float32), scale)
         seconds = time.perf_counter() - start
         out255 = _check_output(out, case.target.shape, method, case.name) * 255.0
         out255 = np.clip(out255, 0, 255)
@@ -261,15 +261,15 @@ def _make_case(name: str, clean_u8: np.ndarray, kind: str, arg: str, scale: int,
         clean = clean_u8.astype(np.float64)
         rng = np.random.default_rng(seed)
         noisy = clean + rng.standard_normal(clean.shape) * float(arg)
-        return _Case(name, clean, (noisy / 255.0).astype(np.float32))
+        return _Case(name, clean, noisy / 255.0)
     if kind == "bicubic":
         h, w = clean_u8.shape[0] - clean_u8.shape[0] % scale, clean_u8.shape[1] - clean_u8.shape[1] % scale
         hr = clean_u8[:h, :w]
         lr = imresize_uint8(hr, 1.0 / scale)
-        return _Case(name, hr.astype(np.float64), lr.astype(np.float32) / 255.0)
+        return _Case(name, hr.astype(np.float64), lr.astype(np.float64) / 255.0)
     if kind == "none":
-        return _Case(name, clean_u8.astype(np.float64), clean_u8.astype(np.float32) / 255.0)
-    return _Case(name, clean_u8.astype(np.float64), synthesize_uint8(clean_u8, kind, seed).astype(np.float32) / 255.0)
+        return _Case(name, clean_u8.astype(np.float64), clean_u8.astype(np.float64) / 255.0)
+    return _Case(name, clean_u8.astype(np.float64), synthesize_uint8(clean_u8, kind, seed).astype(np.float64) / 255.0)
 
 
 def synthesize_uint8(clean_u8: np.ndarray, spec: str, seed: int) -> np.ndarray:
