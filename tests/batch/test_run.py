@@ -134,6 +134,16 @@ def test_resume_skips_complete_and_redoes_missing_stale_partial(registry: Path, 
     changed = run_batch(BatchJob(photos, out, (FilterStep("tiny", {"amount": "0.7"}),)))  # params changed
     assert changed.done == 3
     assert run_batch(BatchJob(photos, out, TINY, options=RunOptions(strength=0.5))).done == 3
+    # plugin updated (new version): every output is stale
+    manifest = registry / "tiny" / "plugin.toml"
+    manifest.write_text(manifest.read_text().replace('version = "0.1.0"', 'version = "0.2.0"'))
+    import engine.api
+
+    engine.api._default_registry = None
+    job_half = BatchJob(photos, out, TINY, options=RunOptions(strength=0.5))
+    assert run_batch(job_half).done == 3
+    assert read_sidecar(out / "a.png")["recipe"]["steps"][0]["version"] == "0.2.0"
+    assert run_batch(job_half).skipped == 3
     assert temp_files(out) == []
 
 
