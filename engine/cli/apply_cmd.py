@@ -1,0 +1,126 @@
+"""``clarity apply INPUT OUTPUT --filter ID ...``: run one filter on one image file.
+
+Reads with :func:`engine.io.read_image` (alpha, ICC profile, EXIF and bit depth are kept aside
+and written back), runs :func:`engine.api.apply_filter`, writes with :func:`engine.io.write_image`.
+Never writes onto INPUT and refuses an existing OUTPUT unless ``--overwrite``. A progress bar is
+drawn on stderr when it is a terminal. User mistakes raise :class:`ClarityError` (one line, exit 2
+by :mod:`engine.cli.main`). With super-resolution and ``--region``/``--mask`` the output is the
+selection's bounding box, upscaled (see :mod:`engine.runner`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+from pathlib import Path
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """``--device``, ``--tile``, ``--overlap``, ``--precision``: shared by ``apply`` and ``bench``."""
+    p.add_argument("--device", choices=DEVICES, default="auto", help="compute device (default: auto = cuda, mps, cpu)")
+    p.add_argument("--tile", type=int, metavar="N", help="tile edge in pixels; 0 = whole image (default: automatic)")
+    p.add_argument("--overlap", type=int, metavar="N", help="tile overlap in pixels (never below the plugin's context)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto", help="numeric precision (fp16/bf16 on GPU only)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``apply`` subcommand."""
+    p = subparsers.add_parser("apply", help="apply a filter to an image file and save the result")
+    p.add_argument("input", type=Path, metavar="INPUT", help="image to filter")
+    p.add_argument("output", type=Path, metavar="OUTPUT", help="where to save the result (format from the extension)")
+    p.add_argument("--filter", "-f", required=True, metavar="ID", help="plugin id (see `clarity list`)")
+    p.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE",
+                   help="filter parameter, repeatable (e.g. --param sigma=25 or sigma=auto)")  # fmt: skip
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--region", metavar="X,Y,W,H", help="filter only this rectangle")
+    where.add_argument("--mask", type=Path, metavar="MASK.png", help="filter where this mask (same size) is white/opaque")
+    p.add_argument("--strength", type=float, default=100.0, metavar="0-100", help="blend with the original (default 100)")
+    add_run_options(p)
+    p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.set_defaults(func=run)
+
+
+def parse_params(items: list[str]) -> dict[str, str]:
+    """``NAME=VALUE`` items to a dict (delegates to :func:`plugins.params.parse_param_assignments`)."""
+    from plugins.params import parse_param_assignments
+
+    return parse_param_assignments(items)
+
+
+def check_paths(input_path: Path, output_path: Path, overwrite: bool) -> None:
+    """Refuse to write onto the input (always) or onto an existing output (unless ``overwrite``)."""
+    from engine.errors import ImageWriteError, UnsupportedImageError
+
+    if not input_path.is_file():
+        raise UnsupportedImageError(f"input '{input_path}' does not exist or is not a file")
+    same = output_path.resolve() == input_path.resolve()
+    if not same and output_path.exists():
+        try:
+            same = os.path.samefile(input_path, output_path)
+        except OSError:
+            same = False
+    if same:
+        raise ImageWriteError(f"OUTPUT '{output_path}' is the input file; choose another output name")
+    if output_path.exists() and not overwrite:
+        raise ImageWriteError(f"OUTPUT '{output_path}' already exists; add --overwrite to replace it")
+
+
+def run_options(args: argparse.Namespace, strength: float = 1.0) -> object:
+    """:class:`engine.types.RunOptions` from ``--device/--tile/--overlap/--precision``."""
+    from engine.types import DeviceKind, Precision, RunOptions
+
+    return RunOptions(
+        tile=args.tile,
+        overlap=args.overlap,
+        device=DeviceKind(args.device),
+        precision=Precision(args.precision),
+        strength=strength,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Filter INPUT into OUTPUT; returns 0 (errors are raised as ClarityError)."""
+    from engine.api import apply_filter
+    from engine.cli.progress import TerminalProgress
+    from engine.errors import ParameterError
+    from engine.imageio.document import resize_alpha
+    from engine.io import read_image, read_mask, write_image
+    from engine.runner import mask_bounding_box
+    from engine.types import Region
+
+    if not 0.0 <= args.strength <= 100.0:
+        raise ParameterError(f"--strength {args.strength:g} is outside 0-100")
+    params = parse_params(args.param)
+    region = Region.parse(args.region) if args.region else None
+    check_paths(args.input, args.output, args.overwrite)
+    options = run_options(args, args.strength / 100.0)
+    doc = read_image(args.input)
+    mask = read_mask(args.mask, doc.width, doc.height) if args.mask else None
+    if region is not None:
+        region = region.clipped(doc.width, doc.height)
+    with TerminalProgress(f"{args.filter} {args.input.name}") as bar:
+        result = apply_filter(doc.pixels, args.filter, params, region=region, mask=mask, options=options,
+                              progress=bar.callback)  # fmt: skip
+    new_alpha: object = None
+    if doc.alpha is not None:
+        new_alpha = doc.alpha
+        selection = mask if mask is not None else (region.to_mask(doc.width, doc.height) if region else None)
+        if result.scale > 1 and selection is not None:
+            box = mask_bounding_box(selection)
+            if box is not None:
+                new_alpha = doc.alpha[box.y0 : box.y1, box.x0 : box.x1]
+        new_alpha = resize_alpha(new_alpha, result.image.shape[1], result.image.shape[0])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        written = write_image(args.output, doc.with_pixels(result.image, alpha=new_alpha), overwrite=args.overwrite)
+    for message in [*result.warnings, *(str(w.message) for w in caught)]:
+        print(f"clarity: warning: {message}", file=sys.stderr)
+    h, w = result.image.shape[:2]
+    print(f"{written}: {w}x{h}, {args.filter} on {result.device} ({result.precision.value}), "
+          f"{result.tiles} tile(s), {result.seconds:.2f} s")  # fmt: skip
+    return 0
