@@ -345,9 +345,10 @@ class Trainer:
                 x = F.pad(x, (0, pw, 0, ph), mode="reflect")
             with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
                 out = call_network(net, cfg.model, x, batch.sigma, batch.scale)
-            out = out.float()[..., : clean.shape[-2], : clean.shape[-1]].clamp(0, 1)
+            target = batch.clean  # may be cropped (e.g. SR: to a multiple of the scale)
+            out = out.float()[..., : target.shape[-2], : target.shape[-1]].clamp(0, 1)
             a = (out[0].permute(1, 2, 0).cpu().numpy() * 255.0).astype(np.float64)
-            b = (clean[0].permute(1, 2, 0).cpu().numpy() * 255.0).astype(np.float64)
+            b = (target[0].float().permute(1, 2, 0).cpu().numpy() * 255.0).astype(np.float64)
             ps.append(psnr(a, b))
             ss.append(ssim(a, b))
         self.net.train()

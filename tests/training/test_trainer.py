@@ -13,6 +13,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from engine.cli.main import main as clarity
+from engine.errors import ClarityError
 from engine.training.config import ConfigError, TrainConfig
 from engine.training.trainer import Trainer
 
@@ -184,3 +185,20 @@ def test_cli_reports_config_errors_as_one_line(tmp_path: Path, capsys: pytest.Ca
     assert "--threads 0 must be >= 1" in capsys.readouterr().err
     assert clarity(["train"]) == 2
     assert "give --config" in capsys.readouterr().err
+
+
+def test_upsampled_sr_input_validates_on_odd_sized_images(tmp_path: Path, arch_module: str) -> None:
+    cfg_path = write_config(tmp_path, arch_module, steps=3)
+    text = cfg_path.read_text().replace('[data]', 'input = "upsampled"\n[data]').replace('"awgn:0-50"', '"bicubic:2"')
+    text = text.replace('degradation = "awgn:25"', 'degradation = "bicubic:3"')
+    make_images(tmp_path / "val", 2, 23, seed=7)  # 23 is not a multiple of 3: the target is cropped to 21
+    cfg = TrainConfig.from_toml_text(text)
+    t = Trainer(cfg, tmp_path / "run", device="cpu", log=None)
+    res = t.run()
+    assert res.finished and res.best_psnr is not None and 15 < res.best_psnr < 60
+    from engine.training.degradations import parse_degradation
+    from engine.training.trainer import network_input
+
+    awgn = parse_degradation("awgn:25")(torch.zeros(1, 1, 8, 8), torch.Generator().manual_seed(0))
+    with pytest.raises(ClarityError, match="no upsampled image"):
+        network_input(cfg.model, awgn)
