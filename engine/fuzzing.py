@@ -6,9 +6,10 @@ truncation, inserted/deleted/duplicated blocks, splices of two seeds, and format
 edits (PNG IHDR and chunk lengths with CRCs repaired, JPEG SOF, TIFF IFD entries, BMP/GIF/WebP
 size fields) -- and fed to the decoder in-process.
 
-Outcomes: success (then the document's invariants are checked), a :class:`ClarityError`
-(a clean refusal, as wanted), or a *crash*: any other exception, or a decoded document that
-breaks its contract. Crashes are grouped by exception type and the line that raised it; the
+Outcomes: success (then the document's invariants are checked), an
+:class:`~engine.errors.UnsupportedImageError` (a clean refusal, as wanted), or a *crash*: any
+other exception (other ClarityErrors included: a ParameterError out of the reader is a bug),
+or a decoded document that breaks its contract. Crashes are grouped by exception type and the line that raised it; the
 first sample of each group is saved to the output folder with its traceback.
 """
 
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import ClarityError, ParameterError
+from engine.errors import ParameterError, UnsupportedImageError
 
 __all__ = [
     "CrashGroup",
@@ -406,9 +407,9 @@ def run_fuzz(
                 doc = decode_image(data, max_pixels=max_pixels, source=f"fuzz-{runs}")
                 check_document(doc, max_pixels)
                 ok += 1
-            except ClarityError:
+            except UnsupportedImageError:  # includes ImageTooLargeError: the clean refusals
                 rejected += 1
-            except Exception as exc:  # a crash: what the fuzzer is looking for
+            except Exception as exc:  # a crash (any other ClarityError too): what the fuzzer is looking for
                 key = (type(exc).__name__, _where(exc))
                 group = groups.get(key)
                 if group is None:
