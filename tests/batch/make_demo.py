@@ -7,7 +7,8 @@ Usage (from the repository root)::
         /tmp/batch-demo/in /tmp/batch-demo/out --filter tiny --param amount=0.5
 
 Writes ``ROOT/in/photos`` (good photos), ``ROOT/in/corpus`` (tests/corpus.py's bad-input
-corpus, which also holds odd-but-valid files) and ``ROOT/plugins/tiny``.
+corpus, which also holds odd-but-valid files) and the plugins ``tiny`` and ``slow``
+(50 ms per tile, to try Ctrl+C with ``--filter slow --tile 8``) in ``ROOT/plugins``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def make_demo(root: Path, photos: int = 6) -> Path:
     make_good_photos(root / "in" / "photos", photos)
     make_bad_input_corpus(root / "in" / "corpus")
     write_tiny_plugin(root / "plugins", "tiny")
+    write_tiny_plugin(root / "plugins", "slow", kind="slow", sleep=0.05)  # for trying Ctrl+C
     return root / "in"
 
 
