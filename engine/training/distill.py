@@ -118,6 +118,8 @@ class Distiller(Trainer):
         d = self.dcfg
         model = self.cfg.model
         x = network_input(model, batch)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         extra = [batch.sigma.to(x.dtype).view(-1, 1, 1, 1)] if model.noise_map and batch.sigma is not None else []
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
             out, feats = forward_with_features(self.net, x, d.feature_layers, *extra)

@@ -22,12 +22,18 @@ class EMA:
     def update(self, model: torch.nn.Module) -> None:
         """Blend the model's current parameters into the shadow; buffers are copied."""
         params = dict(model.named_parameters())
+        avg_s: list[torch.Tensor] = []
+        avg_v: list[torch.Tensor] = []
         for k, v in model.state_dict().items():
             s = self.shadow[k]
             if k in params and v.is_floating_point():
-                s.mul_(self.decay).add_(v.detach().float(), alpha=1.0 - self.decay)
+                avg_s.append(s)
+                avg_v.append(v.detach().float())
             else:
                 s.copy_(v.detach())
+        if avg_s:
+            torch._foreach_mul_(avg_s, self.decay)
+            torch._foreach_add_(avg_s, avg_v, alpha=1.0 - self.decay)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         """The averaged weights, keyed like ``model.state_dict()``."""
