@@ -30,7 +30,8 @@ all go through it. Its contract:
    halved (never below :data:`OOM_TILE_FLOOR`, or ``min_tile``) and the run restarted; below
    that floor a GPU run falls back to the CPU in fp32, with a warning in ``RunResult.warnings``.
 7. ``progress(Progress(done, total))`` after every forward (batch of tiles);
-   ``cancel.raise_if_cancelled()`` before every forward.
+   ``cancel.raise_if_cancelled()`` before every forward. After an out-of-memory retry the
+   count restarts from 0 with the new total.
 8. Memory: the output is preallocated and filled tile by tile; apart from the input and the
    output only one batch of tiles is alive (plus a base copy when blending).
 9. Deterministic: the same input and options give the same output.
@@ -209,7 +210,7 @@ def run_restorer(
                     f"out of memory on {device.label} even with tile {current}; fell back to the CPU (slower, fp32)"
                 )
                 device, precision, batch = cpu_device(), Precision.FP32, 1
-                tile = plan.tile
+                tile, _ = choose_tile(manifest, options, device, precision, scale, batch)
                 continue
             raise DeviceError(
                 f"out of memory on the CPU with tile {current} ({oom}); close other programs, "

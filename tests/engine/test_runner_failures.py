@@ -108,7 +108,7 @@ def test_oom_on_gpu_falls_back_to_cpu(tmp_path: Path, small_rgb: np.ndarray, mon
     monkeypatch.setattr(runner, "OOM_TILE_FLOOR", 8)
     blur = Blur(manifest(tmp_path), oom_channels_last=True)
     result = go(blur, small_rgb, tile=16, device="cuda", precision="fp32")
-    assert result.device == "cpu" and result.precision.value == "fp32"
+    assert result.device == "cpu" and result.precision.value == "fp32" and result.tile == 16  # CPU tile, not the halved one
     assert any("fell back to the CPU" in w for w in result.warnings)
     assert any("retried with tile 8" in w for w in result.warnings)
     assert blur.shapes[0][0] == 4  # several tiles per forward on the "GPU"
