@@ -87,6 +87,7 @@ class FilterDialog(QDialog):
         self._apply_job: Job | None = None
         self.preview_result: np.ndarray | None = None
         self.last_error: str = ""
+        self.last_device: str = ""
         self.setWindowTitle(f"{self.manifest.menu or self.manifest.name}")
         self.setModal(True)
 
@@ -205,6 +206,7 @@ class FilterDialog(QDialog):
 
     def _preview_finished(self, result: RunResult) -> None:
         self.preview_result = result.image
+        self.last_device = result.device
         self.preview_status.setText(f"Preview: {result.seconds:.2f} s on {result.device}")
         self._show_preview()
         self.preview_ready.emit()

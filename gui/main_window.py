@@ -443,6 +443,7 @@ class MainWindow(QMainWindow):
                               lambda *a, **k: api.apply_filter(*a, **k), self)
         dialog.applied.connect(lambda result, d=dialog: self.apply_result(d, result))
         dialog.failed.connect(lambda _message: self.rebuild_filter_menu())  # a plugin that failed to load shows disabled
+        dialog.preview_ready.connect(lambda d=dialog: self._show_device(d.last_device))
         self.filter_dialog = dialog
         dialog.open()
         return dialog
@@ -480,6 +481,11 @@ class MainWindow(QMainWindow):
         for warning in result.warnings:
             self.statusBar().showMessage(warning, 8000)
         self._update_status()
+
+    def _show_device(self, device: str) -> None:
+        if device:
+            self.last_device = device
+            self._update_status()
 
     # ------------------------------------------------------------------ other dialogs
     def open_batch_dialog(self) -> BatchDialog:

@@ -129,6 +129,7 @@ def test_preview_updates_after_parameter_change(qtbot, window: MainWindow, photo
     with qtbot.waitSignal(dialog.preview_ready, timeout=10000):
         pass
     first = dialog.preview_result.copy()
+    assert window.device_label.text() == "Device: cpu"  # the first preview tells which device "auto" picked
     crop = dialog.crop
     assert first.shape == (crop.height(), crop.width(), 3)
     with qtbot.waitSignal(dialog.preview_ready, timeout=10000):
