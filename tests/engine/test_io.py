@@ -468,3 +468,25 @@ def test_memory_decoding_matches_file_decoding(tmp_path: Path) -> None:
     buf = io.BytesIO(data)
     assert decode_image(buf.getvalue(), source="clip").source == Path("clip")
     assert os.fspath(read_image(str(tmp_path / "a.png")).source) == str(tmp_path / "a.png")
+
+
+def test_exif_kept_in_16bit_png_and_webp(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    exif[0x010F] = "ClarityCam"
+    doc16 = ImageDocument(_u16_pattern(3, 4, 3) / np.float32(65535), None, 16, None, exif.tobytes(), "PNG")
+    for name in ("a.png", "a.webp", "a.jpg"):
+        out = write_image(tmp_path / name, doc16)
+        assert Image.open(out).getexif().get(0x010F) == "ClarityCam", name
+        assert read_image(out).exif is not None
+    report = write_image_report(tmp_path / "b.tif", doc16)
+    assert report.bit_depth == 16 and any("EXIF is not written" in w for w in report.warnings)
+
+
+def test_multipage_tiff_reads_first_page_with_warning(tmp_path: Path) -> None:
+    pages = [Image.new("RGB", (3, 2), c) for c in ((255, 0, 0), (0, 255, 0))]
+    pages[0].save(tmp_path / "m.tif", save_all=True, append_images=pages[1:])
+    doc = read_image(tmp_path / "m.tif")
+    assert doc.pixels[0, 0].tolist() == [1.0, 0.0, 0.0]
+    assert len(doc.warnings) == 1 and "first frame" in doc.warnings[0]
+    assert image_info(tmp_path / "m.tif").frames == 2
