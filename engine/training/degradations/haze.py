@@ -4,8 +4,8 @@ Depth ``d`` in [0, 1] (1 = far) per image: a vertical ramp that reaches 1 above 
 horizon (``horizon`` in [0.15, 0.6] of the height from the top) and falls to ``near`` in
 [0, 0.35] at the bottom with a random curvature; plus low-frequency noise (amplitude
 0.1-0.25) and a brightness cue (bright, smooth regions such as sky are pushed farther, weight
-0-0.3). ``beta`` is uniform in [0.4, 2.0] (the far-field transmission ``exp(-beta)`` spans
-0.67 to 0.14); the airlight ``A`` is uniform in [0.7, 1.0] with a per-channel tint of +-0.04.
+0-0.3). ``beta`` is uniform in [0.25, 1.3] (the far-field transmission ``exp(-beta)`` spans
+0.78 to 0.27); the airlight ``A`` is uniform in [0.7, 1.0] with a per-channel tint of +-0.04.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def random_airlight(n: int, c: int, low: float, high: float, tint: float, genera
 class Haze:
     """Synthetic haze (see the module docstring for the model and ranges)."""
 
-    beta_range: tuple[float, float] = (0.4, 2.0)
+    beta_range: tuple[float, float] = (0.25, 1.3)
     airlight_range: tuple[float, float] = (0.7, 1.0)
     name: str = "haze"
 
