@@ -123,7 +123,7 @@ def _measure(restorer: Restorer, image: np.ndarray, params: Any, options: RunOpt
 
     from engine.runner import run_restorer
 
-    cuda = torch.cuda.is_available() and options.device.value in ("auto", "cuda")
+    cuda = torch.cuda.is_available()
     times: list[float] = []
     result: RunResult | None = None
     if cuda:
@@ -140,7 +140,7 @@ def _measure(restorer: Restorer, image: np.ndarray, params: Any, options: RunOpt
         del run
     if result is None:  # pragma: no cover - repeat >= 1 is checked by the caller
         raise ParameterError("--repeat must be at least 1")
-    peak = int(torch.cuda.max_memory_allocated()) if cuda else peak_rss_bytes()
+    peak = int(torch.cuda.max_memory_allocated()) if result.device.startswith("cuda") else peak_rss_bytes()
     return statistics.median(times), peak, result
 
 
@@ -156,8 +156,6 @@ def bench_restorer(
     whole: bool = True,
 ) -> BenchResult:
     """Measure an already loaded ``restorer`` (see :func:`bench_plugin`)."""
-    import torch
-
     from engine.runner import run_restorer
     from plugins.params import resolve_params
 
@@ -177,7 +175,6 @@ def bench_restorer(
     if whole:
         whole_s, whole_peak, whole_result = _measure(restorer, image, values, replace(options, tile=0), repeat)
         warnings += [w for w in whole_result.warnings if w not in warnings]
-    cuda = torch.cuda.is_available() and options.device.value in ("auto", "cuda")
     return BenchResult(
         plugin_id=restorer.manifest.id,
         width=width,
@@ -192,7 +189,7 @@ def bench_restorer(
         tiled_peak_bytes=tiled_peak,
         whole_seconds=whole_s,
         whole_peak_bytes=whole_peak,
-        memory_kind="peak CUDA" if cuda else "peak RSS",
+        memory_kind="peak CUDA" if tiled.device.startswith("cuda") else "peak RSS",
         warnings=tuple(warnings),
     )
 
