@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TRAIN_FIELDS = ("step", "loss", "lr", "seconds")
-VAL_FIELDS = ("step", "psnr", "ssim", "seconds")
+VAL_FIELDS = ("step", "psnr", "ssim", "seconds", "input_psnr")
 
 
 @dataclass(frozen=True)
@@ -31,12 +31,17 @@ class TrainRow:
 
 @dataclass(frozen=True)
 class ValRow:
-    """One validation pass: mean PSNR (dB) and SSIM over the validation images."""
+    """One validation pass: mean PSNR (dB) and SSIM over the validation images.
+
+    ``input_psnr``: mean PSNR of the network input itself (degraded, or upsampled for SR) against
+    the target, the do-nothing baseline; NaN where sizes differ.
+    """
 
     step: int
     psnr: float
     ssim: float
     seconds: float
+    input_psnr: float = float("nan")
 
 
 class TrainLog:
@@ -79,7 +84,10 @@ class TrainLog:
     def rows(self) -> tuple[list[TrainRow], list[ValRow]]:
         """Everything logged so far."""
         tr = [TrainRow(int(r["step"]), float(r["loss"]), float(r["lr"]), float(r["seconds"])) for r in _read_csv(self.train_csv)]
-        va = [ValRow(int(r["step"]), float(r["psnr"]), float(r["ssim"]), float(r["seconds"])) for r in _read_csv(self.val_csv)]
+        va = [
+            ValRow(int(r["step"]), float(r["psnr"]), float(r["ssim"]), float(r["seconds"]), float(r.get("input_psnr") or "nan"))
+            for r in _read_csv(self.val_csv)
+        ]
         return tr, va
 
     def plot(self, path: Path | None = None, title: str = "") -> Path | None:

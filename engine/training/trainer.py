@@ -327,39 +327,45 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> tuple[float, float]:
-        """Mean PSNR/SSIM over the validation images: whole-image inference, fixed seed per image."""
+        """Mean PSNR/SSIM over the validation images: whole-image inference, fixed seed per image.
+
+        Also sets ``self.input_psnr``: the mean PSNR of the unprocessed network input (baseline).
+        """
         from engine.training.metrics import psnr, ssim
 
         cfg = self.cfg
         net = self.eval_network()
         net.eval()
-        ps, ss = [], []
+        ps, ss, base = [], [], []
         for i, img in enumerate(self.val_images):
             clean = img.to(self.device).float().div(255.0)[None]
             gen = torch.Generator(device=self.device).manual_seed(cfg.val.seed + i)
             batch = self.val_deg(clean, gen)  # type: ignore[misc]
             x = network_input(cfg.model, batch)
+            target = batch.clean  # may be cropped (e.g. SR: to a multiple of the scale)
+            if x.shape == target.shape:
+                base.append(psnr(x.float().clamp(0, 1).cpu().numpy() * 255.0, target.float().cpu().numpy() * 255.0))
             m = cfg.model.size_multiple
             ph, pw = (-x.shape[-2]) % m, (-x.shape[-1]) % m
             if ph or pw:
                 x = F.pad(x, (0, pw, 0, ph), mode="reflect")
             with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
                 out = call_network(net, cfg.model, x, batch.sigma, batch.scale)
-            target = batch.clean  # may be cropped (e.g. SR: to a multiple of the scale)
             out = out.float()[..., : target.shape[-2], : target.shape[-1]].clamp(0, 1)
             a = (out[0].permute(1, 2, 0).cpu().numpy() * 255.0).astype(np.float64)
             b = (target[0].float().permute(1, 2, 0).cpu().numpy() * 255.0).astype(np.float64)
             ps.append(psnr(a, b))
             ss.append(ssim(a, b))
         self.net.train()
+        self.input_psnr = float(np.mean(base)) if len(base) == len(ps) and base else float("nan")
         return float(np.mean(ps)), float(np.mean(ss))
 
     def validate_and_log(self) -> bool:
         """Validate, log, and return whether PSNR beat the best so far."""
         p, s = self.validate()
-        self.logs.val(ValRow(self.step, p, s, round(self.wall_before + self.elapsed(), 3)))
+        self.logs.val(ValRow(self.step, p, s, round(self.wall_before + self.elapsed(), 3), self.input_psnr))
         self.val_history.append({"step": self.step, "psnr": p, "ssim": s})
-        self.log_fn(f"[val] step {self.step} PSNR {p:.3f} dB SSIM {s:.4f}")
+        self.log_fn(f"[val] step {self.step} PSNR {p:.3f} dB SSIM {s:.4f} (input {self.input_psnr:.3f} dB)")
         if self.best_psnr is None or p > self.best_psnr:
             self.best_psnr, self.best_step = p, self.step
             return True
