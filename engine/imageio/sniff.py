@@ -71,7 +71,7 @@ def check_png_chunks(data: bytes, source: object) -> None:
 
 
 def quick_size(data: bytes, fmt: str) -> tuple[int, int] | None:
-    """``(width, height)`` straight from the first header bytes of PNG, GIF and BMP, else ``None``.
+    """``(width, height)`` straight from the first header bytes of PNG, GIF, WebP and BMP, else ``None``.
 
     Lets the limit be checked before any decoder runs and report the exact size claimed.
     """
@@ -79,6 +79,16 @@ def quick_size(data: bytes, fmt: str) -> tuple[int, int] | None:
         return ihdr[0], ihdr[1]
     if fmt == "GIF" and len(data) >= 10:
         return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    if fmt == "WEBP" and len(data) >= 30:
+        kind = data[12:16]
+        if kind == b"VP8X":  # extended: 24-bit canvas width-1, height-1
+            return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
+        if kind == b"VP8 " and data[23:26] == b"\x9d\x01\x2a":  # lossy key frame
+            return int.from_bytes(data[26:28], "little") & 0x3FFF, int.from_bytes(data[28:30], "little") & 0x3FFF
+        if kind == b"VP8L" and data[20] == 0x2F:  # lossless: 14-bit width-1, 14-bit height-1
+            bits = int.from_bytes(data[21:25], "little")
+            return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+        return None
     if fmt == "BMP" and len(data) >= 26 and int.from_bytes(data[14:18], "little") >= 40:
         return abs(int.from_bytes(data[18:22], "little", signed=True)), abs(
             int.from_bytes(data[22:26], "little", signed=True)

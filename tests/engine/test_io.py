@@ -490,3 +490,15 @@ def test_multipage_tiff_reads_first_page_with_warning(tmp_path: Path) -> None:
     assert doc.pixels[0, 0].tolist() == [1.0, 0.0, 0.0]
     assert len(doc.warnings) == 1 and "first frame" in doc.warnings[0]
     assert image_info(tmp_path / "m.tif").frames == 2
+
+
+@pytest.mark.parametrize("options", [{"quality": 80}, {"lossless": True}, {"quality": 80, "exif": b"Exif\x00\x00II*\x00\x08\x00\x00\x00\x00\x00"}])
+def test_webp_size_read_from_header(tmp_path: Path, options: dict[str, object]) -> None:
+    from engine.imageio.sniff import quick_size
+
+    Image.new("RGB", (23, 17), (10, 20, 30)).save(tmp_path / "a.webp", **options)
+    data = (tmp_path / "a.webp").read_bytes()
+    assert quick_size(data, "WEBP") == (23, 17)
+    assert read_image(tmp_path / "a.webp", max_pixels=391).width == 23
+    with pytest.raises(ImageTooLargeError, match="23x17"):
+        read_image(tmp_path / "a.webp", max_pixels=390)
