@@ -342,3 +342,47 @@ def test_whole_bad_input_corpus_mixed_into_good_photos(registry: Path, tmp_path:
     data = json.loads(report.json_path.read_text())
     assert data["summary"]["counts"]["failed"] == report.failed == 1 + sum(
         1 for c in cases if c.expect == "error" and c.skip_reason is None)
+
+
+def test_file_appearing_during_the_write_is_not_clobbered_nor_claimed(registry: Path, photos: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.io
+
+    real_write = engine.io.write_image_report
+    out = tmp_path / "out"
+
+    def racing(path: Path, doc, **kwargs):  # type: ignore[no-untyped-def]
+        result = real_write(path, doc, **kwargs)
+        if Path(doc.source).name == "a.png":
+            (out / "a.png").write_bytes(b"written by someone else meanwhile")
+        return result
+
+    monkeypatch.setattr(engine.io, "write_image_report", racing)
+    report = run_batch(BatchJob(photos, out, TINY))
+    assert statuses(report) == {"a.png": FAILED, "b.png": DONE, "c.png": DONE}
+    assert "already exists" in report.outcomes[0].error
+    assert (out / "a.png").read_bytes() == b"written by someone else meanwhile"
+    assert not sidecar_path(out / "a.png").exists()  # our sidecar would have marked it as ours
+    assert temp_files(out) == []
+
+
+def test_terminal_progress_line_and_eta_format() -> None:
+    import io
+
+    from engine.cli.batch_cmd import TerminalProgress, format_eta
+    from engine.types import Progress
+
+    assert (format_eta(None), format_eta(59.6), format_eta(61), format_eta(3725)) == ("--:--", "1:00", "1:01", "1:02:05")
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Tty()
+    bar = TerminalProgress(stream)
+    bar(BatchProgress(1, 4, Path("/x/b.png"), Progress(3, 4), 1, 0, 0, 12.0))
+    bar.close()
+    assert stream.getvalue() == "\r[2/4] b.png  75%  done 1 skipped 0 failed 0  ETA 0:12\n"
+    quiet = io.StringIO()
+    TerminalProgress(quiet)(BatchProgress(0, 1, None, None, 0, 0, 0, None))
+    assert quiet.getvalue() == ""  # not a terminal: no progress line
