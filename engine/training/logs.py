@@ -104,7 +104,8 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def plot_history(train: list[TrainRow], val: list[ValRow], path: Path, *, title: str = "", size: tuple[int, int] = (640, 420)) -> Path | None:
-    """Two stacked panels: training loss (log scale) and validation PSNR, against the step."""
+    """Two stacked panels: training loss (log scale) and validation PSNR against the step; a dashed gray
+    line marks the mean input PSNR (the do-nothing baseline) when it is known."""
     try:
         from PIL import Image, ImageDraw
     except ImportError:
@@ -124,13 +125,17 @@ def plot_history(train: list[TrainRow], val: list[ValRow], path: Path, *, title:
     for i, (label, pts, colour, fmt) in enumerate(panels):
         x0, y0, x1, y1 = 70, top + i * ph + 8, w - 15, top + (i + 1) * ph - 18
         d.rectangle([x0, y0, x1, y1], outline="black")
-        d.text((x0 + 5, y0 + 3), label, fill=colour)
+        d.text((x1 - 6 * len(label) - 5 if i == 0 else x0 + 5, y0 + 3), label, fill=colour)
         d.text((x0, y1 + 3), "0", fill="black")
         d.text((x1 - 40, y1 + 3), f"step {max_step}", fill="black")
         if not pts:
             d.text((x0 + 5, y0 + 18), "no data yet", fill="gray")
             continue
+        refs = [r.input_psnr for r in val if math.isfinite(r.input_psnr)] if i == 1 else []
+        ref = sum(refs) / len(refs) if refs else None
         lo, hi = min(v for _, v in pts), max(v for _, v in pts)
+        if ref is not None:
+            lo, hi = min(lo, ref), max(hi, ref)
         if hi - lo < 1e-9:
             lo, hi = lo - 0.5, hi + 0.5
         d.text((5, y0), fmt(hi), fill="black")
@@ -139,6 +144,11 @@ def plot_history(train: list[TrainRow], val: list[ValRow], path: Path, *, title:
         def xy(s: float, v: float) -> tuple[float, float]:
             return (x0 + (x1 - x0) * s / max_step, y1 - (y1 - y0) * (v - lo) / (hi - lo))
 
+        if ref is not None:
+            _, ry = xy(0, ref)
+            for sx in range(x0, x1, 8):
+                d.line([(sx, ry), (min(sx + 4, x1), ry)], fill=(128, 128, 128))
+            d.text((x1 - 150, ry - 12), f"input (no filter) {ref:.2f}", fill=(110, 110, 110))
         coords = [xy(s, v) for s, v in pts]
         if len(coords) > 1:
             d.line(coords, fill=colour, width=2)
