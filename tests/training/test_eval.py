@@ -147,3 +147,21 @@ def test_plugin_through_apply_filter(tmp_path: Path, rng: np.random.Generator, m
     assert all(abs(s.psnr - s.baseline_psnr) > 1e-3 for s in full.images)
     with pytest.raises(ClarityError):
         method_restore("baseline:dcp", {"x": "1"})
+
+
+def test_sr_plugin_through_apply_filter(tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import engine.api
+
+    plugins = tmp_path / "plugins"
+    write_tiny_plugin(plugins, "tiny-sr", kind="sr", task="super-resolution", scale=2)
+    monkeypatch.setenv("CLARITY_PLUGIN_PATH", str(plugins))
+    monkeypatch.setattr(engine.api, "_default_registry", None)
+    _images(tmp_path / "d", rng, count=2, size=(28, 30))
+    code = main(["eval", "--filter", "tiny-sr", "--data", str(tmp_path / "d"), "--degrade", "bicubic:2", "--device", "cpu", "--json"])
+    assert code == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["scale"] == 2 and data["metric_space"] == "y" and len(data["images"]) == 2
+    assert all(math.isfinite(s["psnr"]) and s["psnr"] != s["baseline_psnr"] for s in data["images"])
+    assert main(["eval", "--filter", "tiny-sr", "--data", str(tmp_path / "d"), "--degrade", "bicubic:3", "--device", "cpu"]) == 2
+    assert "x3" in capsys.readouterr().err
