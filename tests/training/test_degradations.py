@@ -178,3 +178,21 @@ def test_runs_on_cuda_with_cuda_generator(spec: str) -> None:
     gen = torch.Generator(device="cuda").manual_seed(0)
     batch = parse_degradation(spec)(clean, gen)
     assert batch.degraded.device.type == "cuda"
+
+
+def test_clarity_synth_writes_labelled_sheet(tmp_path, rng: np.random.Generator, capsys) -> None:  # type: ignore[no-untyped-def]
+    from engine.cli.main import main
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for k in range(2):
+        Image.fromarray(rng.integers(0, 256, (50, 60, 3), dtype=np.uint8)).save(folder / f"p{k}.png")
+    out = tmp_path / "sheet.png"
+    assert main(["synth", "--task", "sr", "--images", str(folder), "--n", "3", "--variants", "2", "--size", "32", "--out", str(out)]) == 0
+    sheet = np.asarray(Image.open(out))
+    # 3 rows x 3 cells of 32 px plus 14 px labels and 4 px gaps
+    assert sheet.shape == (4 + 3 * (32 + 14 + 4), 4 + 3 * (32 + 4), 3)
+    assert "bicubic:2,3,4" in capsys.readouterr().out
+    first = np.asarray(Image.open(folder / "p0.png"))[9:41, 14:46]
+    np.testing.assert_array_equal(sheet[4 + 14 : 4 + 14 + 32, 4 : 4 + 32], first)  # the clean centre crop
+    assert main(["synth", "--task", "rain", "--images", str(tmp_path / "none"), "--out", str(out)]) == 2
