@@ -245,3 +245,26 @@ def test_builtin_plugin_forms_yield_valid_parameters(qtbot) -> None:  # noqa: AN
         values = form.values()
         assert set(values) == {p.name for p in manifest.parameters}
         resolve_params(manifest, values)
+
+
+def test_run_app_opens_the_given_file_and_exits_cleanly(qapp, monkeypatch, tmp_path: Path, photo) -> None:  # noqa: ANN001
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    import gui.settings
+    from gui import app as app_module
+    from gui.main_window import MainWindow
+
+    monkeypatch.setattr(gui.settings, "default_settings", lambda: QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    seen: list[str] = []
+
+    def check_and_quit() -> None:
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        seen.extend(w.windowTitle() for w in windows)
+        for w in windows:
+            w.close()
+        QApplication.quit()
+
+    QTimer.singleShot(300, check_and_quit)
+    assert app_module.run_app(photo[0]) == 0
+    assert seen == ["photo.png[*] - Clarity Studio"]
