@@ -13,7 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -82,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
         return 0
-    space = "Y" if report.metric_space == "y" else "RGB"
+    space = "Y" if report.metric_space == "y" else "all channels"
     print(f"{'mean':<24} {report.mean_psnr:8.3f} {report.mean_ssim:7.4f}   {report.mean_baseline_psnr:8.3f} {report.mean_baseline_ssim:7.4f}")
     print(
         f"{report.method} on {report.dataset} ({report.degrade}, {len(report.images)} images, {space}, shave {report.shave}): "
@@ -92,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _saver(folder: Path):  # type: ignore[no-untyped-def]
+def _saver(folder: Path) -> Callable[[str, np.ndarray], None]:
     import numpy as np
     from PIL import Image
 

@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    from PIL import Image
 
 TASK_SPECS: dict[str, str] = {
     "noise": "awgn:5-55",
@@ -82,14 +87,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _centre_crop(img, size: int):  # type: ignore[no-untyped-def]
+def _centre_crop(img: np.ndarray, size: int) -> np.ndarray:
     h, w = img.shape[:2]
     s_h, s_w = min(size, h), min(size, w)
     top, left = (h - s_h) // 2, (w - s_w) // 2
     return img[top : top + s_h, left : left + s_w]
 
 
-def _fit(img, shape: tuple[int, int]):  # type: ignore[no-untyped-def]
+def _fit(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     import numpy as np
 
     out = np.zeros((shape[0], shape[1], 3), np.uint8)
@@ -98,7 +103,7 @@ def _fit(img, shape: tuple[int, int]):  # type: ignore[no-untyped-def]
     return out
 
 
-def _compose(rows):  # type: ignore[no-untyped-def]
+def _compose(rows: list[list[tuple[np.ndarray, str]]]) -> Image.Image:
     from PIL import Image, ImageDraw
 
     label_h, gap = 14, 4

@@ -23,10 +23,14 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.errors import ClarityError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 
 def cubic(x: np.ndarray) -> np.ndarray:
@@ -108,7 +112,7 @@ def imresize_uint8(img: np.ndarray, scale: float) -> np.ndarray:
     return np.clip(np.round(imresize_np(img, scale)), 0, 255).astype(np.uint8)
 
 
-def imresize_torch(x, scale: float, *, antialias: bool = True):  # type: ignore[no-untyped-def]
+def imresize_torch(x: torch.Tensor, scale: float, *, antialias: bool = True) -> torch.Tensor:
     """Torch version of :func:`imresize_np` for ``(..., H, W)`` tensors on any device.
 
     Same numbers as the numpy version up to the tensor's float precision; differentiable.

@@ -15,10 +15,14 @@ is a batched torch PSNR for validation inside training loops.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.errors import ClarityError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 SSIM_SIGMA = 1.5
 SSIM_TRUNCATE = 3.5
@@ -109,7 +113,7 @@ def shave(img: np.ndarray, border: int) -> np.ndarray:
     return img[border:-border, border:-border]
 
 
-def psnr_torch(a, b, data_range: float = 1.0):  # type: ignore[no-untyped-def]
+def psnr_torch(a: torch.Tensor, b: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     """Per-image PSNR (dB) of two ``(N, ...)`` tensors, computed in float32/float64; returns ``(N,)``."""
     import torch
 
