@@ -22,8 +22,8 @@ Behaviour users can rely on:
   with one line naming the file -- never a raw decoder exception.
 - Writing: 16-bit in gives 16-bit out for PNG/TIFF (32-bit float for TIFF); JPEG, WebP, BMP are
   8-bit. Values are clipped to [0, 1] then rounded half up. Alpha is written back (LA stays LA
-  where the format has it). **JPEG cannot hold alpha: the image is flattened onto white and an
-  ImageWriteWarning is emitted.** ICC and EXIF are kept for PNG, JPEG, TIFF (EXIF at 8 bits
+  where the format has it). **JPEG and BMP do not keep alpha: the image is flattened onto white
+  and an ImageWriteWarning is emitted.** ICC and EXIF are kept for PNG, JPEG, TIFF (EXIF at 8 bits
   only) and WebP. Writes go to a temporary file in the same folder, renamed into place
   (:mod:`engine.atomic`): a failure leaves the old file untouched and no temporary behind.
 """

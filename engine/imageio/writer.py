@@ -6,8 +6,9 @@ Rules (documented for users in the module docstring of :mod:`engine.io`):
 - bit depth: ``bit_depth`` if given, else the document's, capped to what the format holds
   (PNG 8/16, TIFF 8/16/32-float, JPEG/WebP/BMP 8);
 - quantisation: NaN -> 0, clip to [0, 1], then round half up (``floor(x * max + 0.5)``);
-- alpha is written back (gray+alpha stays gray+alpha where the format has it, else RGBA);
-  JPEG has no alpha: the image is flattened onto white and a warning is returned;
+- alpha is written back (gray+alpha stays gray+alpha where the format has it, else RGBA;
+  WebP keeps the colour under fully transparent pixels); JPEG and BMP (whose 32-bit alpha most
+  readers ignore) get the image flattened onto white and a warning is returned;
 - ICC profile and EXIF are kept for PNG, JPEG, TIFF (EXIF only at 8 bits) and WebP; a profile
   whose colour space does not match the output (e.g. RGB profile on a gray image) is dropped
   with a warning; BMP holds neither;
@@ -128,12 +129,14 @@ def _planes(doc: ImageDocument, fmt: str, warnings: list[str]) -> tuple[np.ndarr
     """Float ``(H, W, S)`` samples to encode and their layout ("L", "LA", "RGB", "RGBA")."""
     color = doc.pixels
     alpha = doc.alpha
-    if alpha is not None and fmt == "JPEG":
+    if alpha is not None and fmt in ("JPEG", "BMP"):
         a = np.clip(np.nan_to_num(alpha), 0.0, 1.0)[..., None]
         color = color * a + (1.0 - a)
         alpha = None
-        warnings.append("JPEG has no transparency: the image was flattened onto white (save as PNG to keep alpha)")
-    if alpha is not None and doc.channels == 1 and fmt in ("WEBP", "BMP"):
+        warnings.append(
+            f"{fmt} has no (reliable) transparency: the image was flattened onto white (save as PNG to keep alpha)"
+        )
+    if alpha is not None and doc.channels == 1 and fmt == "WEBP":
         color = np.repeat(color, 3, axis=2)  # these formats have no gray+alpha: store RGBA
     if fmt == "WEBP" and color.shape[2] == 1:
         color = np.repeat(color, 3, axis=2)  # WebP is always colour
@@ -168,7 +171,7 @@ def encode_image(
     if fmt == "JPEG":
         options.update(quality=quality, subsampling=0 if quality >= 90 else 2)
     elif fmt == "WEBP":
-        options.update(quality=quality, lossless=quality >= 100, method=4)
+        options.update(quality=quality, lossless=quality >= 100, method=4, exact=True)
     elif fmt == "TIFF":
         options["compression"] = "tiff_deflate"
     elif fmt == "PNG":

@@ -502,3 +502,22 @@ def test_webp_size_read_from_header(tmp_path: Path, options: dict[str, object]) 
     assert read_image(tmp_path / "a.webp", max_pixels=391).width == 23
     with pytest.raises(ImageTooLargeError, match="23x17"):
         read_image(tmp_path / "a.webp", max_pixels=390)
+
+
+@pytest.mark.parametrize("ext", [".png", ".tif", ".webp", ".bmp", ".jpg"])
+@pytest.mark.parametrize("with_alpha", [False, True])
+def test_gray_and_alpha_across_formats(tmp_path: Path, ext: str, with_alpha: bool) -> None:
+    gray = np.linspace(0, 1, 12, dtype=np.float32).reshape(3, 4, 1)
+    alpha = np.linspace(1, 0, 12, dtype=np.float32).reshape(3, 4) if with_alpha else None
+    doc = ImageDocument(gray, alpha, 8, None, None, "PNG")
+    report = write_image_report(tmp_path / f"a{ext}", doc, quality=100)
+    back = read_image(report.path)
+    flattens = with_alpha and ext in (".jpg", ".bmp")
+    assert (back.alpha is not None) == (with_alpha and not flattens)
+    assert any("flattened onto white" in w for w in report.warnings) == flattens
+    expected = gray[..., 0] if not flattens else gray[..., 0] * alpha + (1 - alpha)  # type: ignore[operator]
+    tol = 0.03 if ext == ".jpg" else 0.5 / 255 + 1e-6
+    assert np.abs(back.pixels.mean(axis=2) - expected).max() <= tol
+    assert back.channels == (3 if ext == ".webp" else 1)  # WebP is always colour
+    if back.alpha is not None:
+        assert np.abs(back.alpha - alpha).max() <= 0.5 / 255 + 1e-6
