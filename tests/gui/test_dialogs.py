@@ -247,24 +247,41 @@ def test_builtin_plugin_forms_yield_valid_parameters(qtbot) -> None:  # noqa: AN
         resolve_params(manifest, values)
 
 
-def test_run_app_opens_the_given_file_and_exits_cleanly(qapp, monkeypatch, tmp_path: Path, photo) -> None:  # noqa: ANN001
-    from PySide6.QtCore import QSettings, QTimer
-    from PySide6.QtWidgets import QApplication
+RUN_APP_SCRIPT = """
+import sys
+from pathlib import Path
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+import gui.settings
+gui.settings.default_settings = lambda: QSettings(sys.argv[2], QSettings.Format.IniFormat)
+from gui.app import create_application, run_app
+from gui.main_window import MainWindow
+app = create_application()
 
-    import gui.settings
-    from gui import app as app_module
-    from gui.main_window import MainWindow
-
-    monkeypatch.setattr(gui.settings, "default_settings", lambda: QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    seen: list[str] = []
-
-    def check_and_quit() -> None:
-        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
-        seen.extend(w.windowTitle() for w in windows)
-        for w in windows:
+def check_and_quit():
+    for w in QApplication.topLevelWidgets():
+        if isinstance(w, MainWindow) and w.isVisible():
+            print("TITLE", w.windowTitle(), w.document.width, w.document.height)
             w.close()
-        QApplication.quit()
+    QApplication.quit()
 
-    QTimer.singleShot(300, check_and_quit)
-    assert app_module.run_app(photo[0]) == 0
-    assert seen == ["photo.png[*] - Clarity Studio"]
+QTimer.singleShot(300, check_and_quit)
+sys.exit(run_app(Path(sys.argv[1])))
+"""
+
+
+def test_run_app_opens_the_given_file_and_exits_cleanly(tmp_path: Path, photo) -> None:  # noqa: ANN001
+    """``clarity open FILE`` end to end, in a subprocess (QApplication.exec/quit cannot be
+    repeated inside the test process)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_APP_SCRIPT, str(photo[0]), str(tmp_path / "s.ini")],
+        capture_output=True, text=True, timeout=120, env=env, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "TITLE photo.png[*] - Clarity Studio 64 48" in result.stdout
+    assert str(photo[0].resolve()) in (tmp_path / "s.ini").read_text()  # recent files went to the given store
