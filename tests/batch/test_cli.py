@@ -90,3 +90,30 @@ def test_batch_modules_do_not_import_torch_or_ray_at_start_up() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2]).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_executor_options_reach_run_batch(registry: Path, photos: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.batch
+    from engine.batch.report import write_report
+
+    seen: dict[str, object] = {}
+
+    def fake_run_batch(job, *, progress=None, cancel=None, executor="local", ray_address=None):  # type: ignore[no-untyped-def]
+        seen.update(executor=executor, ray_address=ray_address, report_dir=job.report_dir)
+        return write_report(job, [], cancelled=False, stopped_at=None)
+
+    monkeypatch.setattr(engine.batch, "run_batch", fake_run_batch)
+    code = main(["batch", str(photos), str(tmp_path / "out"), "--filter", "tiny", "--executor", "ray",
+                 "--ray-address", "ray://head:10001", "--report-dir", str(tmp_path / "rep")])
+    assert code == 0
+    assert seen == {"executor": "ray", "ray_address": "ray://head:10001", "report_dir": tmp_path / "rep"}
+    assert (tmp_path / "rep" / "batch-report.json").exists()
+
+
+def test_unknown_executor_is_refused(registry: Path, photos: Path, tmp_path: Path) -> None:
+    from engine.batch import BatchJob, FilterStep, run_batch
+    from engine.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="local, ray"):
+        run_batch(BatchJob(photos, tmp_path / "o", (FilterStep("tiny"),)), executor="dask")
