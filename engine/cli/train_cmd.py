@@ -79,7 +79,7 @@ def prepare(args: argparse.Namespace, *, want_distill: bool):  # type: ignore[no
 def command_line(args: argparse.Namespace) -> str:
     """The command line, rebuilt from the parsed options (recorded in checkpoints for the model card)."""
     parts = ["clarity", args.command]
-    for opt in ("config", "out", "resume", "steps", "minutes", "device"):
+    for opt in ("config", "out", "resume", "steps", "minutes", "device", "threads"):
         value = getattr(args, opt, None)
         if value is not None:
             parts += [f"--{opt}", shlex.quote(str(value))]

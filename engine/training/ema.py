@@ -8,7 +8,8 @@ import torch
 class EMA:
     """Keeps ``shadow = decay * shadow + (1 - decay) * param`` after every optimizer step.
 
-    The shadow lives in float32 on the model's device; :meth:`state_dict` returns a state
+    Floating-point entries of the shadow are float32 (integer buffers such as BatchNorm's
+    ``num_batches_tracked`` keep their dtype) on the model's device; :meth:`state_dict` returns a state
     dict with the model's keys (loadable into the same architecture).
     """
 
@@ -16,7 +17,9 @@ class EMA:
         if not 0.0 < decay < 1.0:
             raise ValueError(f"EMA decay {decay} must be in (0, 1)")
         self.decay = decay
-        self.shadow: dict[str, torch.Tensor] = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
+        self.shadow: dict[str, torch.Tensor] = {
+            k: v.detach().clone().float() if v.is_floating_point() else v.detach().clone() for k, v in model.state_dict().items()
+        }
 
     @torch.no_grad()
     def update(self, model: torch.nn.Module) -> None:

@@ -238,7 +238,7 @@ def export_checkpoint(
     tmpm = manifest.with_name("plugin.toml.tmp")
     tmpm.write_text(new_text, encoding="utf-8")
     os.replace(tmpm, manifest)
-    params = sum(v.numel() for k, v in state.items() if v.is_floating_point() and not k.endswith(("running_mean", "running_var")))
+    params = _parameter_count(cfg.model.arch, dict(cfg.model.args), state)
     card = render_model_card(
         plugin_id=plugin_id, meta=meta, arch=cfg.model.arch, args=dict(cfg.model.args), parameters=params, source=source,
         weights_file=file_name, sha256=digest, fp16=fp16, data=cfg.data.train, degradations=cfg.data.degradation,
@@ -247,6 +247,17 @@ def export_checkpoint(
     card_path = plugin / "MODEL.md"
     card_path.write_text(card, encoding="utf-8")
     return ExportResult(target, digest, manifest, card_path, params, source, ckpt, meta.step)
+
+
+def _parameter_count(arch: str, args: dict[str, object], state: dict[str, torch.Tensor]) -> int:
+    """Trainable parameters of the architecture (built on the CPU); from the state dict if it cannot be built."""
+    from engine.training.registry import build_model, count_parameters
+
+    try:
+        return count_parameters(build_model(arch, args))
+    except Exception:  # noqa: BLE001 - the model card must not fail on an unimportable arch
+        buffers = ("running_mean", "running_var", "num_batches_tracked")
+        return sum(v.numel() for k, v in state.items() if v.is_floating_point() and not k.endswith(buffers))
 
 
 def load_exported(path: Path | str) -> dict[str, torch.Tensor]:

@@ -42,5 +42,6 @@ def test_ema_update_exact_and_buffers_copied() -> None:
     sd = ema.state_dict()
     assert torch.allclose(sd["weight"], torch.tensor([2.0, 3.0]))  # 0.75*old + 0.25*new
     assert torch.equal(sd["running_mean"], torch.tensor([3.0, 4.0]))
+    assert sd["num_batches_tracked"].dtype == torch.int64
     with pytest.raises(ValueError):
         EMA(net, 1.0)
