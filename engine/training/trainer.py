@@ -19,11 +19,14 @@ Run-folder layout: ``last.safetensors/.json``, ``best.safetensors/.json``, ``tra
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import random
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +61,8 @@ class TrainResult:
     """What one :meth:`Trainer.run` did.
 
     ``finished``: the configured ``run.steps`` are all done (otherwise resume from ``last``).
-    ``stopped_by``: ``"done"`` | ``"steps"`` (``stop_after`` reached) | ``"time"`` (budget).
+    ``stopped_by``: ``"done"`` | ``"steps"`` (``stop_after`` reached) | ``"time"`` (budget) |
+    ``"signal"`` (SIGINT/SIGTERM or :meth:`Trainer.request_stop`).
     """
 
     out_dir: Path
@@ -171,6 +175,7 @@ class Trainer:
         self.val_deg = parse_degradation(cfg.val.degradation) if cfg.val.every > 0 else None
         self.val_images = load_images([Path(f) for f in cfg.val.folders], gray=cfg.data.gray)[: cfg.val.limit] if self.val_deg else []
 
+        self._stop_requested = False
         self.step = 0
         self.wall_before = 0.0
         self.best_psnr: float | None = None
@@ -221,8 +226,20 @@ class Trainer:
         """Seconds since this process's trainer was created."""
         return time.monotonic() - self.t_start
 
+    def request_stop(self) -> None:
+        """Ask :meth:`run` to stop after the current step and checkpoint (thread/signal safe)."""
+        self._stop_requested = True
+
     def run(self) -> TrainResult:
-        """Train until done, ``stop_after`` steps, or the time budget; always ends with a checkpoint."""
+        """Train until done, ``stop_after`` steps, the time budget, or a stop request; always ends with a checkpoint.
+
+        In the main thread, the first SIGINT/SIGTERM (Ctrl+C, ``timeout``) requests a clean stop
+        with a checkpoint; a second one interrupts at once.
+        """
+        with _stop_on_signals(self):
+            return self._run()
+
+    def _run(self) -> TrainResult:
         cfg = self.cfg
         total = cfg.run.steps
         budget = self.minutes * 60.0 if self.minutes > 0 else math.inf
@@ -243,6 +260,9 @@ class Trainer:
             reserve = 2 * step_time + ckpt_time + (val_time if next_val else 0.0) + 2.0
             if self.elapsed() + reserve > budget:
                 stopped_by = "time"
+                break
+            if self._stop_requested:
+                stopped_by = "signal"
                 break
             t0 = time.monotonic()
             loss, terms = self.train_step()
@@ -428,6 +448,29 @@ class Trainer:
         self.commands = list(meta.commands)
         self.val_history = list(meta.val_history)
         self.log_fn(f"[train] resumed from {path} at step {self.step}")
+
+
+@contextlib.contextmanager
+def _stop_on_signals(trainer: Trainer) -> Iterator[None]:
+    """Within the block, SIGINT/SIGTERM call ``trainer.request_stop()`` once, then act as usual."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum: int, _frame: object) -> None:
+        if trainer._stop_requested:
+            raise KeyboardInterrupt
+        trainer.log_fn(f"[train] signal {signum}: stopping after this step with a checkpoint (again to abort)")
+        trainer.request_stop()
+
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, h in previous.items():
+            signal.signal(sig, h)
 
 
 def _device_name(device: torch.device) -> str:

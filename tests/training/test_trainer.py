@@ -206,3 +206,23 @@ def test_upsampled_sr_input_validates_on_odd_sized_images(tmp_path: Path, arch_m
     awgn = parse_degradation("awgn:25")(torch.zeros(1, 1, 8, 8), torch.Generator().manual_seed(0))
     with pytest.raises(ClarityError, match="no upsampled image"):
         network_input(cfg.model, awgn)
+
+
+def test_sigterm_stops_cleanly_with_checkpoint(tmp_path: Path, arch_module: str) -> None:
+    import os
+    import signal
+
+    cfg = TrainConfig.from_toml(write_config(tmp_path, arch_module, steps=50, val=False))
+    messages: list[str] = []
+
+    def log(msg: str) -> None:
+        messages.append(msg)
+        if msg.startswith("[train] step 2 "):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    res = Trainer(cfg, tmp_path / "run", device="cpu", log=log).run()
+    assert res.stopped_by == "signal" and res.step == 2 and not res.finished
+    assert json.loads((tmp_path / "run" / "last.json").read_text())["step"] == 2
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert any("signal" in m for m in messages)
