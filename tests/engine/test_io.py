@@ -192,8 +192,11 @@ def test_bit_depth_policy(tmp_path: Path) -> None:
 
 
 def test_quantisation_clips_then_rounds_half_up() -> None:
-    x = np.array([-0.2, 0.0, 0.5, 1.0, 1.7, np.nan, 0.4 / 255, 0.6 / 255, 254.5 / 255 + 1e-9], np.float64)
-    assert quantize(x, 8).tolist() == [0, 0, 128, 255, 255, 0, 0, 1, 255]
+    x = np.array([-0.2, 0.0, 0.5, 1.0, 1.7, np.nan, np.inf, 0.4 / 255, 0.6 / 255, 254.4 / 255, 254.6 / 255])
+    assert quantize(x, 8).tolist() == [0, 0, 128, 255, 255, 0, 255, 0, 1, 254, 255]
+    k = np.arange(65536)
+    assert np.array_equal(quantize((k / 65535).astype(np.float32), 16), k)  # every 16-bit level survives
+    assert np.array_equal(quantize((k[:256] / 255).astype(np.float32), 8), k[:256])
     assert quantize(np.array([0.5, 1.2, -1.0]), 16).tolist() == [32768, 65535, 0]
 
 
