@@ -524,3 +524,18 @@ def test_gray_and_alpha_across_formats(tmp_path: Path, ext: str, with_alpha: boo
     assert back.channels == (3 if ext == ".webp" else 1)  # WebP is always colour
     if back.alpha is not None:
         assert np.abs(back.alpha - alpha).max() <= 0.5 / 255 + 1e-6
+
+
+@pytest.mark.parametrize("orientation", [5, 6, 7, 8])
+def test_orientation_turns_alpha_with_pixels(tmp_path: Path, orientation: int) -> None:
+    rgba = np.zeros((3, 5, 4), np.uint8)
+    rgba[..., :3] = _asymmetric()
+    rgba[..., 3] = np.arange(15).reshape(3, 5) * 17
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "o.png", exif=exif.tobytes())
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "o.png")))
+    doc = read_image(tmp_path / "o.png")
+    assert doc.alpha is not None and doc.alpha.shape == (5, 3)
+    assert np.array_equal(quantize(doc.alpha, 8), expected[..., 3])
+    assert np.array_equal(quantize(doc.pixels, 8), expected[..., :3])
