@@ -27,12 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Export and print what was written."""
     from engine.errors import ClarityError
-    from engine.training.checkpoint import load_checkpoint
+    from engine.training.checkpoint import read_meta
     from engine.training.config import TrainConfig
     from engine.training.export import export_checkpoint, find_checkpoint
 
     ckpt = find_checkpoint(args.ckpt)
-    _, meta = load_checkpoint(ckpt)
+    meta = read_meta(ckpt)
     exp = TrainConfig.from_toml_text(meta.config_toml, source=f"{ckpt} (stored config)").export
     plugin_dir = args.plugin_dir or (Path(exp.plugin_dir) if exp.plugin_dir else None)
     if plugin_dir is None:

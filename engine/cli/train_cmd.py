@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def prepare(args: argparse.Namespace, *, want_distill: bool):  # type: ignore[no-untyped-def]
     """Resolve config text, config, run folder and resume checkpoint from the arguments."""
     from engine.errors import ClarityError
-    from engine.training.checkpoint import load_checkpoint, stem_of
+    from engine.training.checkpoint import read_meta, stem_of
 
     if getattr(args, "threads", None) is not None:
         import torch
@@ -58,7 +58,7 @@ def prepare(args: argparse.Namespace, *, want_distill: bool):  # type: ignore[no
             raise ClarityError(f"config file {args.config} does not exist")
         source = str(args.config)
     elif resume is not None:
-        _, meta = load_checkpoint(resume)
+        meta = read_meta(resume)
         text, source = meta.config_toml, f"{resume} (stored config)"
     else:
         raise ClarityError("give --config CFG.toml (or --resume CKPT to continue with the checkpoint's config)")

@@ -88,6 +88,17 @@ def save_checkpoint(path: Path | str, tensors: dict[str, torch.Tensor], meta: Ch
     return st
 
 
+def read_meta(path: Path | str) -> CheckpointMeta:
+    """Only the JSON sidecar of a checkpoint (cheap: no tensors are read)."""
+    js = stem_of(path).with_suffix(".json")
+    if not js.is_file():
+        raise CheckpointError(f"checkpoint sidecar {js} is missing; pass the .safetensors of a checkpoint written by `clarity train`")
+    try:
+        return CheckpointMeta.from_json(js.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint sidecar {js} cannot be read: {exc}") from exc
+
+
 def load_checkpoint(path: Path | str, device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], CheckpointMeta]:
     """Read a checkpoint pair written by :func:`save_checkpoint`."""
     from safetensors import safe_open
