@@ -26,7 +26,7 @@ from engine.batch.naming import plan_pairs
 from engine.batch.provenance import build_recipe
 from engine.batch.report import write_report
 from engine.cancel import CancelToken
-from engine.errors import ClarityError
+from engine.errors import CancelledError, ClarityError
 
 FORWARDED_ENV: tuple[str, ...] = ("CLARITY_PLUGIN_PATH", "CLARITY_CACHE_DIR", "CLARITY_MAX_PIXELS")
 """Environment variables the driver forwards to Ray workers it starts."""
@@ -52,11 +52,56 @@ def worker_runtime_env() -> dict[str, Any]:
     return {"env_vars": env}
 
 
-def _task(job: BatchJob, source: Path, output: Path, recipe: Any) -> FileOutcome:
-    """Body of one Ray task (runs on a worker)."""
+class _CancelFlag:
+    """A Ray actor holding the batch's cancel flag (set by the driver, polled by tasks)."""
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+
+class RemoteCancelToken(CancelToken):
+    """A :class:`CancelToken` on a worker that mirrors the driver's flag actor.
+
+    Polls the actor at most every ``interval`` seconds, so the runner's check between tiles
+    stays cheap; once seen set, it stays set.
+    """
+
+    def __init__(self, flag: Any, interval: float = 0.1) -> None:
+        super().__init__()
+        self._flag = flag
+        self._interval = interval
+        self._checked = float("-inf")
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the driver has set the flag (checked over Ray, rate-limited)."""
+        if not self._event.is_set():
+            now = time.monotonic()
+            if now - self._checked >= self._interval:
+                self._checked = now
+                import ray
+
+                if ray.get(self._flag.is_set.remote()):
+                    self._event.set()
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        """Raise :class:`engine.errors.CancelledError` if the driver cancelled the batch."""
+        if self.cancelled:
+            raise CancelledError()
+
+
+def _task(job: BatchJob, source: Path, output: Path, recipe: Any, flag: Any) -> FileOutcome:
+    """Body of one Ray task (runs on a worker): one file, cancellable between tiles."""
     from engine.batch.stages import process_one
 
-    return process_one(job, source, output, recipe)
+    return process_one(job, source, output, recipe, cancel=RemoteCancelToken(flag))
 
 
 def run_ray(
@@ -72,8 +117,9 @@ def run_ray(
     Uses the Ray instance this process is already connected to, else connects to ``address``
     (``None``: start a local instance, shut down again at the end). ``progress`` is called
     from this thread after every finished file (no tile progress from remote tasks).
-    Cancelling cancels queued and running tasks; a task interrupted mid-write leaves no temp
-    file (``engine.atomic``) and its file is redone by the next run.
+    Cancelling sets a flag actor that every task polls between tiles: running files stop after
+    their current tile (``cancelled``), queued ones do not start (``not-started``), outputs whose
+    filter chain had finished are written completely; the driver waits for every task.
     """
     ray = _import_ray()
     start = time.perf_counter()
@@ -91,17 +137,21 @@ def run_ray(
         started_here = True
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(_task)
+        flag = ray.remote(num_cpus=0)(_CancelFlag).remote()
         job_ref = ray.put(job)
         recipe_ref = ray.put(recipe)
-        refs = [remote.remote(job_ref, s, o, recipe_ref) for s, o in pairs]
+        refs = [remote.remote(job_ref, s, o, recipe_ref, flag) for s, o in pairs]
         index_of = {ref: i for i, ref in enumerate(refs)}
         outcomes: list[FileOutcome | None] = [None] * len(pairs)
         counts = {"done": 0, "failed": 0, "skipped-complete": 0}
         pending = list(refs)
-        cancelled = False
+        cancel_sent = False
         finished = 0
         while pending:
             ready, pending = ray.wait(pending, num_returns=1, timeout=poll_seconds)
+            if ready and pending:  # collect everything else that is ready too
+                more, pending = ray.wait(pending, num_returns=len(pending), timeout=0)
+                ready += more
             for ref in ready:
                 i = index_of[ref]
                 try:
@@ -118,26 +168,18 @@ def run_ray(
                     eta = elapsed / finished * (len(pairs) - finished)
                     progress(BatchProgress(i, len(pairs), None, None, counts["done"], counts["failed"],
                                            counts["skipped-complete"], eta))
-            if cancel is not None and cancel.cancelled and pending:
-                cancelled = True
-                for ref in pending:
-                    ray.cancel(ref)
-                for ref in pending:  # collect what finished anyway; the rest was cancelled
-                    try:
-                        outcomes[index_of[ref]] = ray.get(ref)
-                    except Exception:  # noqa: BLE001 - TaskCancelledError and worker deaths
-                        pass
-                pending = []
-        stopped_at: Path | None = None
-        result: list[FileOutcome] = []
-        for (source, output), outcome in zip(pairs, outcomes):
-            if outcome is None:
-                if stopped_at is None:
-                    stopped_at = source
-                    outcome = FileOutcome(source, output, CANCELLED, 0.0, "cancelled by the user")
-                else:
-                    outcome = FileOutcome(source, output, NOT_STARTED, 0.0)
-            result.append(outcome)
+            if cancel is not None and cancel.cancelled and not cancel_sent:
+                # cooperative: running tasks stop after their current tile, queued ones do not
+                # start; the driver still waits for every task, so no task is left writing
+                cancel_sent = True
+                ray.get(flag.set.remote())
+        result = [
+            o if o is not None else FileOutcome(s, out, NOT_STARTED, 0.0) for o, (s, out) in zip(outcomes, pairs)
+        ]
+        unfinished = [o for o in result if o.status in (CANCELLED, NOT_STARTED)]
+        cancelled = bool(unfinished)
+        stopped = next((o for o in unfinished if o.status == CANCELLED), unfinished[0] if unfinished else None)
+        stopped_at: Path | None = stopped.source if stopped is not None else None
     finally:
         if started_here:
             ray.shutdown()

@@ -159,21 +159,32 @@ def write_stage(job: BatchJob, source: Path, output: Path, computed: Computed, r
     return tuple(" ".join(str(n).split()) for n in notes)
 
 
-def process_one(job: BatchJob, source: Path, output: Path, recipe: Recipe) -> FileOutcome:
+def process_one(
+    job: BatchJob, source: Path, output: Path, recipe: Recipe, cancel: CancelToken | None = None
+) -> FileOutcome:
     """All three stages for one file, in this process (what a Ray task runs).
 
-    Never raises for a bad file: returns a :class:`FileOutcome` with the reason.
+    Never raises for a bad file: returns a :class:`FileOutcome` with the reason. With
+    ``cancel`` set before the file starts it is ``not-started``; set during the filter chain,
+    the file stops after the current tile and is ``cancelled`` (nothing written). Once the
+    chain has finished, the output is written completely.
     """
     import time
 
-    from engine.batch.job import DONE, FAILED, SKIPPED_COMPLETE
+    from engine.batch.job import CANCELLED, DONE, FAILED, NOT_STARTED, SKIPPED_COMPLETE
+    from engine.errors import CancelledError
 
     start = time.perf_counter()
+    if cancel is not None and cancel.cancelled:
+        return FileOutcome(source, output, NOT_STARTED, 0.0)
     try:
         loaded = read_stage(job, source, output, recipe)
         if isinstance(loaded, Skip):
             return FileOutcome(source, output, SKIPPED_COMPLETE, time.perf_counter() - start)
-        computed = compute_stage(job, loaded)
+        try:
+            computed = compute_stage(job, loaded, cancel=cancel)
+        except CancelledError:
+            return FileOutcome(source, output, CANCELLED, time.perf_counter() - start, "cancelled by the user")
         del loaded
         notes = write_stage(job, source, output, computed, recipe)
     except Exception as exc:  # noqa: BLE001 - a bad file must never stop the batch

@@ -386,3 +386,34 @@ def test_terminal_progress_line_and_eta_format() -> None:
     quiet = io.StringIO()
     TerminalProgress(quiet)(BatchProgress(0, 1, None, None, 0, 0, 0, None))
     assert quiet.getvalue() == ""  # not a terminal: no progress line
+
+
+class _CancelOnCheck(CancelToken):
+    """Cancels itself at the n-th check (the runner checks before every tile)."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+        self.checks = 0
+
+    def raise_if_cancelled(self) -> None:
+        self.checks += 1
+        if self.checks >= self.n:
+            self.cancel()
+        super().raise_if_cancelled()
+
+
+def test_process_one_cancels_between_tiles_and_writes_nothing(registry: Path, photos: Path, tmp_path: Path) -> None:
+    """What a Ray task runs: cancelled mid-chain -> 'cancelled', before start -> 'not-started'."""
+    from engine.batch.provenance import build_recipe
+    from engine.batch.stages import process_one
+
+    out = tmp_path / "out"
+    job = BatchJob(photos, out, TINY, options=RunOptions(tile=8))
+    recipe = build_recipe(job)
+    token = _CancelOnCheck(3)
+    outcome = process_one(job, photos / "a.png", out / "a.png", recipe, cancel=token)
+    assert outcome.status == CANCELLED and token.checks == 3
+    assert not out.exists() or list_files(out) == []
+    assert process_one(job, photos / "b.png", out / "b.png", recipe, cancel=token).status == NOT_STARTED
+    assert process_one(job, photos / "b.png", out / "b.png", recipe).status == DONE
