@@ -141,6 +141,11 @@ class Trainer:
         self.t_start = time.monotonic()
         self.cfg = cfg
         self.out_dir = Path(out_dir)
+        if resume is None and (self.out_dir / "last.safetensors").exists():
+            raise ClarityError(
+                f"run folder {self.out_dir} already holds a checkpoint; continue it with --resume {self.out_dir} "
+                "or start afresh with another --out (or delete the folder)"
+            )
         self.device = pick_device(device or cfg.run.device)
         self.stop_after = stop_after
         self.minutes = cfg.run.minutes if minutes is None else minutes

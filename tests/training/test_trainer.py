@@ -156,6 +156,8 @@ def test_time_budget_stops_cleanly_with_checkpoint(tmp_path: Path, arch_module: 
     res = Trainer(cfg, tmp_path / "run", device="cpu", minutes=0.001, log=None).run()
     assert res.stopped_by == "time" and not res.finished
     assert res.last_checkpoint.exists() and json.loads((tmp_path / "run" / "last.json").read_text())["step"] == res.step
+    with pytest.raises(ClarityError, match="--resume"):
+        Trainer(cfg, tmp_path / "run", device="cpu", log=None)  # never silently mixes two runs
 
 
 def test_noise_map_adapter_and_cli_resume_records_commands(tmp_path: Path, arch_module: str, capsys: pytest.CaptureFixture[str]) -> None:
