@@ -37,6 +37,7 @@ __all__ = [
     "InvariantViolation",
     "builtin_seeds",
     "check_document",
+    "check_info",
     "format_report",
     "load_seed_folder",
     "mutate",
@@ -335,6 +336,18 @@ def check_document(doc: object, max_pixels: int) -> None:
         raise bad("warnings are not one-line strings")
 
 
+def check_info(info: object) -> None:
+    """Raise :class:`InvariantViolation` unless ``info`` is a sane :class:`engine.io.ImageInfo`."""
+    from engine.io import ImageInfo
+
+    if not isinstance(info, ImageInfo):
+        raise InvariantViolation(f"image_info returned {type(info).__name__}")
+    if not (info.width > 0 and info.height > 0 and info.channels in (1, 3) and info.bit_depth in (8, 16, 32)):
+        raise InvariantViolation(f"implausible info {info}")
+    if info.frames < 1 or not 1 <= info.orientation <= 8:
+        raise InvariantViolation(f"implausible frames/orientation {info.frames}/{info.orientation}")
+
+
 def _where(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     if not frames:
@@ -368,15 +381,23 @@ def run_fuzz(
     max_pixels: int = 4_000_000,
     slow_seconds: float = 2.0,
     progress: Callable[[int, int], None] | None = None,
+    target: str = "read",
 ) -> FuzzReport:
-    """Fuzz :func:`engine.io.decode_image` for ``seconds`` seconds; returns the figures.
+    """Fuzz the reader for ``seconds`` seconds; returns the figures.
+
+    ``target``: ``"read"`` feeds :func:`engine.io.decode_image` (in memory); ``"info"`` writes
+    each input to a temporary file and calls :func:`engine.io.image_info` (header probe).
 
     ``out_dir``: where the first sample (``.bin``) and traceback (``.txt``) of each crash
     group are saved (created on the first crash). ``progress(runs, crashes)`` is called
     about once a second. Deterministic for a given ``rng_seed`` except for the time budget.
     """
-    from engine.io import decode_image
+    import tempfile
 
+    from engine.io import decode_image, image_info
+
+    if target not in ("read", "info"):
+        raise ParameterError(f"fuzz target '{target}' is unknown; use 'read' or 'info'")
     if not seeds:
         raise ParameterError("no seed files to fuzz; give a corpus folder with image files")
     if seconds <= 0:
@@ -390,7 +411,17 @@ def run_fuzz(
     runs = ok = rejected = 0
     start = time.perf_counter()
     next_report = start + 1.0
-    with warnings.catch_warnings():
+    scratch = tempfile.TemporaryDirectory(prefix="clarity-fuzz-")
+    probe_path = Path(scratch.name) / "input.img"
+
+    def attempt(data: bytes, index: int) -> None:
+        if target == "read":
+            check_document(decode_image(data, max_pixels=max_pixels, source=f"fuzz-{index}"), max_pixels)
+        else:
+            probe_path.write_bytes(data)
+            check_info(image_info(probe_path))
+
+    with scratch, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         while True:
             now = time.perf_counter()
@@ -404,8 +435,7 @@ def run_fuzz(
             mutation = f"{name}: {what}"
             t0 = time.perf_counter()
             try:
-                doc = decode_image(data, max_pixels=max_pixels, source=f"fuzz-{runs}")
-                check_document(doc, max_pixels)
+                attempt(data, runs)
                 ok += 1
             except UnsupportedImageError:  # includes ImageTooLargeError: the clean refusals
                 rejected += 1

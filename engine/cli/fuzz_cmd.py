@@ -26,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--corpus", type=Path, default=None, help="folder of seed files (default: built-in tiny images)")
     p.add_argument("--out", type=Path, default=Path("clarity-fuzz-out"),
                    help="folder for crash samples and tracebacks (created on the first crash)")
+    p.add_argument("--target", choices=("read", "info"), default="read",
+                   help="read: decode whole images (default); info: header probes on files (image_info)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the mutator (default 0)")
     p.add_argument("--max-pixels", type=int, default=4_000_000,
                    help="pixel limit while fuzzing, keeps each decode fast (default 4000000)")
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
     report = run_fuzz(
         seeds, seconds=seconds, rng_seed=args.seed, out_dir=args.out, max_pixels=args.max_pixels,
-        progress=tick if sys.stderr.isatty() else None,
+        progress=tick if sys.stderr.isatty() else None, target=args.target,
     )
     if sys.stderr.isatty():
         print(file=sys.stderr)

@@ -36,7 +36,10 @@ def decoder_errors(source: object, what: str) -> Iterator[None]:
     except MemoryError:
         raise read_failure(source, f"not enough memory to decode this {what} image") from None
     except Exception as exc:  # decoders raise anything on malformed input (OSError, SyntaxError, struct.error...)
-        raise read_failure(source, f"the file is damaged or not a valid {what} image ({type(exc).__name__}: {exc})") from exc
+        detail = re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "(in memory)", str(exc))
+        raise read_failure(
+            source, f"the file is damaged or not a valid {what} image ({type(exc).__name__}: {detail})"
+        ) from exc
 
 
 def pillow_image(limit: int):

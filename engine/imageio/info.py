@@ -118,6 +118,8 @@ def _tiff_info(p: Path) -> ImageInfo:
             o_tag = page.tags.get(TIFF_ORIENTATION_TAG)
             orientation = int(o_tag.value) if o_tag is not None and isinstance(o_tag.value, int) else 1
     orientation = orientation if 1 <= orientation <= 8 else 1
+    if width <= 0 or height <= 0:
+        raise read_failure(p, f"the TIFF is damaged: its header gives an empty size {width}x{height}")
     depth = 32 if sample_format == 3 else (16 if bits > 8 else 8)
     channels = 1 if photometric in (0, 1) else 3
     has_alpha = extras > 0 and samples > channels

@@ -539,3 +539,15 @@ def test_orientation_turns_alpha_with_pixels(tmp_path: Path, orientation: int) -
     assert doc.alpha is not None and doc.alpha.shape == (5, 3)
     assert np.array_equal(quantize(doc.alpha, 8), expected[..., 3])
     assert np.array_equal(quantize(doc.pixels, 8), expected[..., :3])
+
+
+def test_tiff_header_with_zero_width_is_refused_by_image_info(tmp_path: Path) -> None:
+    """Found by ``clarity fuzz --target info``: image_info reported a 0-pixel-wide TIFF."""
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, _u16_pattern(4, 5, 3).astype(np.uint8), photometric="rgb")
+    path = tmp_path / "zero.tif"
+    path.write_bytes(_patch_tiff_tags(buf.getvalue(), {256: 0}))  # ImageWidth
+    with pytest.raises(UnsupportedImageError, match="zero.tif.*empty size 0x4"):
+        image_info(path)
+    with pytest.raises(UnsupportedImageError, match="zero.tif"):
+        read_image(path)

@@ -48,6 +48,13 @@ def test_smoke_fuzz_finds_no_crash(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+def test_smoke_fuzz_of_header_probe_finds_no_crash(tmp_path: Path) -> None:
+    report = run_fuzz(builtin_seeds(), seconds=1.5, rng_seed=7, out_dir=tmp_path / "out", target="info")
+    assert report.runs > 20 and report.crashes == (), format_report(report)
+    with pytest.raises(ParameterError, match="target"):
+        run_fuzz(builtin_seeds(), seconds=1, target="nope")
+
+
 def test_crashes_are_grouped_and_saved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import engine.io
 
