@@ -68,6 +68,8 @@ def conv(plugin_dir: Path) -> Restorer:
 
 @pytest.mark.parametrize("tile", [4, 8, 13, 20, 36])
 def test_tiled_equals_whole_for_conv_net(conv: Restorer, small_rgb: np.ndarray, tile: int) -> None:
+    if tile < 8:  # tiles smaller than 2 * context: fine, but keep the count small
+        small_rgb = small_rgb[:17, :22].copy()
     whole = run(conv, small_rgb, tile=0)
     assert whole.tiles == 1 and whole.tile == 0
     assert np.abs(whole.image - direct(conv, small_rgb)).max() < 1e-5
@@ -82,7 +84,7 @@ def test_tiled_equals_whole_for_conv_net(conv: Restorer, small_rgb: np.ndarray, 
 def test_too_little_overlap_would_differ(conv: Restorer, small_rgb: np.ndarray) -> None:
     """Guard that the exactness test can fail: with context 0 declared, tiles disagree at seams."""
     conv.manifest = Manifest(**{**conv.manifest.__dict__, "tiling": TilingSpec(TilingPolicy.TILED, 0, 1, 0)})
-    assert np.abs(run(conv, small_rgb, tile=8).image - run(conv, small_rgb, tile=0).image).max() > 1e-3
+    assert np.abs(run(conv, small_rgb, tile=12).image - run(conv, small_rgb, tile=0).image).max() > 1e-3
 
 
 @pytest.mark.parametrize("multiple", [4, 8])
@@ -107,7 +109,7 @@ def test_size_multiple_tiled_equals_whole(plugin_dir: Path, small_rgb: np.ndarra
 
 
 @pytest.mark.parametrize("scale", [2, 3])
-@pytest.mark.parametrize("tile", [7, 16])
+@pytest.mark.parametrize("tile", [9, 16])
 def test_super_resolution_tiled_equals_whole(plugin_dir: Path, small_rgb: np.ndarray, scale: int, tile: int) -> None:
     restorer = load_tiny(write_tiny_plugin(plugin_dir, f"sr{scale}", kind="sr", scale=scale, task="super-resolution"),
                          scale=scale, context=2)  # fmt: skip
@@ -151,13 +153,13 @@ def test_whole_policy_never_tiles(plugin_dir: Path, small_rgb: np.ndarray) -> No
 
 
 def test_mask_keeps_outside_bit_identical_and_blends_inside(conv: Restorer, small_rgb: np.ndarray) -> None:
-    full = run(conv, small_rgb, tile=8).image
+    full = run(conv, small_rgb, tile=12).image
     mask = np.zeros(small_rgb.shape[:2], np.float32)
     mask[5:12, 20:30] = 1.0
     mask[20:25, 40:45] = 0.25
     calls: list[int] = []
-    result = run(conv, small_rgb, tile=8, mask=mask, strength=0.8, progress=lambda p: calls.append(p.done))
-    assert result.tiles < 3 * 4 and len(calls) == result.tiles
+    result = run(conv, small_rgb, tile=12, mask=mask, strength=0.8, progress=lambda p: calls.append(p.done))
+    assert result.tiles < 4 * 5 and len(calls) == result.tiles
     outside = mask == 0
     assert np.array_equal(result.image[outside], small_rgb[outside])
     w = (mask * 0.8)[..., None]
@@ -165,7 +167,7 @@ def test_mask_keeps_outside_bit_identical_and_blends_inside(conv: Restorer, smal
     assert np.abs(result.image - expected)[~outside].max() < 1e-6
     # a region is the same as its binary mask
     region = Region(20, 5, 10, 7)
-    a = run_restorer(conv, small_rgb, values(conv), mask=region.to_mask(53, 37), options=RunOptions(device="cpu", tile=8),
+    a = run_restorer(conv, small_rgb, values(conv), mask=region.to_mask(53, 37), options=RunOptions(device="cpu", tile=12),
                      progress=None, cancel=None)  # fmt: skip
     inside = region.to_mask(53, 37) > 0
     assert np.array_equal(a.image[~inside], small_rgb[~inside])
@@ -203,11 +205,11 @@ def test_sr_with_mask_upscales_the_bounding_box(plugin_dir: Path, small_rgb: np.
     import cv2
 
     restorer = load_tiny(write_tiny_plugin(plugin_dir, "sr", kind="sr", scale=2), scale=2, context=2)
-    full = run(restorer, small_rgb, tile=8).image
+    full = run(restorer, small_rgb, tile=12).image
     mask = np.zeros((37, 53), np.float32)
     mask[10:20, 5:30] = 1.0
     mask[12:15, 8:12] = 0.0  # a hole: bicubic there
-    result = run(restorer, small_rgb, tile=8, mask=mask)
+    result = run(restorer, small_rgb, tile=12, mask=mask)
     assert result.image.shape == (20, 50, 3)
     crop_sr = full[20:40, 10:60]
     bicubic = np.clip(cv2.resize(small_rgb[10:20, 5:30], (50, 20), interpolation=cv2.INTER_CUBIC), 0, 1)
@@ -219,9 +221,9 @@ def test_sr_with_mask_upscales_the_bounding_box(plugin_dir: Path, small_rgb: np.
 
 def test_gray_image_on_colour_plugin_is_replicated_and_averaged(conv: Restorer, small_rgb: np.ndarray) -> None:
     gray = small_rgb[:, :, :1].copy()
-    result = run(conv, gray, tile=8)
+    result = run(conv, gray, tile=16)
     assert result.image.shape == (37, 53, 1)
-    rgb = run(conv, np.repeat(gray, 3, axis=2), tile=8).image
+    rgb = run(conv, np.repeat(gray, 3, axis=2), tile=16).image
     assert np.abs(result.image[:, :, 0] - rgb.mean(axis=2)).max() < 1e-6
 
 
@@ -252,7 +254,7 @@ def test_colour_image_on_gray_plugin_runs_each_channel(tmp_path: Path, small_rgb
 
 
 def test_same_input_same_output(conv: Restorer, small_rgb: np.ndarray) -> None:
-    assert np.array_equal(run(conv, small_rgb, tile=8).image, run(conv, small_rgb, tile=8).image)
+    assert np.array_equal(run(conv, small_rgb, tile=16).image, run(conv, small_rgb, tile=16).image)
 
 
 class DropoutRestorer(Restorer):
@@ -288,6 +290,6 @@ def test_analyse_runs_once_on_the_whole_image(tmp_path: Path, small_rgb: np.ndar
     restorer = AutoRestorer(manifest, torch.nn.Identity())
     restorer.seen = []
     result = run_restorer(restorer, small_rgb, ParamValues({"amount": "auto"}), mask=None,
-                          options=RunOptions(device="cpu", tile=8), progress=None, cancel=None)  # fmt: skip
-    assert restorer.seen == [(37, 53, 3)] and result.tiles == 5 * 7
+                          options=RunOptions(device="cpu", tile=16), progress=None, cancel=None)  # fmt: skip
+    assert restorer.seen == [(37, 53, 3)] and result.tiles == 3 * 4
     assert np.allclose(result.image, small_rgb.mean(), atol=1e-6)
