@@ -289,7 +289,7 @@ def _parameter(check: _Checker, table: Mapping[str, Any], prefix: str) -> ParamS
     name = check.string(table, "name", prefix + "name", required=True)
     if not PARAM_NAME_PATTERN.match(name):
         raise check.fail(prefix + "name", f"'{name}' must be lowercase letters, digits and '_' (e.g. \"sigma\")")
-    prefix = prefix[:-1] + f"({name})."
+    prefix = f"parameters.{name}."
     type_text = check.string(table, "type", prefix + "type", required=True)
     try:
         ptype = ParamType(type_text)
