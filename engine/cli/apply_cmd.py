@@ -15,6 +15,10 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.types import RunOptions
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -70,7 +74,7 @@ def check_paths(input_path: Path, output_path: Path, overwrite: bool) -> None:
         raise ImageWriteError(f"OUTPUT '{output_path}' already exists; add --overwrite to replace it")
 
 
-def run_options(args: argparse.Namespace, strength: float = 1.0) -> object:
+def run_options(args: argparse.Namespace, strength: float = 1.0) -> RunOptions:
     """:class:`engine.types.RunOptions` from ``--device/--tile/--overlap/--precision``."""
     from engine.types import DeviceKind, Precision, RunOptions
 

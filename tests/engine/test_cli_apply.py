@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import engine.api
@@ -125,6 +126,8 @@ def test_alpha_is_kept_and_sr_region_is_upscaled(user_plugins: Path, tmp_path: P
         (["-f", "tiny-dn", "--region", "1,2,3"], "X,Y,W,H"),
         (["-f", "tiny-dn", "--device", "cpu", "--precision", "fp16"], "--precision fp32"),
         (["-f", "tiny-dn", "--tile", "-4"], "negative"),
+        pytest.param(["-f", "tiny-dn", "--device", "cuda"], "--device cpu or auto",
+                     marks=pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")),
     ],
 )
 def test_user_mistakes_are_one_line_errors(user_plugins: Path, photo: Path, tmp_path: Path,
