@@ -228,3 +228,19 @@ def test_sigterm_stops_cleanly_with_checkpoint(tmp_path: Path, arch_module: str)
     assert json.loads((tmp_path / "run" / "last.json").read_text())["step"] == 2
     assert signal.getsignal(signal.SIGTERM) is before
     assert any("signal" in m for m in messages)
+
+
+def test_training_modules_need_no_gui_skimage_or_matplotlib() -> None:
+    """The GPU training machine has torch, numpy, safetensors and OpenCV only: importing must not pull more."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import engine.training.trainer, engine.training.distill, engine.training.export, engine.training.features\n"
+        "import engine.cli.train_cmd, engine.cli.distill_cmd, engine.cli.export_cmd\n"
+        "print(sorted(m for m in ('PySide6', 'skimage', 'matplotlib', 'PIL', 'scipy') if m in sys.modules))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]"
