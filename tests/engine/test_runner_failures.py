@@ -162,3 +162,22 @@ def test_numpy_memory_stays_bounded(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert result.tiles == 64
     assert peak < 1.3 * image.nbytes, f"peak {peak / 1e6:.1f} MB for a {image.nbytes / 1e6:.1f} MB image"
+
+
+def test_half_precision_runs_under_autocast_on_the_gpu_path(tmp_path: Path, small_rgb: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake GPU (CPU autocast) proves the precision plumbing: fp16 inside forward, fp32 result, close to fp32."""
+    monkeypatch.setattr(runner, "resolve_device", lambda kind: ExecutionDevice(torch.device("cpu"), "fake-gpu", True))
+    seen: list[torch.dtype] = []
+
+    class Probe(Blur):
+        def forward(self, x: torch.Tensor, params: ParamValues) -> torch.Tensor:
+            y = super().forward(x, params)
+            seen.append(y.dtype)
+            return y
+
+    m = Manifest(**{**manifest(tmp_path).__dict__, "fp16": True})
+    half = go(Probe(m), small_rgb, tile=16, device="cuda")
+    assert half.precision.value == "fp16" and set(seen) == {torch.float16}
+    assert half.image.dtype == np.float32
+    full = go(Blur(m), small_rgb, tile=16, device="cuda", precision="fp32")
+    assert 0 < np.abs(half.image - full.image).max() < 5e-3
