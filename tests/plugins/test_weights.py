@@ -1,0 +1,130 @@
+"""Weights: sha256 before reading, safetensors only (pickles refused, never unpickled)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+
+from engine.errors import WeightsError
+from plugins.api import WeightsStatus
+from plugins.manifest import load_manifest
+from plugins.weights import cache_dir, check_weights, load_weights, sha256_file
+from tests.plugin_factory import sha256_of, tiny_state_dict, write_tiny_plugin
+
+
+class _Trap:
+    """Unpickling this writes a marker file: proves a loader unpickled it."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path(self.marker).write_text, ("unpickled!",))
+
+
+def _set_sha(folder: Path, sha: str) -> None:
+    path = folder / "plugin.toml"
+    text = path.read_text()
+    start = text.index('sha256 = "') + len('sha256 = "')
+    path.write_text(text[:start] + sha + text[text.index('"', start):])
+
+
+def test_sha256_file_matches_hashlib_and_is_cached(tmp_path: Path) -> None:
+    f = tmp_path / "x.bin"
+    f.write_bytes(b"abc")
+    assert sha256_file(f) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    f.write_bytes(b"abcd")  # size changes -> new hash
+    assert sha256_file(f) == sha256_of(f)
+
+
+def test_ok_weights_load_as_tensors(plugin_dir: Path) -> None:
+    import torch
+
+    m = load_manifest(write_tiny_plugin(plugin_dir))
+    assert check_weights(m) == (WeightsStatus.OK, "")
+    bundle = load_weights(m)
+    assert list(bundle) == ["main"]
+    expected = tiny_state_dict()
+    assert set(bundle["main"]) == set(expected)
+    for key, value in expected.items():
+        assert torch.equal(bundle["main"][key], value)
+
+
+def test_missing_untrained_weights(plugin_dir: Path) -> None:
+    folder = write_tiny_plugin(plugin_dir)
+    (folder / "weights.safetensors").unlink()
+    _set_sha(folder, "")
+    m = load_manifest(folder)
+    assert check_weights(m) == (WeightsStatus.MISSING, "weights not trained yet")
+    with pytest.raises(WeightsError, match="plugin 'tiny': weights not trained yet"):
+        load_weights(m)
+
+
+def test_missing_file_with_hash_says_where(plugin_dir: Path) -> None:
+    folder = write_tiny_plugin(plugin_dir)
+    (folder / "weights.safetensors").unlink()
+    status, reason = check_weights(load_manifest(folder))
+    assert status is WeightsStatus.MISSING
+    assert f"weights file weights.safetensors not found in {folder}" in reason
+
+
+def test_hash_mismatch_reports_prefixes_and_never_reads(plugin_dir: Path) -> None:
+    folder = write_tiny_plugin(plugin_dir, sha256="0" * 64)
+    actual = sha256_of(folder / "weights.safetensors")
+    m = load_manifest(folder)
+    status, reason = check_weights(m)
+    assert status is WeightsStatus.HASH_MISMATCH
+    assert f"sha256 {actual[:12]}... does not match expected {'0' * 12}..." in reason
+    with pytest.raises(WeightsError, match="does not match expected"):
+        load_weights(m)
+
+
+def test_existing_file_without_sha_is_a_mismatch(plugin_dir: Path) -> None:
+    folder = write_tiny_plugin(plugin_dir)
+    _set_sha(folder, "")
+    status, reason = check_weights(load_manifest(folder))
+    assert status is WeightsStatus.HASH_MISMATCH
+    assert sha256_of(folder / "weights.safetensors") in reason
+
+
+@pytest.mark.parametrize("fmt", ["pickle", "torch-zip", "garbage"])
+def test_non_safetensors_bytes_are_refused_and_never_unpickled(plugin_dir: Path, tmp_path: Path, fmt: str) -> None:
+    import torch
+
+    folder = write_tiny_plugin(plugin_dir)
+    weights = folder / "weights.safetensors"
+    marker = tmp_path / "marker.txt"
+    if fmt == "pickle":
+        weights.write_bytes(pickle.dumps({"w": _Trap(str(marker))}))
+    elif fmt == "torch-zip":
+        torch.save({"w": _Trap(str(marker))}, str(weights))
+    else:
+        weights.write_bytes(os.urandom(64))
+    _set_sha(folder, sha256_of(weights))  # the hash matches: only the format check stops it
+    m = load_manifest(folder)
+    status, reason = check_weights(m)
+    assert status is WeightsStatus.IMPORT_ERROR
+    assert "refused" in reason and "only .safetensors" in reason
+    with pytest.raises(WeightsError, match="refused"):
+        load_weights(m)
+    assert not marker.exists()
+
+
+def test_downloaded_copy_in_cache_is_found(plugin_dir: Path) -> None:
+    folder = write_tiny_plugin(plugin_dir)
+    cached = cache_dir() / "weights" / "tiny" / "weights.safetensors"
+    cached.parent.mkdir(parents=True)
+    os.replace(folder / "weights.safetensors", cached)
+    m = load_manifest(folder)
+    assert check_weights(m) == (WeightsStatus.OK, "")
+    assert set(load_weights(m)["main"]) == set(tiny_state_dict())
+
+
+def test_cache_dir_follows_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CLARITY_CACHE_DIR", str(tmp_path / "c"))
+    assert cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("CLARITY_CACHE_DIR")
+    assert cache_dir().name == "clarity-studio" or "clarity-studio" in str(cache_dir())
