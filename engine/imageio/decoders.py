@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -22,6 +23,10 @@ from engine.imageio.exif import exif_orientation, normalise_exif
 from engine.imageio.failures import decoder_errors, pillow_errors, pillow_image, read_failure
 from engine.imageio.limits import check_pixel_count
 from engine.imageio.sniff import check_png_chunks, png_ihdr
+
+if TYPE_CHECKING:  # pragma: no cover
+    from PIL.Image import Image as PILImage
+    from tifffile import TiffPage
 
 # tifffile logs every oddity of a damaged file; we report one clear error instead. A NullHandler
 # only stops Python's last-resort printing to stderr: an application's own logging still sees them.
@@ -53,7 +58,7 @@ class Decoded:
 # --------------------------------------------------------------------------- Pillow (8-bit, metadata)
 
 
-def _pil_metadata(im, fmt: str, source: object, warnings: list[str]) -> tuple[bytes | None, bytes | None, int]:
+def _pil_metadata(im: PILImage, fmt: str, source: object, warnings: list[str]) -> tuple[bytes | None, bytes | None, int]:
     """ICC profile, EXIF block (orientation not yet reset) and orientation of an opened Pillow image."""
     icc = im.info.get("icc_profile") or None
     if icc is not None and not isinstance(icc, bytes):
@@ -81,7 +86,7 @@ def _pil_metadata(im, fmt: str, source: object, warnings: list[str]) -> tuple[by
     return icc, exif, orientation
 
 
-def _cmyk_to_rgb(im, icc: bytes | None, warnings: list[str]):
+def _cmyk_to_rgb(im: PILImage, icc: bytes | None, warnings: list[str]) -> PILImage:
     """Convert a CMYK Pillow image to RGB, through its ICC profile when it has one."""
     if icc:
         try:
@@ -231,7 +236,7 @@ def tiff_needs_highbit(data: bytes, limit: int, source: object) -> bool:
     return bits > 8 or sample_format == 3
 
 
-def _check_segments(page, source: object) -> None:
+def _check_segments(page: TiffPage, source: object) -> None:
     """Refuse a page whose strip/tile count does not match its size.
 
     A damaged header (e.g. 3 strips where the size needs 5.7 million) makes tifffile loop in

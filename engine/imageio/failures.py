@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import ModuleType
 
 from engine.errors import ClarityError, ImageTooLargeError, UnsupportedImageError
 from engine.imageio.limits import ENV_MAX_PIXELS
@@ -42,7 +43,7 @@ def decoder_errors(source: object, what: str) -> Iterator[None]:
         ) from exc
 
 
-def pillow_image(limit: int):
+def pillow_image(limit: int) -> ModuleType:
     """Pillow's ``Image``, its own bomb threshold raised (never lowered, never disabled) to cover ``limit``.
 
     Pillow refuses images over ``2 * Image.MAX_IMAGE_PIXELS`` *inside* ``Image.open`` (e.g. a GIF
