@@ -58,8 +58,10 @@ def test_ray_matches_local_and_resumes(ray_plugins: Path, tmp_path: Path, monkey
     local = run_batch(BatchJob(src, tmp_path / "local", steps))
     remote = run_batch(BatchJob(src, tmp_path / "ray", steps), executor="ray")
 
-    def same(error: str) -> str:  # object addresses in decoder messages differ between processes
-        return re.sub(r"0x[0-9a-f]+", "0x?", error)
+    def same(error: str) -> str:
+        # the decoder's own detail in parentheses (object addresses, which Pillow plugin gave
+        # up first) depends on the process's history; the user-facing reason must match
+        return re.sub(r" \(.*\)$", "", error)
 
     assert [(o.source, o.status, same(o.error)) for o in remote.outcomes] == [
         (o.source, o.status, same(o.error)) for o in local.outcomes]
