@@ -26,11 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the plugin list; exit code 0 (a broken plugin is reported, not an error)."""
-    from engine.api import list_plugins
     from engine.errors import ParameterError
     from plugins.api import Task
+    from plugins.registry import PluginRegistry
 
-    infos = list_plugins()
+    infos = PluginRegistry().plugins()
     task = getattr(args, "task", None)
     if task:
         try:

@@ -81,11 +81,11 @@ def run_hash(args: argparse.Namespace) -> int:
 
 def run_fetch(args: argparse.Namespace) -> int:
     """Download missing weights of plugin ID (hash-verified) with a progress line on stderr."""
-    from engine.api import get_registry
     from engine.errors import PluginError
+    from plugins.registry import PluginRegistry
     from plugins.weights import check_weights, load_weights
 
-    info = get_registry().info(args.plugin_id)
+    info = PluginRegistry().info(args.plugin_id)
     if info.manifest is None:
         raise PluginError(args.plugin_id, info.reason)
 
@@ -97,5 +97,4 @@ def run_fetch(args: argparse.Namespace) -> int:
     print(file=sys.stderr)
     status, reason = check_weights(info.manifest)
     print(f"{args.plugin_id}: weights {status.value}" + (f": {reason}" if reason else ""))
-    get_registry().refresh()
     return 0
