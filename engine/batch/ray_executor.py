@@ -3,8 +3,9 @@
 The driver (this process) plans the batch and builds the recipe exactly like the local
 executor; each task runs :func:`engine.batch.stages.process_one` for one file (resume check,
 read, filter chain, atomic write with sidecar) and returns its :class:`FileOutcome`; the
-driver assembles the same report. Outputs, sidecars and the report are therefore identical
-in content to a local run, and a Ray run resumes a local one and vice versa.
+driver assembles the same report (same files, statuses and reasons as a local run; output
+pixels equal up to one quantisation level in rare pixels, because torch's float summation
+order depends on its thread count). A Ray run resumes a local one and vice versa.
 
 Requirements on a real cluster (``address="ray://head:10001"``): ``clarity-studio`` and its
 plugins (same ids, versions and weights) installed on every worker, and the input and output

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import engine.api
@@ -69,9 +69,14 @@ def test_ray_matches_local_and_resumes(ray_plugins: Path, tmp_path: Path, monkey
     assert _rows(remote.json_path, tmp_path / "ray") == _rows(local.json_path, tmp_path / "local")
     assert json.loads(remote.json_path.read_text())["executor"] == "ray"
     assert list_files(tmp_path / "ray") == list_files(tmp_path / "local")
+    from engine.io import read_image
+
     for name in ("a.png", "b.png", "sub/c.png"):
-        a, b = (tmp_path / "local" / name).read_bytes(), (tmp_path / "ray" / name).read_bytes()
-        assert hashlib.sha256(a).hexdigest() == hashlib.sha256(b).hexdigest(), name
+        # same pixels up to one quantisation level: torch's float summation order depends on its
+        # thread count, which differs between this process and a Ray worker (OMP_NUM_THREADS=1)
+        a, b = read_image(tmp_path / "local" / name).pixels, read_image(tmp_path / "ray" / name).pixels
+        assert a.shape == b.shape and np.abs(a - b).max() <= 1 / 255 + 1e-6, name
+        assert (np.abs(a - b) > 0).mean() < 0.01, name
     assert (remote.done, remote.failed) == (3, 1)
 
     # resume across executors: the local outputs are complete for a Ray run and vice versa
