@@ -40,13 +40,14 @@ class Entry:
     scale: int = 1
     noise_map: bool = False
     pre_upsample: bool = False
+    scale_arg: bool = False
 
 
 def _entries(candidates: bool) -> list[Entry]:
     from plugins.denoise.model import denoise_net
     from plugins.denoise_dncnn.model import dncnn_color, dncnn_gray
     from plugins.nets.weather import weather_net
-    from plugins.upscale.model import UpscaleNet
+    from plugins.upscale.model import upscale_net
     from plugins.upscale_rednet.model import rednet30
 
     out = [
@@ -62,9 +63,9 @@ def _entries(candidates: bool) -> list[Entry]:
         ]
     for s in (2, 3, 4):
         out.append(Entry("sr", f"rednet30 x{s}", rednet30, scale=s, pre_upsample=True))
-        out.append(Entry("sr", f"upscale x{s} (default)", lambda s=s: UpscaleNet(scale=s), scale=s))
+        out.append(Entry("sr", f"upscale x{s} (default)", upscale_net, scale=s, scale_arg=True))
         if candidates:
-            out.append(Entry("sr", f"upscale x{s} 12 blocks", lambda s=s: UpscaleNet(scale=s, blocks=12), scale=s))
+            out.append(Entry("sr", f"upscale x{s} 12 blocks", lambda: upscale_net(blocks=12), scale=s, scale_arg=True))
     out.append(Entry("weather", "weather (default)", weather_net))
     if candidates:
         out += [
@@ -87,6 +88,8 @@ def _time(entry: Entry, size: int, repeats: int) -> float:
     def run() -> torch.Tensor:
         if entry.pre_upsample:
             return net(bicubic_upsample(x, entry.scale))
+        if entry.scale_arg:
+            return net(x, scale=entry.scale)
         return net(x, sigma) if entry.noise_map else net(x)
 
     best = float("inf")

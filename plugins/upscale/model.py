@@ -1,17 +1,19 @@
-"""The default "Upscale" filter: a post-upsampling residual network (EDSR-baseline-lite).
+"""The default "Upscale" filter: a multi-scale post-upsampling residual network (EDSR-baseline / MDSR-lite).
 
-Network (:class:`UpscaleNet`): conv3x3 (C->F) at low resolution, ``blocks`` residual blocks
-(conv-ReLU-conv, no normalisation, residual scaling 1), a conv, a long skip, then a light
-tail: conv3x3 (F -> C*s*s) and PixelShuffle(s) (ESPCN-style, so almost all work stays at low
-resolution), plus a bicubic upsampling of the input as a global residual (faster, more stable
-training). One network per scale: weights entries ``x2``, ``x3``, ``x4`` (x3 and x4 are
-fine-tuned from x2, as in EDSR). Receptive field in input pixels: ``2 * blocks + 3`` convs
-(head, body, body-end, tail); the parallel bicubic skip needs only 2.
+Network (:class:`UpscaleNet`): conv3x3 (C->64) at low resolution, 16 residual blocks
+(conv-ReLU-conv, no normalisation), a conv and a long skip: the body of EDSR-baseline, shared
+by all scales (as in MDSR). Per-scale light tails: conv3x3 (64 -> C*s*s) and PixelShuffle(s)
+(ESPCN-style, so almost all work stays at low resolution), plus a bicubic upsampling of the
+input as a global residual (faster, more stable training). One weights file ``main`` serves
+x2, x3 and x4 and is trained on all three at once (``scale_arg = true``, ``bicubic:2,3,4``).
+
+Receptive field in input pixels: ``2 * blocks + 3`` = 35 (head, body, body end, tail); the
+parallel bicubic skip needs only 2, and pixel shuffle maps each output pixel to one input pixel.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -21,6 +23,7 @@ from plugins.api import Manifest, ParamValues, Restorer, WeightsBundle
 
 FEATURES = 64
 BLOCKS = 16
+SCALES = (2, 3, 4)
 """Architecture (chosen with scripts/arch_speed.py; see MODEL.md)."""
 
 
@@ -36,59 +39,52 @@ class _Block(nn.Module):
 
 
 class UpscaleNet(nn.Module):
-    """Post-upsampling SR network for one integer ``scale``.
+    """Post-upsampling SR network with a shared body and one tail per scale in ``scales``.
 
-    ``forward(x)``: ``(N, channels, h, w)`` in ``[0, 1]`` -> ``(N, channels, h*scale, w*scale)``.
+    ``forward(x, scale=s)``: ``(N, channels, h, w)`` in ``[0, 1]`` -> ``(N, channels, h*s, w*s)``;
+    ``s`` must be one of ``scales`` (default: the first).
     """
 
-    def __init__(self, scale: int = 2, channels: int = 3, features: int = FEATURES, blocks: int = BLOCKS) -> None:
+    def __init__(
+        self, scales: Sequence[int] = SCALES, channels: int = 3, features: int = FEATURES, blocks: int = BLOCKS
+    ) -> None:
         super().__init__()
-        if scale < 1:
-            raise ValueError("scale must be >= 1")
-        self.scale = scale
+        if not scales or min(scales) < 1:
+            raise ValueError("scales must be a non-empty list of integers >= 1")
+        self.scales = tuple(int(s) for s in scales)
         self.blocks = blocks
         self.head = nn.Conv2d(channels, features, 3, padding=1)
         self.body = nn.Sequential(*[_Block(features) for _ in range(blocks)])
         self.body_end = nn.Conv2d(features, features, 3, padding=1)
-        self.tail = nn.Conv2d(features, channels * scale * scale, 3, padding=1)
-        self.shuffle = nn.PixelShuffle(scale)
+        self.tails = nn.ModuleDict(
+            {str(s): nn.Conv2d(features, channels * s * s, 3, padding=1) for s in self.scales}
+        )
 
     def context(self) -> int:
-        """Receptive-field radius in input pixels: one per 3x3 conv on the longest path.
-
-        The bicubic skip (support 2) runs in parallel and is shorter; pixel shuffle maps every
-        output pixel to one input pixel, so it adds nothing.
-        """
+        """Receptive-field radius in input pixels: one per 3x3 conv on the longest path."""
         return max(2 * self.blocks + 3, 2)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, scale: int | None = None) -> torch.Tensor:
+        s = self.scales[0] if scale is None else int(scale)
+        if s not in self.scales:
+            raise ValueError(f"scale {s} not in {self.scales}")
         h = self.head(x)
         h = h + self.body_end(self.body(h))
-        up = F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
-        return up + self.shuffle(self.tail(h))
+        up = F.interpolate(x, scale_factor=s, mode="bicubic", align_corners=False)
+        return up + F.pixel_shuffle(self.tails[str(s)](h), s)
 
 
-def upscale_x2() -> UpscaleNet:
-    """Network of the ``x2`` weights."""
-    return UpscaleNet(scale=2)
+def upscale_net(blocks: int = BLOCKS, features: int = FEATURES) -> UpscaleNet:
+    """The network of the ``main`` weights (x2, x3 and x4); arguments only for ablations."""
+    return UpscaleNet(SCALES, 3, features, blocks)
 
 
-def upscale_x3() -> UpscaleNet:
-    """Network of the ``x3`` weights."""
-    return UpscaleNet(scale=3)
-
-
-def upscale_x4() -> UpscaleNet:
-    """Network of the ``x4`` weights."""
-    return UpscaleNet(scale=4)
-
-
-NETWORKS: Mapping[str, Callable[[], nn.Module]] = {"x2": upscale_x2, "x3": upscale_x3, "x4": upscale_x4}
+NETWORKS: Mapping[str, Callable[[], nn.Module]] = {"main": upscale_net}
 """Weights-entry name -> factory of the network whose state dict that file holds."""
 
 
 class UpscaleRestorer(Restorer):
-    """Runs the network of the ``scale`` parameter.
+    """Runs the network with the ``scale`` parameter.
 
     ``forward(x, params)``: ``x`` ``(N, C, h, w)`` in ``[0, 1]``, ``C`` in ``{1, 3}`` -> ``(N, C, h*s, w*s)``.
     Gray input is replicated to RGB and the output channels averaged (RGBA alpha is upscaled
@@ -96,17 +92,14 @@ class UpscaleRestorer(Restorer):
     """
 
     def forward(self, x: torch.Tensor, params: ParamValues) -> torch.Tensor:
-        net = self.network[f"x{self.scale(params)}"]  # type: ignore[index]
+        s = self.scale(params)
         if x.shape[1] == 1:
-            return net(x.expand(-1, 3, -1, -1)).mean(dim=1, keepdim=True)
-        return net(x)
+            return self.network(x.expand(-1, 3, -1, -1), scale=s).mean(dim=1, keepdim=True)
+        return self.network(x, scale=s)
 
 
 def build(manifest: Manifest, weights: WeightsBundle) -> Restorer:
-    """Load the three per-scale networks from the hash-checked bundle."""
-    nets = nn.ModuleDict()
-    for name, factory in NETWORKS.items():
-        net = factory()
-        net.load_state_dict(dict(weights[name]))
-        nets[name] = net
-    return UpscaleRestorer(manifest, nets)
+    """Load the multi-scale network from the hash-checked bundle (entry ``main``)."""
+    net = upscale_net()
+    net.load_state_dict(dict(weights["main"]))
+    return UpscaleRestorer(manifest, net)
