@@ -212,3 +212,40 @@ def main(argv: Sequence[str]) -> int:  # pragma: no cover - convenience for `pyt
     from engine.cli.main import main as clarity_main
 
     return clarity_main(["batch", *argv])
+
+
+# --- ``clarity bench --batch DIR`` (called from the hooks in engine/cli/bench_cmd.py) ---------
+
+
+def add_bench_batch_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--batch DIR``, ``--batch-workers N``, ``--batch-limit N`` to the ``bench`` parser."""
+    parser.add_argument("--batch", type=Path, default=None, metavar="DIR",
+                        help="also time a batch over DIR with the first --filter: images/s with and without "
+                             "reader/writer overlap (outputs go to a temporary folder)")
+    parser.add_argument("--batch-workers", type=int, default=2, metavar="N",
+                        help="reader and writer threads of the overlapped batch run (default 2)")
+    parser.add_argument("--batch-limit", type=int, default=None, metavar="N",
+                        help="time only the first N images of DIR")
+
+
+def bench_batch_section(args: argparse.Namespace) -> dict[str, object] | None:
+    """The ``batch`` section of ``clarity bench`` (``None`` without ``--batch``)."""
+    if getattr(args, "batch", None) is None:
+        return None
+    from engine.batch.bench import bench_batch
+    from engine.cli.apply_cmd import parse_params, run_options
+
+    plugin_id = args.filter[0]
+    result = bench_batch(args.batch, plugin_id, parse_params(args.param), options=run_options(args),
+                         workers=args.batch_workers, limit=args.batch_limit)
+    return {
+        "dir": str(args.batch),
+        "plugin": plugin_id,
+        "images": result.images,
+        "workers": result.workers,
+        "serial_seconds": round(result.serial_seconds, 4),
+        "overlap_seconds": round(result.overlap_seconds, 4),
+        "serial_images_per_second": round(result.serial_images_per_second, 3),
+        "overlap_images_per_second": round(result.overlap_images_per_second, 3),
+        "speedup": round(result.speedup, 3),
+    }

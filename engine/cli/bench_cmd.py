@@ -34,12 +34,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_batch_arguments(parser: argparse.ArgumentParser) -> None:
-    """Hook for ``--batch DIR`` (batch throughput with/without I/O overlap); not implemented here."""
+    """Hook for ``--batch DIR`` (batch throughput with/without I/O overlap): see engine/cli/batch_cmd.py."""
+    from engine.cli.batch_cmd import add_bench_batch_arguments
+
+    add_bench_batch_arguments(parser)
 
 
 def _batch_section(args: argparse.Namespace) -> dict[str, object] | None:
     """Hook: batch-throughput figures for ``--batch`` (``None`` when not requested)."""
-    return None
+    from engine.cli.batch_cmd import bench_batch_section
+
+    return bench_batch_section(args)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -117,3 +117,11 @@ def test_unknown_executor_is_refused(registry: Path, photos: Path, tmp_path: Pat
 
     with pytest.raises(ParameterError, match="local, ray"):
         run_batch(BatchJob(photos, tmp_path / "o", (FilterStep("tiny"),)), executor="dask")
+
+
+def test_clarity_bench_batch_hook(registry: Path, photos: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--filter", "tiny", "--size", "16x16", "--batch", str(photos), "--batch-limit", "2",
+                 "--json"]) == 0
+    batch = json.loads(capsys.readouterr().out)["batch"]
+    assert (batch["plugin"], batch["images"], batch["workers"]) == ("tiny", 2, 2)
+    assert batch["serial_images_per_second"] == pytest.approx(2 / batch["serial_seconds"], rel=0.01)
