@@ -234,7 +234,7 @@ def _scales(check: _Checker, data: Mapping[str, Any]) -> tuple[int, ...]:
 def _channels(check: _Checker, data: Mapping[str, Any]) -> tuple[int, ...]:
     value = data.get("channels", [3])
     items = value if isinstance(value, list) else [value]
-    if not items or any(isinstance(c, bool) or c not in (1, 3) for c in items) or len(set(items)) != len(items):
+    if not items or any(type(c) is not int or c not in (1, 3) for c in items) or len(set(items)) != len(items):
         raise check.fail("channels", f"must be a list of accepted channel counts from {{1, 3}}, e.g. [3]; got {value!r}")
     return tuple(items)
 

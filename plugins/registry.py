@@ -261,7 +261,13 @@ def _inspect(source: PluginSource, folder: Path) -> PluginInfo:
         manifest = load_manifest(folder / MANIFEST_NAME)
     except ManifestError as exc:
         return PluginInfo(source, folder, None, WeightsStatus.INVALID_MANIFEST, str(exc))
-    status, reason = check_weights(manifest)
+    except Exception as exc:  # noqa: BLE001 - a validator bug must not hide the other plugins
+        reason = f"{folder / MANIFEST_NAME}: unexpected {type(exc).__name__} while reading the manifest: {exc}"
+        return PluginInfo(source, folder, None, WeightsStatus.INVALID_MANIFEST, reason)
+    try:
+        status, reason = check_weights(manifest)
+    except OSError as exc:
+        return PluginInfo(source, folder, manifest, WeightsStatus.MISSING, f"cannot read weights: {exc}")
     return PluginInfo(source, folder, manifest, status, reason)
 
 

@@ -178,3 +178,43 @@ def test_empty_sha_allowed_for_untrained_weights(plugin_dir: Path) -> None:
     end = text.index('"', start + 10)
     path.write_text(text[:start] + 'sha256 = ""' + text[end + 1 :])
     assert load_manifest(path).weights[0].sha256 == ""
+
+
+def test_any_toml_value_in_any_field_gives_manifest_error_or_manifest(plugin_dir: Path) -> None:
+    """Property: whatever value a field holds, load_manifest returns or raises ManifestError only."""
+    import tomllib
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from plugins.manifest import manifest_from_dict
+
+    folder = write_tiny_plugin(plugin_dir)
+    path = folder / "plugin.toml"
+    base = tomllib.loads(path.read_text())
+    scalars = st.one_of(st.booleans(), st.integers(-5, 5), st.floats(allow_nan=True), st.text(max_size=8))
+    values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=5), inner, max_size=3)), max_leaves=6)
+    fields = st.sampled_from(
+        ["id", "name", "task", "scale", "channels", "fp16", "tiling", "parameters", "weights", "entry",
+         "tiling.policy", "tiling.context", "parameters.0.default", "parameters.0.min", "parameters.0.type",
+         "parameters.0.choices", "weights.0.file", "weights.0.sha256"]
+    )
+
+    @settings(max_examples=150, deadline=None)
+    @given(field=fields, value=values)
+    def check(field: str, value: object) -> None:
+        data = tomllib.loads(path.read_text())
+        target, *rest = field.split(".")
+        if not rest:
+            data[target] = value
+        elif rest[0] == "0":
+            data[target][0][rest[1]] = value
+        else:
+            data[target][rest[0]] = value
+        try:
+            manifest_from_dict(data, path)
+        except ManifestError as exc:
+            assert str(exc).startswith(str(path))
+
+    assert manifest_from_dict(base, path).id == "tiny"
+    check()
