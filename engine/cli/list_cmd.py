@@ -39,10 +39,16 @@ def run(args: argparse.Namespace) -> int:
             raise ParameterError(f"unknown task '{task}'; use one of: {', '.join(t.value for t in Task)}") from None
         infos = [i for i in infos if i.manifest is not None and i.manifest.task is wanted]
     if args.json:
-        json.dump({"version": JSON_VERSION, "plugins": [plugin_to_dict(i) for i in infos]}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        text = json.dumps({"version": JSON_VERSION, "plugins": [plugin_to_dict(i) for i in infos]}, indent=2) + "\n"
     else:
-        sys.stdout.write(format_table(infos))
+        text = format_table(infos)
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `clarity list | head`: the reader left; not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
