@@ -87,6 +87,8 @@ class PluginRegistry:
         self._winners: dict[str, PluginInfo] = {}
         self._loaded: dict[str, Restorer] = {}
         self._broken: dict[str, PluginError] = {}
+        self._load_locks: dict[str, threading.Lock] = {}
+        self._generation = 0
 
     # ----------------------------------------------------------------- discovery
     def refresh(self) -> None:
@@ -96,6 +98,7 @@ class PluginRegistry:
                 del sys.modules[name]
             self._loaded.clear()
             self._broken.clear()
+            self._generation += 1
             infos: list[PluginInfo] = []
             winners: dict[str, PluginInfo] = {}
             for source, folder, problem in self._candidates():
@@ -161,10 +164,19 @@ class PluginRegistry:
         """
         with self._lock:
             info = self.info(plugin_id)
-            if plugin_id in self._loaded:
-                return self._loaded[plugin_id]
-            if plugin_id in self._broken:
-                raise self._broken[plugin_id]
+            generation = self._generation
+            plugin_lock = self._load_locks.setdefault(plugin_id, threading.Lock())
+        # Reading weights and building can take seconds: hold only this plugin's lock, so
+        # listing and loading other plugins stay responsive meanwhile.
+        with plugin_lock:
+            with self._lock:
+                if generation != self._generation:
+                    info = self.info(plugin_id)
+                    generation = self._generation
+                if plugin_id in self._loaded:
+                    return self._loaded[plugin_id]
+                if plugin_id in self._broken:
+                    raise self._broken[plugin_id]
             manifest = info.manifest
             if manifest is None:
                 raise PluginError(plugin_id, info.reason)
@@ -175,11 +187,15 @@ class PluginRegistry:
             try:
                 restorer = _build(manifest, weights)
             except PluginError as exc:
-                self._broken[plugin_id] = exc
+                with self._lock:
+                    if generation == self._generation:
+                        self._broken[plugin_id] = exc
                 raise
-            self._loaded[plugin_id] = restorer
-            if downloadable:
-                self._replace_info(info, PluginInfo(info.source, info.location, manifest, WeightsStatus.OK))
+            with self._lock:
+                if generation == self._generation:  # not cached if a refresh happened meanwhile
+                    self._loaded[plugin_id] = restorer
+                    if downloadable:
+                        self._replace_info(info, PluginInfo(info.source, info.location, manifest, WeightsStatus.OK))
             return restorer
 
     # ------------------------------------------------------------------ helpers

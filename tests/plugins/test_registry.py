@@ -209,3 +209,35 @@ def test_listing_imports_no_torch_and_no_plugin_code(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ok ")
+
+
+def test_listing_is_not_blocked_by_a_slow_load(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    folder = write_tiny_plugin(tmp_path, "slowbuild")
+    started = tmp_path / "started"
+    source = (folder / "model.py").read_text()
+    (folder / "model.py").write_text(
+        source.replace(
+            "def build(manifest: Manifest, weights: WeightsBundle) -> Restorer:\n",
+            "def build(manifest: Manifest, weights: WeightsBundle) -> Restorer:\n"
+            f"    open({str(started)!r}, 'w').close()\n    time.sleep(1.5)\n",
+        )
+    )
+    registry = _registry(tmp_path)
+    registry.plugins()
+    results: list[object] = []
+    worker = threading.Thread(target=lambda: results.append(registry.load("slowbuild")))
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert started.exists()
+        t0 = time.monotonic()
+        assert [i.id for i in registry.plugins()] == ["slowbuild"]
+        assert time.monotonic() - t0 < 0.5  # not waiting for the 1.5 s build
+    finally:
+        worker.join(timeout=30)
+    assert isinstance(results[0], Restorer) and registry.load("slowbuild") is results[0]
