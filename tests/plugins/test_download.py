@@ -93,3 +93,22 @@ def test_missing_plugin_weights_download_into_cache_then_load(server, plugin_dir
     assert registry.info("netty").status is WeightsStatus.OK
     assert not (folder / "weights.safetensors").exists()  # it went to the cache
     assert check_weights(manifest) == (WeightsStatus.OK, "")
+
+
+def test_cli_fetch_downloads_missing_weights(server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from engine.cli.main import main
+    from tests.plugin_factory import write_tiny_plugin
+
+    base, root = server
+    user = tmp_path / "user"
+    folder = write_tiny_plugin(user, "fetchme")
+    (folder / "weights.safetensors").replace(root / "w.safetensors")
+    path = folder / "plugin.toml"
+    path.write_text(path.read_text().replace('file = "weights.safetensors"', f'file = "weights.safetensors"\nurl = "{base}/w.safetensors"'))
+    monkeypatch.setenv("CLARITY_PLUGIN_PATH", str(user))
+    assert main(["plugin", "fetch", "fetchme"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "fetchme: weights ok\n"
+    assert "downloading fetchme: 100.0%" in captured.err
+    assert main(["plugin", "fetch", "fetchmee"]) == 2
+    assert "unknown filter 'fetchmee' (did you mean 'fetchme'?)" in capsys.readouterr().err

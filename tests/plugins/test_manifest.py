@@ -80,6 +80,7 @@ BAD_EDITS = [
     ('version = "0.1.0"', 'version = "0.1.0"\nvresion = "1"', "vresion", "typo"),
     ("scale = 1", 'scale = "2"', "scale", "integer"),
     ("channels = [3]", "channels = [4]", "channels", "{1, 3}"),
+    ("channels = [3]", "channels = [3.0]", "channels", "{1, 3}"),
     ("fp16 = true", 'fp16 = "yes"', "fp16", "true or false"),
     ('policy = "tiled"', 'policy = "tiles"', "tiling.policy", "min-tile"),
     ("context = 3", "context = -1", "tiling.context", ">= 0"),
