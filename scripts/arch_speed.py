@@ -9,7 +9,7 @@ Usage (repo root)::
 
 Measures fp32 inference (``torch.inference_mode``, eval mode, ``torch.set_num_threads``,
 default 2) of randomly initialised networks: the best of ``--repeats`` timed runs after one
-warm-up. Denoisers and weather nets are timed on a ``size x size`` RGB image; SR networks on
+warm-up, the rounds interleaved across networks (fair ratios on a shared, loaded machine). Denoisers and weather nets are timed on a ``size x size`` RGB image; SR networks on
 a ``sr-input``-pixel square input, reported per OUTPUT megapixel (the comparison the SR
 speed targets use). RED-Net's time includes its MATLAB-style bicubic pre-upsampling.
 ``--candidates`` adds the alternative widths/depths that were considered. The engine's real
@@ -75,8 +75,8 @@ def _entries(candidates: bool) -> list[Entry]:
     return out
 
 
-def _time(entry: Entry, size: int, repeats: int) -> float:
-    """Best wall time in seconds of one forward on a ``size x size`` input."""
+def _runner(entry: Entry, size: int) -> Callable[[], torch.Tensor]:
+    """A closure that runs one forward of ``entry`` on a seeded ``size x size`` input."""
     from plugins.upscale_rednet.model import bicubic_upsample
 
     torch.manual_seed(0)
@@ -92,13 +92,21 @@ def _time(entry: Entry, size: int, repeats: int) -> float:
             return net(x, scale=entry.scale)
         return net(x, sigma) if entry.noise_map else net(x)
 
-    best = float("inf")
+    return run
+
+
+def _best_times(runs: list[Callable[[], torch.Tensor]], repeats: int) -> list[float]:
+    """Best wall time of each runner; rounds interleave the runners so that load from other
+    processes on a shared machine hits every network alike (ratios stay meaningful)."""
+    best = [float("inf")] * len(runs)
     with torch.inference_mode():
-        run()
+        for run in runs:
+            run()  # warm-up
         for _ in range(repeats):
-            t0 = time.perf_counter()
-            run()
-            best = min(best, time.perf_counter() - t0)
+            for i, run in enumerate(runs):
+                t0 = time.perf_counter()
+                run()
+                best[i] = min(best[i], time.perf_counter() - t0)
     return best
 
 
@@ -114,16 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, fp32, best of {args.repeats}")
     print(f"{'group':8} {'network':34} {'params M':>8} {'input':>9} {'out MP/s':>9} {'ratio':>7}")
+    entries = [e for e in _entries(args.candidates) if args.group in ("all", e.group)]
+    sizes = [args.sr_input if e.group == "sr" else args.size for e in entries]
+    times = _best_times([_runner(e, n) for e, n in zip(entries, sizes)], args.repeats)
     baseline: dict[tuple[str, int], float] = {}
-    for entry in _entries(args.candidates):
-        if args.group not in ("all", entry.group):
-            continue
-        size = args.sr_input if entry.group == "sr" else args.size
-        seconds = _time(entry, size, args.repeats)
+    for entry, size, seconds in zip(entries, sizes, times):
         out_mp = (size * entry.scale) ** 2 / 1e6
         mps = out_mp / seconds
-        key = (entry.group, entry.scale)
-        ref = baseline.setdefault(key, mps)
+        ref = baseline.setdefault((entry.group, entry.scale), mps)
         params = sum(p.numel() for p in entry.build().parameters()) / 1e6
         print(f"{entry.group:8} {entry.name:34} {params:8.2f} {size:>4}x{size:<4} {mps:9.3f} {mps / ref:6.1f}x", flush=True)
     print("ratio: MP/s relative to the first network of the same group and scale (dncnn-color, rednet30 x s)")
