@@ -162,8 +162,9 @@ def test_receptive_field_within_declared_context(folder: str) -> None:
         radius = measured_context(lambda x: restorer.forward(x, params), channels, size, scale=s, offsets=offsets)
         assert radius <= context, f"{folder} {dict(params.values)}: receptive field {radius} > context {context}"
         worst = max(worst, radius)
-    # the declared context is a tight bound, not a guess (RED-Net: ceil(30/s) + bicubic support)
-    assert context - worst <= 2, f"{folder}: context {context} far above the measured {worst}"
+    # the declared context is a tight bound, not a guess (RED-Net: ceil(30/s) + bicubic support;
+    # strided nets round it up to size_multiple so the engine's overlap keeps tiles phase-aligned)
+    assert context <= max(worst + 2, -(-worst // m) * m), f"{folder}: context {context} far above the measured {worst}"
 
 
 @pytest.mark.parametrize("folder", TILING_FOLDERS)
