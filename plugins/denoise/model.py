@@ -17,6 +17,7 @@ image by :func:`plugins.denoise.noise_estimate.estimate_sigma`, the PCA estimato
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -24,9 +25,9 @@ from torch import nn
 
 from plugins.api import AUTO, Manifest, ParamValues, Restorer, WeightsBundle
 from plugins.denoise.noise_estimate import estimate_sigma
-from plugins.nets.resunet import ResUNet
+from plugins.nets.resunet import ResUNet, UNetArch
 
-ARCH = {"widths": (64, 128, 256), "enc_blocks": 1, "dec_blocks": 1, "bottom_dilations": (1, 1), "unshuffle": 2}
+ARCH = UNetArch(widths=(64, 128, 256), enc_blocks=1, dec_blocks=1, bottom_dilations=(1, 1), unshuffle=2)
 """Architecture of both variants (chosen with scripts/arch_speed.py; see MODEL.md)."""
 
 MAX_NOISE_LEVEL = 75.0
@@ -36,16 +37,14 @@ def denoise_net(
     widths: str = "", enc_blocks: int = -1, dec_blocks: int = -1, bottom_blocks: int = -1
 ) -> ResUNet:
     """The denoiser network; defaults from :data:`ARCH`. ``widths`` like ``"64,128,256"`` (for ablations)."""
-    w = tuple(int(v) for v in widths.split(",")) if widths else ARCH["widths"]
-    return ResUNet(
-        channels=3,
-        widths=w,
-        enc_blocks=ARCH["enc_blocks"] if enc_blocks < 0 else enc_blocks,
-        dec_blocks=ARCH["dec_blocks"] if dec_blocks < 0 else dec_blocks,
-        bottom_dilations=ARCH["bottom_dilations"] if bottom_blocks < 0 else (1,) * bottom_blocks,
-        unshuffle=ARCH["unshuffle"],
-        noise_map=True,
+    arch = replace(
+        ARCH,
+        widths=tuple(int(v) for v in widths.split(",")) if widths else ARCH.widths,
+        enc_blocks=ARCH.enc_blocks if enc_blocks < 0 else enc_blocks,
+        dec_blocks=ARCH.dec_blocks if dec_blocks < 0 else dec_blocks,
+        bottom_dilations=ARCH.bottom_dilations if bottom_blocks < 0 else (1,) * bottom_blocks,
     )
+    return arch.build(channels=3, noise_map=True)
 
 
 def denoise_gaussian() -> ResUNet:

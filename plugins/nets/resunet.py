@@ -23,9 +23,33 @@ knowledge distillation, see ``engine/training/distill.py``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+
+@dataclass(frozen=True)
+class UNetArch:
+    """Hyper-parameters of a :class:`ResUNet` (see its constructor)."""
+
+    widths: tuple[int, ...]
+    enc_blocks: int = 1
+    dec_blocks: int = 1
+    bottom_dilations: tuple[int, ...] = (1, 1)
+    unshuffle: int = 2
+
+    def build(self, channels: int = 3, noise_map: bool = False) -> ResUNet:
+        """A freshly initialised network with these hyper-parameters."""
+        return ResUNet(
+            channels=channels,
+            widths=self.widths,
+            enc_blocks=self.enc_blocks,
+            dec_blocks=self.dec_blocks,
+            bottom_dilations=self.bottom_dilations,
+            unshuffle=self.unshuffle,
+            noise_map=noise_map,
+        )
 
 
 class ResBlock(nn.Module):

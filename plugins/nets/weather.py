@@ -11,12 +11,14 @@ collaborative knowledge transfer.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from plugins.api import Manifest, ParamValues, Restorer, WeightsBundle
-from plugins.nets.resunet import ResUNet
+from plugins.nets.resunet import ResUNet, UNetArch
 
-WEATHER_ARCH = {"widths": (32, 64, 128, 256), "enc_blocks": 1, "dec_blocks": 1, "bottom_dilations": (1, 2)}
+WEATHER_ARCH = UNetArch(widths=(32, 64, 128, 256), enc_blocks=1, dec_blocks=1, bottom_dilations=(1, 2), unshuffle=2)
 """Widths per level, residual blocks per level and dilations of the bottom blocks (see docs/models.md)."""
 
 
@@ -25,17 +27,14 @@ def weather_net(widths: str = "", bottom_dilations: str = "") -> ResUNet:
 
     ``widths`` / ``bottom_dilations`` are comma-separated integers, e.g. ``"32,64,128,256"``.
     """
-    w = tuple(int(v) for v in widths.split(",")) if widths else WEATHER_ARCH["widths"]
-    d = tuple(int(v) for v in bottom_dilations.split(",")) if bottom_dilations else WEATHER_ARCH["bottom_dilations"]
-    return ResUNet(
-        channels=3,
-        widths=w,
-        enc_blocks=int(WEATHER_ARCH["enc_blocks"]),  # type: ignore[call-overload]
-        dec_blocks=int(WEATHER_ARCH["dec_blocks"]),  # type: ignore[call-overload]
-        bottom_dilations=d,
-        unshuffle=2,
-        noise_map=False,
+    arch = replace(
+        WEATHER_ARCH,
+        widths=tuple(int(v) for v in widths.split(",")) if widths else WEATHER_ARCH.widths,
+        bottom_dilations=(
+            tuple(int(v) for v in bottom_dilations.split(",")) if bottom_dilations else WEATHER_ARCH.bottom_dilations
+        ),
     )
+    return arch.build(channels=3, noise_map=False)
 
 
 class WeatherRestorer(Restorer):
