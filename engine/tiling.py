@@ -104,11 +104,14 @@ def _axis_spans(length: int, canvas: int, tile: int, overlap: int, multiple: int
     """``(core0, core1, box0, box1)`` along one axis; cores are clipped to the image ``length``."""
     if tile <= 0 or tile >= canvas:
         return [(0, length, 0, canvas)]
-    box = min(round_up(tile + 2 * overlap, multiple), canvas)
+    # Boxes start on a multiple of ``multiple`` so that a strided network (U-Net, pixel
+    # unshuffle) sees every tile at the same pixel phase as the whole canvas; rounding the start
+    # down can cost up to ``multiple - 1`` pixels, which the box size makes up for.
+    box = min(round_up(tile + 2 * overlap + multiple - 1, multiple), canvas)
     spans = []
     for start in range(0, length, tile):
         core1 = min(start + tile, length)
-        box0 = min(max(start - overlap, 0), canvas - box)
+        box0 = min(max((start - overlap) // multiple * multiple, 0), canvas - box)
         spans.append((start, core1, box0, box0 + box))
     return spans
 
@@ -117,8 +120,9 @@ def plan_tiles(height: int, width: int, *, tile: int, overlap: int, size_multipl
     """Plan tiles of edge ``tile`` (0: whole image) with at least ``overlap`` pixels of context.
 
     Cores are ``tile`` x ``tile`` (smaller at the bottom/right edge) and partition the image;
-    boxes are ``tile + 2*overlap`` rounded up to ``size_multiple`` (at most the canvas) and are
-    shifted inwards at the canvas edges, so they all have the same size.
+    boxes are ``tile + 2*overlap`` rounded up to ``size_multiple`` (at most the canvas), start on
+    a multiple of ``size_multiple`` (same pixel phase as the whole canvas, for strided networks)
+    and are shifted inwards at the canvas edges, so they all have the same size.
     """
     if height <= 0 or width <= 0:
         raise ValueError(f"cannot tile an empty {width}x{height} image")

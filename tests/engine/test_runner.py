@@ -293,3 +293,27 @@ def test_analyse_runs_once_on_the_whole_image(tmp_path: Path, small_rgb: np.ndar
                           options=RunOptions(device="cpu", tile=16), progress=None, cancel=None)  # fmt: skip
     assert restorer.seen == [(37, 53, 3)] and result.tiles == 3 * 4
     assert np.allclose(result.image, small_rgb.mean(), atol=1e-6)
+
+
+class _StridedRestorer(Restorer):
+    """A strided network (2x2 average pooling, conv, nearest upsampling): its output depends on
+    the pixel phase mod 2, like a U-Net, so tiles must start on the canvas's phase grid."""
+
+    def forward(self, x: torch.Tensor, params: ParamValues) -> torch.Tensor:
+        y = self.network(torch.nn.functional.avg_pool2d(x, 2))
+        return x + torch.nn.functional.interpolate(y, scale_factor=2, mode="nearest")
+
+
+@pytest.mark.parametrize("tile", [9, 13, 21])
+def test_strided_network_tiles_keep_the_canvas_phase(plugin_dir: Path, small_rgb: np.ndarray, tile: int) -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Conv2d(3, 3, 3, padding=1)
+    manifest = Manifest(
+        id="strided", name="strided", version="0.1.0", task=Task.DENOISE, menu="strided", folder=plugin_dir,
+        tiling=TilingSpec(TilingPolicy.TILED, context=4, size_multiple=2),
+    )  # fmt: skip
+    restorer = _StridedRestorer(manifest, net)
+    whole = run(restorer, small_rgb, tile=0)
+    tiled = run(restorer, small_rgb, tile=tile)
+    assert tiled.tiles > 1
+    assert np.abs(tiled.image - whole.image).max() < 1e-5

@@ -20,6 +20,7 @@ def test_cores_partition_image_and_boxes_cover_context(h: int, w: int, tile: int
         cover[t.core.y0 : t.core.y1, t.core.x0 : t.core.x1] += 1
         sizes.add((t.box.height, t.box.width))
         assert t.box.height % multiple == 0 and t.box.width % multiple == 0
+        assert t.box.y0 % multiple == 0 and t.box.x0 % multiple == 0  # same pixel phase as the canvas
         assert 0 <= t.box.y0 and t.box.y1 <= plan.canvas_height and 0 <= t.box.x0 and t.box.x1 <= plan.canvas_width
         # every core side has >= overlap context inside the box, unless the box touches the canvas edge
         assert t.core.y0 - t.box.y0 >= overlap or t.box.y0 == 0
