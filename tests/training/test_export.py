@@ -95,6 +95,18 @@ def test_export_run_into_plugin_folder(tmp_path: Path, arch_module: str) -> None
     assert "clarity train --config cfg.toml" in card and "| d | awgn:25 | m |" in card and f"`{digest}`" in card
 
 
+def test_model_card_merge_keeps_hand_written_text_and_other_entries() -> None:
+    from engine.training.export import merge_model_card
+
+    base = "# DnCNN\n\n## Architecture\n17 layers.\n"
+    with_gray = merge_model_card(base, "gray", "## Training card: gray v1")
+    with_both = merge_model_card(with_gray, "color", "## Training card: color v1")
+    again = merge_model_card(with_both, "gray", "## Training card: gray v2")
+    assert again.startswith(base.rstrip())
+    assert "gray v2" in again and "gray v1" not in again and "color v1" in again
+    assert again.count("clarity-export:gray begin") == 1 and again.index("gray v2") < again.index("color v1")
+
+
 def test_export_cli_errors_and_no_ema(tmp_path: Path, arch_module: str, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
     cfg = TrainConfig.from_toml(write_config(tmp_path, arch_module, steps=2, val=False))
     res = Trainer(cfg, tmp_path / "run", device="cpu", log=None).run()
