@@ -245,6 +245,9 @@ def format_table(results: Sequence[BenchResult]) -> str:
     kinds = sorted({r.memory_kind for r in results})
     notes = [f"memory: {', '.join(kinds)} (MiB); throughput in output megapixels per second; "
              "overhead = tiled time / whole time"]  # fmt: skip
+    if len(results) > 1 and any("RSS" in k for k in kinds):
+        notes.append("peak RSS is the process's high-water mark: a row also counts the rows above it; "
+                     "bench one filter per command for its own memory figure")
     for r in results:
         notes += [f"{r.plugin_id}: {w}" for w in r.warnings]
     return "\n".join(lines + notes) + "\n"

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from plugins.api import Manifest
 
 DEFAULT_CPU_TILE = 512
-"""Tile edge (input pixels) used on the CPU when the user does not choose one."""
+"""Output tile edge used on the CPU when the user does not choose one (input edge = this / scale)."""
 
 MIN_AUTO_TILE = 128
 MAX_AUTO_TILE = 2048
@@ -130,13 +130,16 @@ def autocast_dtype(precision: Precision) -> torch.dtype | None:
 
 
 def auto_tile_size(device: ExecutionDevice, *, scale: int, precision: Precision, tiles_per_batch: int) -> int:
-    """A tile edge (input pixels) for ``device``: from free CUDA memory, else :data:`DEFAULT_CPU_TILE`.
+    """A tile edge (input pixels) for ``device``: from free CUDA memory, else :data:`DEFAULT_CPU_TILE` / ``scale``.
+
+    On the CPU the *output* tile is kept near :data:`DEFAULT_CPU_TILE` so that a x4 network at
+    high resolution (RED-Net holds ~10 full-resolution 64-channel maps) stays within memory.
 
     The estimate assumes :data:`BYTES_PER_OUTPUT_PIXEL_FP32` (halved in fp16/bf16) and is a
     multiple of 64 within [:data:`MIN_AUTO_TILE`, :data:`MAX_AUTO_TILE`].
     """
     if device.torch_device.type != "cuda":
-        return DEFAULT_CPU_TILE
+        return max(64, DEFAULT_CPU_TILE // max(1, scale) // 16 * 16)
     import torch
 
     free, _total = torch.cuda.mem_get_info(device.torch_device)

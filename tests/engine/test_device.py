@@ -76,7 +76,9 @@ def test_autocast_dtype() -> None:
 
 
 def test_tile_size_and_batch_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert auto_tile_size(cpu_device(), scale=4, precision=Precision.FP32, tiles_per_batch=1) == DEFAULT_CPU_TILE
+    assert auto_tile_size(cpu_device(), scale=1, precision=Precision.FP32, tiles_per_batch=1) == DEFAULT_CPU_TILE
+    assert auto_tile_size(cpu_device(), scale=4, precision=Precision.FP32, tiles_per_batch=1) == DEFAULT_CPU_TILE // 4
+    assert auto_tile_size(cpu_device(), scale=3, precision=Precision.FP32, tiles_per_batch=1) == 160
     assert default_tiles_per_batch(cpu_device()) == 1 and default_tiles_per_batch(FAKE_GPU) == 4
     cuda = ExecutionDevice(torch.device("cuda", 0), "cuda:0", True)
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (8 * 2**30, 16 * 2**30))
