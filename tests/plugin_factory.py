@@ -9,7 +9,7 @@ Kinds of network (``kind``):
 - ``"conv"``: residual 3-layer 3x3 conv net (context 3 px), any scale 1 task.
 - ``"sr"``: 2-layer conv + pixel shuffle for ``scale`` in {2, 3, 4}, context 2 px.
 - ``"instancenorm"``: conv + InstanceNorm2d: averages over H and W, policy ``min-tile``.
-- ``"slow"``: the conv net plus a sleep per forward call, for cancel/responsiveness tests.
+Any kind takes ``sleep=SECONDS``: a pause per forward call, for cancel/responsiveness tests.
 """
 
 from __future__ import annotations
