@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from plugins.api import AUTO, Manifest, ParamValues, Restorer, WeightsBundle
+from plugins.nets.loading import load_networks
 from plugins.denoise.noise_estimate import estimate_sigma
 from plugins.nets.resunet import ResUNet, UNetArch
 
@@ -87,9 +88,4 @@ class DenoiseRestorer(Restorer):
 
 def build(manifest: Manifest, weights: WeightsBundle) -> Restorer:
     """Load the ``gaussian`` and ``camera`` networks from the hash-checked bundle."""
-    nets = nn.ModuleDict()
-    for name, factory in NETWORKS.items():
-        net = factory()
-        net.load_state_dict(dict(weights[name]))
-        nets[name] = net
-    return DenoiseRestorer(manifest, nets)
+    return DenoiseRestorer(manifest, load_networks(NETWORKS, weights))

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from plugins.api import Manifest, ParamValues, Restorer, WeightsBundle
+from plugins.nets.loading import load_networks
 
 
 class DnCNN(nn.Module):
@@ -79,9 +80,4 @@ class DnCNNRestorer(Restorer):
 
 def build(manifest: Manifest, weights: WeightsBundle) -> Restorer:
     """Load both networks from the hash-checked bundle (entries ``gray`` and ``color``)."""
-    nets = nn.ModuleDict()
-    for name, factory in NETWORKS.items():
-        net = factory()
-        net.load_state_dict(dict(weights[name]))
-        nets[name] = net
-    return DnCNNRestorer(manifest, nets)
+    return DnCNNRestorer(manifest, load_networks(NETWORKS, weights))
