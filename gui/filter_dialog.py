@@ -6,7 +6,9 @@ The dialog never changes the document itself. It shows the parameters of one plu
 300 ms after the last change, and on Apply runs the filter on the whole image (restricted to
 the selection mask) in another job with a progress bar and Cancel. The result arrives as
 ``applied(RunResult)``; the main window turns it into an undo step. A failure is shown in a
-message box and leaves the image untouched; the dialog stays open to try again.
+message box and leaves the image untouched; the dialog stays open to try again. Once closed,
+:meth:`FilterDialog.release_images` drops its references to the image, the mask and the preview
+so a finished dialog never keeps a copy of the photo alive.
 
 Super-resolution with a selection: the engine crops the selection's bounding box and
 upscales it; the window then replaces the image with that upscaled crop (one undo step).
@@ -77,7 +79,7 @@ class FilterDialog(QDialog):
         if info.manifest is None:
             raise ValueError("FilterDialog needs a plugin with a valid manifest")
         self.manifest = info.manifest
-        self._pixels = pixels
+        self._pixels: np.ndarray | None = pixels
         self._mask = mask
         self._apply_filter = apply_filter
         h, w = pixels.shape[:2]
@@ -167,9 +169,14 @@ class FilterDialog(QDialog):
         """(Re)start the debounce timer; the preview is computed when it fires."""
         self._debounce.start()
 
+    def _image(self) -> np.ndarray:
+        if self._pixels is None:
+            raise RuntimeError("the filter dialog was closed and released its image")
+        return self._pixels
+
     def _crop_arrays(self) -> tuple[np.ndarray, np.ndarray | None]:
         c = self.crop
-        px = np.ascontiguousarray(self._pixels[c.y() : c.y() + c.height(), c.x() : c.x() + c.width()])
+        px = np.ascontiguousarray(self._image()[c.y() : c.y() + c.height(), c.x() : c.x() + c.width()])
         mask = None
         if self._mask is not None:
             mask = np.ascontiguousarray(self._mask[c.y() : c.y() + c.height(), c.x() : c.x() + c.width()])
@@ -224,6 +231,8 @@ class FilterDialog(QDialog):
             self.start_preview()
 
     def _show_preview(self) -> None:
+        if self._pixels is None:
+            return
         before, _ = self._crop_arrays()
         shown = before if self.show_before.isChecked() or self.preview_result is None else self.preview_result
         image = to_qimage(shown)
@@ -251,7 +260,7 @@ class FilterDialog(QDialog):
         except Exception as exc:  # noqa: BLE001 - shown to the user
             self._show_error(str(exc))
             return
-        pixels, mask, plugin_id, params, call = self._pixels, self._mask, self.manifest.id, self.params(), self._apply_filter
+        pixels, mask, plugin_id, params, call = self._image(), self._mask, self.manifest.id, self.params(), self._apply_filter
 
         def task(report: ReportCallback, cancel: CancelToken) -> RunResult:
             return call(pixels, plugin_id, params, mask=mask, options=options, progress=report, cancel=cancel)
@@ -312,6 +321,19 @@ class FilterDialog(QDialog):
         for job in (self._preview_job, self._apply_job):
             if job is not None:
                 job.shutdown()
+
+    @property
+    def images_released(self) -> bool:
+        """True once :meth:`release_images` ran (the dialog holds no image, mask or preview)."""
+        return self._pixels is None and self._mask is None and self.preview_result is None
+
+    def release_images(self) -> None:
+        """Stop every job and drop the image, mask and preview (the dialog is closed for good)."""
+        self.shutdown()
+        self._pixels = None
+        self._mask = None
+        self.preview_result = None
+        self.preview_label.clear()
 
     def done(self, result: int) -> None:  # noqa: D401 - Qt API
         self.shutdown()

@@ -1,28 +1,58 @@
-"""Undo/redo of filter applications with ``QUndoStack`` commands.
+"""Undo/redo of filter applications, bounded by steps *and* by memory.
 
-One filter application is one undo step. :class:`RegionEditCommand` stores only the changed
-rectangle's before/after pixels (and alpha), so a small selection on a large photo costs
-little memory. :class:`ReplaceImageCommand` stores the whole before/after images; it is used
-when the size changes (super-resolution).
+One filter application is one :class:`EditCommand`. Each command keeps exactly one copy of the
+pixels it changed: the state that is *not* currently in the document. ``redo`` and ``undo``
+swap that copy with the document's pixels, so a step costs one copy of its changed region
+instead of a before and an after copy.
 
-Commands are pushed *after* the edit has been computed: the first ``redo()`` (called by
-``QUndoStack.push``) writes the new pixels into the document. The unsaved flag follows the
-stack's clean state (the main window connects ``cleanChanged``), so undoing back to the
-saved state clears it.
+- :class:`RegionEditCommand` stores only the bounding box of the pixels that changed, so a
+  small selection on a large photo costs little.
+- :class:`ReplaceImageCommand` stores a whole image; it is used when the size changes
+  (super-resolution).
+
+:class:`EditHistory` keeps at most ``max_steps`` steps and at most ``max_bytes`` of stored
+pixels: after each push it forgets the oldest steps until both limits hold, but it always keeps
+the newest step, so the last filter can be undone even when it alone exceeds the budget. A
+step count alone is not enough for a photo editor: thirty full-image steps of a 50-megapixel
+photo would hold 18 GB.
+
+Commands are pushed *after* the edit has been computed: :meth:`EditHistory.push` calls the
+command's first ``redo()``, which writes the new pixels into the document. The unsaved flag
+follows the history's clean state (``clean_changed``), so undoing back to the saved state
+clears it; once the saved state's step has been forgotten the clean state is unreachable.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-from PySide6.QtGui import QUndoCommand
+from PySide6.QtCore import QObject, Signal
 
 from gui.document import EditorDocument
 from gui.selection import mask_bbox
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.io import ImageDocument
+
+DEFAULT_MAX_STEPS = 30
+"""Filter applications kept for undo."""
+DEFAULT_MAX_BYTES = 1024 * 1024 * 1024
+"""Pixel memory the undo history may hold (1 GiB); the newest step is kept even if larger."""
+
+
+class EditCommand(Protocol):
+    """One undoable edit. ``redo`` and ``undo`` are called strictly alternately, starting with
+    ``redo``; ``stored_bytes`` is the pixel memory the command holds right now."""
+
+    text: str
+
+    @property
+    def stored_bytes(self) -> int: ...
+
+    def redo(self) -> None: ...
+
+    def undo(self) -> None: ...
 
 
 def changed_bbox(before: np.ndarray, after: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -31,25 +61,15 @@ def changed_bbox(before: np.ndarray, after: np.ndarray) -> tuple[int, int, int, 
     return mask_bbox(diff.astype(np.float32))
 
 
-class RegionEditCommand(QUndoCommand):
-    """Before/after copies of one rectangle of the document."""
+class RegionEditCommand:
+    """One rectangle of the document; holds the rectangle's pixels of the state not shown."""
 
-    def __init__(
-        self,
-        document: EditorDocument,
-        x: int,
-        y: int,
-        before: np.ndarray,
-        after: np.ndarray,
-        text: str,
-        before_alpha: np.ndarray | None = None,
-        after_alpha: np.ndarray | None = None,
-    ) -> None:
-        super().__init__(text)
+    def __init__(self, document: EditorDocument, x: int, y: int, after: np.ndarray, text: str) -> None:
+        """``after``: the rectangle's new pixels (owned by the command), written by the first ``redo``."""
+        self.text = text
         self._doc = document
         self.x, self.y = x, y
-        self._before, self._after = before, after
-        self._before_alpha, self._after_alpha = before_alpha, after_alpha
+        self._other = after
 
     @classmethod
     def from_result(cls, document: EditorDocument, new_pixels: np.ndarray, text: str) -> RegionEditCommand | None:
@@ -59,39 +79,168 @@ class RegionEditCommand(QUndoCommand):
         if box is None:
             return None
         x, y, w, h = box
-        before, _ = document.region(x, y, w, h)
-        after = new_pixels[y : y + h, x : x + w].copy()
-        return cls(document, x, y, before, after, text)
+        return cls(document, x, y, new_pixels[y : y + h, x : x + w].copy(), text)
 
     @property
     def stored_bytes(self) -> int:
-        """Memory held by this step (both copies)."""
-        return int(self._before.nbytes + self._after.nbytes)
+        return int(self._other.nbytes)
+
+    def _swap(self) -> None:
+        h, w = self._other.shape[:2]
+        shown, _ = self._doc.region(self.x, self.y, w, h)
+        self._doc.replace_region(self.x, self.y, self._other)
+        self._other = shown
 
     def redo(self) -> None:
-        self._doc.replace_region(self.x, self.y, self._after, self._after_alpha)
+        self._swap()
 
     def undo(self) -> None:
-        self._doc.replace_region(self.x, self.y, self._before, self._before_alpha)
+        self._swap()
 
 
-class ReplaceImageCommand(QUndoCommand):
-    """Whole before/after images (the size changed, e.g. super-resolution)."""
+class ReplaceImageCommand:
+    """A whole image (the size changed, e.g. super-resolution); holds the image not shown."""
 
     def __init__(self, document: EditorDocument, after: ImageDocument, text: str) -> None:
-        super().__init__(text)
+        self.text = text
         self._doc = document
-        self._before = document.image
-        self._before_selection = document.selection_mask
-        self._after = after
+        self._other = after
+        self._other_selection: np.ndarray | None = None
 
     @property
     def stored_bytes(self) -> int:
-        return int(self._before.pixels.nbytes + self._after.pixels.nbytes)
+        alpha = self._other.alpha
+        return int(self._other.pixels.nbytes + (0 if alpha is None else alpha.nbytes))
+
+    def _swap(self) -> None:
+        shown, shown_selection = self._doc.image, self._doc.selection_mask
+        self._doc.replace_image(self._other)
+        if self._other_selection is not None and self._other_selection.shape == self._doc.pixels.shape[:2]:
+            self._doc.selection_mask = self._other_selection
+        self._other, self._other_selection = shown, shown_selection
 
     def redo(self) -> None:
-        self._doc.replace_image(self._after)
+        self._swap()
 
     def undo(self) -> None:
-        self._doc.replace_image(self._before)
-        self._doc.selection_mask = self._before_selection
+        self._swap()
+
+
+class EditHistory(QObject):
+    """A linear undo history with a step limit and a memory budget.
+
+    ``index`` is the number of steps currently applied (0..``count``); steps past it can be
+    redone until the next push discards them.
+    """
+
+    changed = Signal()
+    """Anything the Undo/Redo actions show may have changed."""
+    clean_changed = Signal(bool)
+    """The document reached (True) or left (False) the state marked by :meth:`set_clean`."""
+
+    def __init__(self, max_steps: int = DEFAULT_MAX_STEPS, max_bytes: int = DEFAULT_MAX_BYTES, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        if max_steps < 1 or max_bytes < 0:
+            raise ValueError(f"the undo history needs max_steps >= 1 and max_bytes >= 0 (got {max_steps}, {max_bytes})")
+        self.max_steps = max_steps
+        self.max_bytes = max_bytes
+        self._steps: list[EditCommand] = []
+        self._index = 0
+        self._clean_index: int | None = 0
+
+    # -- queries -----------------------------------------------------------------------------
+    def count(self) -> int:
+        """Steps held (applied plus redoable)."""
+        return len(self._steps)
+
+    def index(self) -> int:
+        """Steps currently applied."""
+        return self._index
+
+    def can_undo(self) -> bool:
+        return self._index > 0
+
+    def can_redo(self) -> bool:
+        return self._index < len(self._steps)
+
+    def undo_text(self) -> str:
+        return self._steps[self._index - 1].text if self.can_undo() else ""
+
+    def redo_text(self) -> str:
+        return self._steps[self._index].text if self.can_redo() else ""
+
+    def stored_bytes(self) -> int:
+        """Pixel memory held by every step."""
+        return sum(step.stored_bytes for step in self._steps)
+
+    def is_clean(self) -> bool:
+        return self._clean_index == self._index
+
+    # -- changes ---------------------------------------------------------------------------
+    def push(self, command: EditCommand) -> None:
+        """Apply ``command`` (its first ``redo``), drop the redoable steps, enforce the limits."""
+        was_clean = self.is_clean()
+        command.redo()
+        del self._steps[self._index :]
+        if self._clean_index is not None and self._clean_index > self._index:
+            self._clean_index = None
+        self._steps.append(command)
+        self._index = len(self._steps)
+        self._enforce_limits()
+        self._changed(was_clean)
+
+    def undo(self) -> None:
+        if self.can_undo():
+            was_clean = self.is_clean()
+            self._index -= 1
+            self._steps[self._index].undo()
+            self._changed(was_clean)
+
+    def redo(self) -> None:
+        if self.can_redo():
+            was_clean = self.is_clean()
+            self._steps[self._index].redo()
+            self._index += 1
+            self._changed(was_clean)
+
+    def clear(self) -> None:
+        """Forget every step; the current state becomes the clean one."""
+        was_clean = self.is_clean()
+        self._steps.clear()
+        self._index = 0
+        self._clean_index = 0
+        self._changed(was_clean)
+
+    def set_clean(self) -> None:
+        """Mark the current state as saved."""
+        was_clean = self.is_clean()
+        self._clean_index = self._index
+        self._changed(was_clean)
+
+    def _enforce_limits(self) -> None:
+        drop = 0
+        total = self.stored_bytes()
+        while len(self._steps) - drop > 1 and (len(self._steps) - drop > self.max_steps or total > self.max_bytes):
+            total -= self._steps[drop].stored_bytes
+            drop += 1
+        if drop:
+            del self._steps[:drop]
+            self._index -= drop
+            if self._clean_index is not None:
+                self._clean_index = self._clean_index - drop if self._clean_index >= drop else None
+
+    def _changed(self, was_clean: bool) -> None:
+        self.changed.emit()
+        if self.is_clean() != was_clean:
+            self.clean_changed.emit(self.is_clean())
+
+
+__all__ = [
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_STEPS",
+    "EditCommand",
+    "EditHistory",
+    "RegionEditCommand",
+    "ReplaceImageCommand",
+    "changed_bbox",
+]

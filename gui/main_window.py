@@ -1,7 +1,7 @@
 """The main window: menus, tool bar, status bar and the wiring between the parts.
 
 The window owns one :class:`gui.document.EditorDocument` at a time, an :class:`ImageCanvas`,
-a ``QUndoStack`` and the settings. Engine work happens in the dialogs' background jobs; the
+an :class:`gui.history.EditHistory` (undo bounded by steps and memory) and the settings. Engine work happens in the dialogs' background jobs; the
 window only turns finished results into undo steps. Engine functions are looked up on their
 modules at call time (``engine.api.apply_filter``...), so tests can monkeypatch them.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QUndoStack
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
@@ -33,7 +33,7 @@ from gui.canvas import ImageCanvas
 from gui.document import EditorDocument
 from gui.filter_dialog import FilterDialog
 from gui.filter_menu import populate_filter_menu
-from gui.history import RegionEditCommand, ReplaceImageCommand
+from gui.history import DEFAULT_MAX_STEPS, EditHistory, RegionEditCommand, ReplaceImageCommand
 from gui.plugins_dialog import PluginsDialog
 from gui.selection import Selection, SelectionTool, mask_bbox
 from gui.settings import AppSettings
@@ -43,8 +43,8 @@ from plugins.api import PluginInfo, Task
 log = logging.getLogger(__name__)
 
 APP_NAME = "Clarity Studio"
-UNDO_LIMIT = 30
-"""Filter applications kept for undo (region steps are small; super-resolution keeps whole images)."""
+UNDO_LIMIT = DEFAULT_MAX_STEPS
+"""Filter applications kept for undo (also bounded by the settings' undo memory)."""
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif")
 
 
@@ -64,9 +64,9 @@ class MainWindow(QMainWindow):
         self.document: EditorDocument | None = None
         self.original_pixels: np.ndarray | None = None
         self.selection: Selection | None = None
-        self.undo_stack = QUndoStack(self)
-        self.undo_stack.setUndoLimit(UNDO_LIMIT)
-        self.undo_stack.cleanChanged.connect(self._clean_changed)
+        self.undo_stack = EditHistory(UNDO_LIMIT, self.settings.undo_memory_mib() * 1024 * 1024, self)
+        self.undo_stack.clean_changed.connect(self._clean_changed)
+        self.undo_stack.changed.connect(self._update_undo_actions)
         self.filter_dialog: FilterDialog | None = None
         self.batch_dialog: BatchDialog | None = None
         self.plugins_dialog: PluginsDialog | None = None
@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.canvas)
         self.setAcceptDrops(True)
         self._build_actions()
+        self._update_undo_actions()
         self._build_menus()
         self._build_toolbar()
         self._build_status_bar()
@@ -106,9 +107,8 @@ class MainWindow(QMainWindow):
         self.save_as_action = self._action("Save &As...", self.save_as, "Ctrl+Shift+S")
         self.close_action = self._action("&Close", self.close_document, "Ctrl+W")
         self.quit_action = self._action("&Quit", self.close, "Ctrl+Q")
-        self.undo_action = self.undo_stack.createUndoAction(self, "&Undo")
-        self.undo_action.setShortcut(QKeySequence("Ctrl+Z"))
-        self.redo_action = self.undo_stack.createRedoAction(self, "&Redo")
+        self.undo_action = self._action("&Undo", self.undo_stack.undo, "Ctrl+Z")
+        self.redo_action = self._action("&Redo", self.undo_stack.redo)
         self.redo_action.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
         self.select_all_action = self._action("Select &All", self.select_all, "Ctrl+A")
         self.select_none_action = self._action("Select &None", self.select_none, "Ctrl+D")
@@ -223,6 +223,13 @@ class MainWindow(QMainWindow):
         self._update_title()
         self._update_status()
 
+    def _update_undo_actions(self) -> None:
+        history = self.undo_stack
+        self.undo_action.setEnabled(history.can_undo())
+        self.undo_action.setText(f"&Undo {history.undo_text()}".rstrip())
+        self.redo_action.setEnabled(history.can_redo())
+        self.redo_action.setText(f"&Redo {history.redo_text()}".rstrip())
+
     def _clean_changed(self, clean: bool) -> None:
         if self.document is not None:
             self.document.set_dirty(not clean)
@@ -266,7 +273,7 @@ class MainWindow(QMainWindow):
             self.original_pixels = doc.pixels
             self.canvas.set_image(doc.pixels, doc.alpha, doc.image.bit_depth)
             self.canvas.set_original(doc.pixels, doc.alpha, doc.image.bit_depth)
-        self.undo_stack.setClean()
+        self.undo_stack.set_clean()
         self._update_title()
         self._update_status()
         self._update_enabled()
@@ -299,7 +306,7 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message
             self.show_error("Cannot save image", describe_error(exc))
             return False
-        self.undo_stack.setClean()
+        self.undo_stack.set_clean()
         self.document.mark_saved(Path(written))
         self.settings.add_recent_file(Path(written))
         self.settings.set_last_folder("save", Path(written).parent)
@@ -444,6 +451,7 @@ class MainWindow(QMainWindow):
         dialog.applied.connect(lambda result, d=dialog: self.apply_result(d, result))
         dialog.failed.connect(lambda _message: self.rebuild_filter_menu())  # a plugin that failed to load shows disabled
         dialog.preview_ready.connect(lambda d=dialog: self._show_device(d.last_device))
+        dialog.finished.connect(lambda _code, d=dialog: self._forget_filter_dialog(d))
         self.filter_dialog = dialog
         dialog.open()
         return dialog
@@ -453,6 +461,13 @@ class MainWindow(QMainWindow):
             self.filter_dialog.shutdown()
             self.filter_dialog.close()
             self.filter_dialog.deleteLater()
+            self.filter_dialog = None
+
+    def _forget_filter_dialog(self, dialog: FilterDialog) -> None:
+        """A closed filter dialog lets go of the image at once and is deleted by Qt later."""
+        dialog.release_images()
+        dialog.deleteLater()
+        if self.filter_dialog is dialog:
             self.filter_dialog = None
 
     def apply_result(self, dialog: FilterDialog, result: RunResult) -> None:

@@ -1,4 +1,4 @@
-"""Persistent UI state through ``QSettings``: geometry, recent files, last folders.
+"""Persistent UI state through ``QSettings``: geometry, recent files, last folders, undo memory.
 
 The window receives an :class:`AppSettings`; the app uses the platform's native location
 (organisation "Clarity Studio", application "Clarity Studio"), tests pass a ``QSettings`` on a
@@ -14,6 +14,8 @@ from PySide6.QtCore import QByteArray, QSettings
 ORGANIZATION = "Clarity Studio"
 APPLICATION = "Clarity Studio"
 MAX_RECENT = 10
+DEFAULT_UNDO_MEMORY_MIB = 1024
+MIN_UNDO_MEMORY_MIB = 64
 
 
 def default_settings() -> QSettings:
@@ -51,6 +53,18 @@ class AppSettings:
 
     def set_last_folder(self, key: str, folder: Path) -> None:
         self.store.setValue(f"folders/{key}", str(folder))
+
+    # -- undo history ------------------------------------------------------------------------
+    def undo_memory_mib(self) -> int:
+        """Pixel memory the undo history may hold, in MiB (``history/memory_mib``, at least 64)."""
+        try:
+            value = int(self.store.value("history/memory_mib", DEFAULT_UNDO_MEMORY_MIB))
+        except (TypeError, ValueError):
+            value = DEFAULT_UNDO_MEMORY_MIB
+        return max(MIN_UNDO_MEMORY_MIB, value)
+
+    def set_undo_memory_mib(self, mib: int) -> None:
+        self.store.setValue("history/memory_mib", int(mib))
 
     # -- geometry ------------------------------------------------------------------------------
     def geometry(self) -> QByteArray | None:

@@ -1,9 +1,11 @@
 """Measure the app's memory over N consecutive filter applications (issue 8: no growth).
 
 Drives the real MainWindow offscreen: opens a W x H photo, then N times opens the filter dialog
-from the Filter menu, clicks Apply and waits for the result, printing the process RSS. The undo
-history keeps at most ``gui.main_window.UNDO_LIMIT`` steps (each stores only the changed region),
-so RSS must level off once the history is full.
+from the Filter menu, clicks Apply and waits for the result in a running Qt event loop (as the
+app does, so deferred deletes happen), printing the process RSS, the undo history's size and the
+filter dialogs still alive. The history keeps at most ``gui.main_window.UNDO_LIMIT`` steps and
+at most the settings' undo memory (one copy of the changed region per step), so RSS must level
+off once the history is full.
 
     QT_QPA_PLATFORM=offscreen python scripts/gui_memory.py --runs 50 --size 1024x1024
 """
@@ -11,6 +13,7 @@ so RSS must level off once the history is full.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import tempfile
@@ -34,6 +37,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--size", default="1024x1024")
     parser.add_argument("--selection", action="store_true", help="apply to a rectangle selection instead of the whole image")
+    parser.add_argument("--undo-mib", type=int, default=None, help="undo memory budget in MiB (default: the app's)")
+    parser.add_argument("--every", type=int, default=5, help="print a row every N runs")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -45,9 +50,10 @@ def main() -> None:
 
     import numpy as np
     from PIL import Image
-    from PySide6.QtCore import QSettings
+    from PySide6.QtCore import QEventLoop, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
+    from gui.filter_dialog import FilterDialog
     from gui.main_window import UNDO_LIMIT, MainWindow
     from gui.selection import Selection
     from gui.settings import AppSettings
@@ -55,13 +61,24 @@ def main() -> None:
     rng = np.random.default_rng(0)
     Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(tmp / "photo.png")
     app = QApplication.instance() or QApplication([])
-    window = MainWindow(AppSettings(QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat)))
+    settings = AppSettings(QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat))
+    if args.undo_mib is not None:
+        settings.set_undo_memory_mib(args.undo_mib)
+    window = MainWindow(settings)
+
+    def spin(msecs: int) -> None:
+        loop = QEventLoop()
+        QTimer.singleShot(msecs, loop.quit)
+        loop.exec()
+
     window.show()
     window.open_file(tmp / "photo.png")
     if args.selection:
         window.set_selection(Selection.rectangle(width // 4, height // 4, width // 2, height // 2, feather=4.0))
-    print(f"image {width}x{height}, undo limit {UNDO_LIMIT}, start RSS {rss_mib():.0f} MiB")
-    print("run  RSS MiB  seconds")
+    history = window.undo_stack
+    print(f"image {width}x{height}, undo limit {UNDO_LIMIT} steps / {history.max_bytes / 2**20:.0f} MiB, "
+          f"start RSS {rss_mib():.0f} MiB", flush=True)
+    print("run  RSS MiB  seconds  undo steps  undo MiB  live dialogs", flush=True)
     for run in range(1, args.runs + 1):
         window.filter_actions["tiny"].trigger()
         dialog = window.filter_dialog
@@ -71,11 +88,16 @@ def main() -> None:
         t0 = time.perf_counter()
         dialog.apply_button.click()
         while not done or dialog.running:
-            app.processEvents()
-            time.sleep(0.002)
-        if run == 1 or run % 5 == 0:
-            print(f"{run:3d}  {rss_mib():7.0f}  {time.perf_counter() - t0:7.2f}")
-    print(f"undo steps held: {window.undo_stack.count()}")
+            spin(5)
+        seconds = time.perf_counter() - t0
+        del dialog
+        spin(5)
+        if run == 1 or run % args.every == 0:
+            gc.collect()
+            live = sum(type(o) is FilterDialog for o in gc.get_objects())
+            print(f"{run:3d}  {rss_mib():7.0f}  {seconds:7.2f}  {history.count():10d}  "
+                  f"{history.stored_bytes() / 2**20:8.0f}  {live:12d}", flush=True)
+    window.undo_stack.set_clean()  # no "save changes?" box: it would block an offscreen run
     window.close()
 
 

@@ -6,12 +6,12 @@ import math
 
 import numpy as np
 import pytest
-from PySide6.QtGui import QImage, QUndoStack
+from PySide6.QtGui import QImage
 
 from engine.imageio.document import ImageDocument
 from gui.canvas import DisplayPyramid
 from gui.document import EditorDocument
-from gui.history import RegionEditCommand, ReplaceImageCommand
+from gui.history import EditHistory, RegionEditCommand, ReplaceImageCommand
 from gui.qimage import CHECKER_DARK, CHECKER_LIGHT, from_qimage, to_qimage
 from gui.selection import Selection, SelectionTool, mask_bbox
 
@@ -78,34 +78,101 @@ def test_pyramid_level_choice_and_sizes() -> None:
     assert (level2.width(), level2.height()) == (750, 500)
 
 
-def test_region_command_stores_only_changed_box_and_undoes_exactly(small_rgb: np.ndarray) -> None:
+def test_region_command_stores_one_copy_of_changed_box_and_undoes_exactly(small_rgb: np.ndarray) -> None:
     doc = EditorDocument(_doc(small_rgb))
     after = small_rgb.copy()
     after[10:14, 20:31] = 0.25
-    stack = QUndoStack()
+    history = EditHistory()
     cmd = RegionEditCommand.from_result(doc, after, "Tiny")
     assert cmd is not None and (cmd.x, cmd.y) == (20, 10)
-    assert cmd.stored_bytes == 2 * 4 * 11 * 3 * 4  # two 4x11x3 float32 copies
-    stack.push(cmd)
+    assert cmd.stored_bytes == 4 * 11 * 3 * 4  # one 4x11x3 float32 copy: the state not shown
+    history.push(cmd)
     np.testing.assert_array_equal(doc.pixels, after)
-    assert doc.dirty
-    stack.undo()
-    np.testing.assert_array_equal(doc.pixels, small_rgb)
-    stack.redo()
-    np.testing.assert_array_equal(doc.pixels, after)
+    assert doc.dirty and history.undo_text() == "Tiny" and not history.can_redo()
+    for _ in range(2):  # undo/redo swap the stored copy; twice checks the swap is stable
+        history.undo()
+        np.testing.assert_array_equal(doc.pixels, small_rgb)
+        assert history.redo_text() == "Tiny" and cmd.stored_bytes == 4 * 11 * 3 * 4
+        history.redo()
+        np.testing.assert_array_equal(doc.pixels, after)
     assert RegionEditCommand.from_result(doc, after.copy(), "noop") is None
 
 
 def test_replace_image_command_resizes_alpha_and_undoes(small_rgb: np.ndarray) -> None:
     alpha = np.full(small_rgb.shape[:2], 0.5, np.float32)
     doc = EditorDocument(_doc(small_rgb, alpha))
+    selection = np.zeros(small_rgb.shape[:2], np.float32)
+    selection[2:5, 3:9] = 1
+    doc.selection_mask = selection
     big = np.zeros((74, 106, 3), np.float32)
-    stack = QUndoStack()
-    stack.push(ReplaceImageCommand(doc, doc.image.with_pixels(big), "x2"))
+    history = EditHistory()
+    history.push(ReplaceImageCommand(doc, doc.image.with_pixels(big), "x2"))
     assert (doc.width, doc.height) == (106, 74) and doc.alpha is not None and doc.alpha.shape == (74, 106)
-    stack.undo()
+    assert doc.selection_mask is None
+    history.undo()
     np.testing.assert_array_equal(doc.pixels, small_rgb)
     np.testing.assert_array_equal(doc.alpha, alpha)
+    np.testing.assert_array_equal(doc.selection_mask, selection)
+    history.redo()
+    assert (doc.width, doc.height) == (106, 74)
+
+
+class _Step:
+    """A command of a given size that records the order of calls."""
+
+    def __init__(self, name: str, nbytes: int, log: list[str]) -> None:
+        self.text, self._nbytes, self._log = name, nbytes, log
+
+    @property
+    def stored_bytes(self) -> int:
+        return self._nbytes
+
+    def redo(self) -> None:
+        self._log.append(f"redo {self.text}")
+
+    def undo(self) -> None:
+        self._log.append(f"undo {self.text}")
+
+
+def test_history_forgets_oldest_steps_beyond_step_limit_and_memory_budget() -> None:
+    log: list[str] = []
+    history = EditHistory(max_steps=3, max_bytes=100)
+    for i in range(5):
+        history.push(_Step(f"s{i}", 30, log))
+    assert history.count() == 3 and history.stored_bytes() == 90  # step limit
+    history.push(_Step("big", 50, log))  # 30 + 30 + 50 > 100: two oldest go
+    assert history.count() == 2 and history.stored_bytes() == 80
+    history.push(_Step("huge", 500, log))  # over budget alone: still undoable
+    assert history.count() == 1 and history.undo_text() == "huge"
+    history.undo()
+    assert not history.can_undo() and log[-1] == "undo huge"
+    with pytest.raises(ValueError, match="max_steps"):
+        EditHistory(max_steps=0)
+
+
+def test_history_clean_state_and_redo_tail() -> None:
+    log: list[str] = []
+    history = EditHistory(max_steps=2)
+    cleanness: list[bool] = []
+    history.clean_changed.connect(cleanness.append)
+    history.push(_Step("a", 1, log))
+    history.set_clean()
+    history.push(_Step("b", 1, log))
+    history.undo()
+    assert history.is_clean() and cleanness == [False, True, False, True]
+    history.push(_Step("c", 1, log))  # discards redoable "b"
+    assert (history.count(), history.index(), history.can_redo()) == (2, 2, False)
+    assert log == ["redo a", "redo b", "undo b", "redo c"]
+    history.push(_Step("d", 1, log))  # "a" is forgotten; the state after it (saved) is the oldest
+    history.undo()
+    history.undo()
+    assert not history.can_undo() and history.is_clean()
+    history.clear()  # a new document: clean; then the saved state falls off the history
+    for name in "xyz":
+        history.push(_Step(name, 1, log))
+    while history.can_undo():
+        history.undo()
+    assert history.undo_text() == "" and history.redo_text() == "y" and not history.is_clean()
 
 
 def test_tiled_full_resolution_drawing_matches_single_image(monkeypatch: pytest.MonkeyPatch) -> None:

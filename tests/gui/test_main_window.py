@@ -102,6 +102,33 @@ def test_filter_on_mouse_selection_changes_only_inside_then_undo_redo(qtbot, win
     assert window.undo_stack.count() == 1
 
 
+def test_repeated_filters_keep_no_dialog_or_image_copy_alive(qtbot, window: MainWindow, photo) -> None:  # noqa: ANN001
+    """Issue 8: memory must not grow over many applications. Closed dialogs drop the image at
+    once and are deleted; the history forgets its oldest steps at the step limit."""
+    import gc
+
+    original = _open(window, photo)
+    window.undo_stack.max_steps = 3
+    step_bytes = original.nbytes  # the tiny filter changes every pixel: one full copy per step
+    dialogs: list[FilterDialog] = []
+    for run in range(6):
+        dialog = _filter_dialog_via_menu(qtbot, window, "tiny")
+        _apply(qtbot, dialog)
+        assert window.filter_dialog is None and dialog.images_released
+        assert window.undo_action.text() == "&Undo Tiny Denoise"
+        assert window.undo_stack.count() == min(run + 1, 3)
+        assert window.undo_stack.stored_bytes() == min(run + 1, 3) * step_bytes
+        dialogs.append(dialog)
+    del dialog, dialogs
+    qtbot.wait(50)  # the event loop runs the deferred deletes
+    gc.collect()
+    assert not [o for o in gc.get_objects() if type(o) is FilterDialog]
+    for _ in range(3):
+        window.undo_action.trigger()
+    assert not window.undo_action.isEnabled() and window.redo_action.text() == "&Redo Tiny Denoise"
+    assert not np.array_equal(window.document.pixels, original)  # the first 3 steps were forgotten
+
+
 def _pt(x: float, y: float):  # noqa: ANN202
     from PySide6.QtCore import QPointF
 
