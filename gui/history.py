@@ -12,7 +12,7 @@ instead of a before and an after copy.
 
 :class:`EditHistory` keeps at most ``max_steps`` steps and at most ``max_bytes`` of stored
 pixels: after each push it forgets the oldest steps until both limits hold, but it always keeps
-the newest step, so the last filter can be undone even when it alone exceeds the budget. A
+the last applied step, so the last filter can be undone even when it alone exceeds the budget. A
 step count alone is not enough for a photo editor: thirty full-image steps of a 50-megapixel
 photo would hold 18 GB.
 
@@ -140,13 +140,20 @@ class EditHistory(QObject):
 
     def __init__(self, max_steps: int = DEFAULT_MAX_STEPS, max_bytes: int = DEFAULT_MAX_BYTES, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        if max_steps < 1 or max_bytes < 0:
-            raise ValueError(f"the undo history needs max_steps >= 1 and max_bytes >= 0 (got {max_steps}, {max_bytes})")
-        self.max_steps = max_steps
-        self.max_bytes = max_bytes
         self._steps: list[EditCommand] = []
         self._index = 0
         self._clean_index: int | None = 0
+        self.max_steps, self.max_bytes = DEFAULT_MAX_STEPS, DEFAULT_MAX_BYTES
+        self.set_limits(max_steps, max_bytes)
+
+    def set_limits(self, max_steps: int, max_bytes: int) -> None:
+        """Change the limits; steps beyond the new ones are forgotten now (oldest first)."""
+        if max_steps < 1 or max_bytes < 0:
+            raise ValueError(f"the undo history needs max_steps >= 1 and max_bytes >= 0 (got {max_steps}, {max_bytes})")
+        self.max_steps, self.max_bytes = max_steps, max_bytes
+        was_clean = self.is_clean()
+        if self._enforce_limits():
+            self._changed(was_clean)
 
     # -- queries -----------------------------------------------------------------------------
     def count(self) -> int:
@@ -217,10 +224,15 @@ class EditHistory(QObject):
         self._clean_index = self._index
         self._changed(was_clean)
 
-    def _enforce_limits(self) -> None:
+    def _enforce_limits(self) -> int:
+        """Forget the oldest steps until the limits hold; returns how many.
+
+        Only applied steps are forgotten, and never the last applied one, so the latest edit can
+        always be undone; redoable steps are kept (they go with the next push).
+        """
         drop = 0
         total = self.stored_bytes()
-        while len(self._steps) - drop > 1 and (len(self._steps) - drop > self.max_steps or total > self.max_bytes):
+        while drop < self._index - 1 and (len(self._steps) - drop > self.max_steps or total > self.max_bytes):
             total -= self._steps[drop].stored_bytes
             drop += 1
         if drop:
@@ -228,6 +240,7 @@ class EditHistory(QObject):
             self._index -= drop
             if self._clean_index is not None:
                 self._clean_index = self._clean_index - drop if self._clean_index >= drop else None
+        return drop
 
     def _changed(self, was_clean: bool) -> None:
         self.changed.emit()

@@ -33,8 +33,9 @@ from gui.canvas import ImageCanvas
 from gui.document import EditorDocument
 from gui.filter_dialog import FilterDialog
 from gui.filter_menu import populate_filter_menu
-from gui.history import DEFAULT_MAX_STEPS, EditHistory, RegionEditCommand, ReplaceImageCommand
+from gui.history import EditHistory, RegionEditCommand, ReplaceImageCommand
 from gui.plugins_dialog import PluginsDialog
+from gui.preferences_dialog import PreferencesDialog
 from gui.selection import Selection, SelectionTool, mask_bbox
 from gui.settings import AppSettings
 from gui.worker import describe_error
@@ -43,8 +44,6 @@ from plugins.api import PluginInfo, Task
 log = logging.getLogger(__name__)
 
 APP_NAME = "Clarity Studio"
-UNDO_LIMIT = DEFAULT_MAX_STEPS
-"""Filter applications kept for undo (also bounded by the settings' undo memory)."""
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif")
 
 
@@ -64,7 +63,7 @@ class MainWindow(QMainWindow):
         self.document: EditorDocument | None = None
         self.original_pixels: np.ndarray | None = None
         self.selection: Selection | None = None
-        self.undo_stack = EditHistory(UNDO_LIMIT, self.settings.undo_memory_mib() * 1024 * 1024, self)
+        self.undo_stack = EditHistory(self.settings.undo_steps(), self.settings.undo_memory_mib() * 1024 * 1024, self)
         self.undo_stack.clean_changed.connect(self._clean_changed)
         self.undo_stack.changed.connect(self._update_undo_actions)
         self.filter_dialog: FilterDialog | None = None
@@ -113,6 +112,8 @@ class MainWindow(QMainWindow):
         self.select_all_action = self._action("Select &All", self.select_all, "Ctrl+A")
         self.select_none_action = self._action("Select &None", self.select_none, "Ctrl+D")
         self.invert_action = self._action("&Invert Selection", self.invert_selection, "Ctrl+Shift+I")
+        self.preferences_action = self._action("&Preferences...", self.open_preferences)
+        self.preferences_action.setMenuRole(QAction.MenuRole.PreferencesRole)
         self.zoom_in_action = self._action("Zoom &In", self.canvas.zoom_in, ["Ctrl++", "Ctrl+="])
         self.zoom_out_action = self._action("Zoom &Out", self.canvas.zoom_out, "Ctrl+-")
         self.fit_action = self._action("&Fit", self.canvas.fit, "Ctrl+0")
@@ -140,7 +141,8 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         edit = bar.addMenu("&Edit")
-        for a in (self.undo_action, self.redo_action, None, self.select_all_action, self.select_none_action, self.invert_action):
+        for a in (self.undo_action, self.redo_action, None, self.select_all_action, self.select_none_action, self.invert_action,
+                  None, self.preferences_action):
             edit.addSeparator() if a is None else edit.addAction(a)
         self.filter_menu: QMenu = bar.addMenu("F&ilter")
         view = bar.addMenu("&View")
@@ -503,6 +505,17 @@ class MainWindow(QMainWindow):
             self._update_status()
 
     # ------------------------------------------------------------------ other dialogs
+    def open_preferences(self) -> PreferencesDialog:
+        """Edit > Preferences... (window-modal); OK applies the undo limits at once."""
+        dialog = PreferencesDialog(self.settings, self)
+        dialog.accepted.connect(self._apply_preferences)
+        dialog.finished.connect(lambda _code, d=dialog: d.deleteLater())
+        dialog.open()
+        return dialog
+
+    def _apply_preferences(self) -> None:
+        self.undo_stack.set_limits(self.settings.undo_steps(), self.settings.undo_memory_mib() * 1024 * 1024)
+
     def open_batch_dialog(self) -> BatchDialog:
         """Batch > Process Folder... (non-blocking)."""
         from engine import batch

@@ -14,8 +14,11 @@ from PySide6.QtCore import QByteArray, QSettings
 ORGANIZATION = "Clarity Studio"
 APPLICATION = "Clarity Studio"
 MAX_RECENT = 10
+DEFAULT_UNDO_STEPS = 30
+MAX_UNDO_STEPS = 200
 DEFAULT_UNDO_MEMORY_MIB = 1024
 MIN_UNDO_MEMORY_MIB = 64
+MAX_UNDO_MEMORY_MIB = 1024 * 1024
 
 
 def default_settings() -> QSettings:
@@ -55,13 +58,24 @@ class AppSettings:
         self.store.setValue(f"folders/{key}", str(folder))
 
     # -- undo history ------------------------------------------------------------------------
+    def _int(self, key: str, default: int, low: int, high: int) -> int:
+        """An integer setting clamped to ``[low, high]``; a missing or garbled value gives ``default``."""
+        try:
+            value = int(self.store.value(key, default))
+        except (TypeError, ValueError):
+            value = default
+        return min(high, max(low, value))
+
+    def undo_steps(self) -> int:
+        """Filter applications kept for undo (``history/steps``, 1..200)."""
+        return self._int("history/steps", DEFAULT_UNDO_STEPS, 1, MAX_UNDO_STEPS)
+
+    def set_undo_steps(self, steps: int) -> None:
+        self.store.setValue("history/steps", int(steps))
+
     def undo_memory_mib(self) -> int:
         """Pixel memory the undo history may hold, in MiB (``history/memory_mib``, at least 64)."""
-        try:
-            value = int(self.store.value("history/memory_mib", DEFAULT_UNDO_MEMORY_MIB))
-        except (TypeError, ValueError):
-            value = DEFAULT_UNDO_MEMORY_MIB
-        return max(MIN_UNDO_MEMORY_MIB, value)
+        return self._int("history/memory_mib", DEFAULT_UNDO_MEMORY_MIB, MIN_UNDO_MEMORY_MIB, MAX_UNDO_MEMORY_MIB)
 
     def set_undo_memory_mib(self, mib: int) -> None:
         self.store.setValue("history/memory_mib", int(mib))

@@ -3,8 +3,8 @@
 Drives the real MainWindow offscreen: opens a W x H photo, then N times opens the filter dialog
 from the Filter menu, clicks Apply and waits for the result in a running Qt event loop (as the
 app does, so deferred deletes happen), printing the process RSS, the undo history's size and the
-filter dialogs still alive. The history keeps at most ``gui.main_window.UNDO_LIMIT`` steps and
-at most the settings' undo memory (one copy of the changed region per step), so RSS must level
+filter dialogs still alive. The history keeps at most the settings' undo steps (30) and
+undo memory (1 GiB) (one copy of the changed region per step), so RSS must level
 off once the history is full.
 
     QT_QPA_PLATFORM=offscreen python scripts/gui_memory.py --runs 50 --size 1024x1024
@@ -54,7 +54,7 @@ def main() -> None:
     from PySide6.QtWidgets import QApplication
 
     from gui.filter_dialog import FilterDialog
-    from gui.main_window import UNDO_LIMIT, MainWindow
+    from gui.main_window import MainWindow
     from gui.selection import Selection
     from gui.settings import AppSettings
 
@@ -76,7 +76,7 @@ def main() -> None:
     if args.selection:
         window.set_selection(Selection.rectangle(width // 4, height // 4, width // 2, height // 2, feather=4.0))
     history = window.undo_stack
-    print(f"image {width}x{height}, undo limit {UNDO_LIMIT} steps / {history.max_bytes / 2**20:.0f} MiB, "
+    print(f"image {width}x{height}, undo limit {history.max_steps} steps / {history.max_bytes / 2**20:.0f} MiB, "
           f"start RSS {rss_mib():.0f} MiB", flush=True)
     print("run  RSS MiB  seconds  undo steps  undo MiB  live dialogs", flush=True)
     for run in range(1, args.runs + 1):

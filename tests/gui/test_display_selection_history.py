@@ -150,6 +150,21 @@ def test_history_forgets_oldest_steps_beyond_step_limit_and_memory_budget() -> N
         EditHistory(max_steps=0)
 
 
+def test_history_lower_limits_forget_only_applied_steps() -> None:
+    log: list[str] = []
+    history = EditHistory(max_steps=10)
+    for name in "abcd":
+        history.push(_Step(name, 10, log))
+    history.undo()  # "d" is redoable
+    changes: list[bool] = []
+    history.changed.connect(lambda: changes.append(True))
+    history.set_limits(max_steps=2, max_bytes=10**6)
+    assert (history.count(), history.index(), history.undo_text(), history.redo_text()) == (2, 1, "c", "d")
+    assert changes == [True]
+    history.set_limits(max_steps=1, max_bytes=0)  # only the one applied step left: it stays
+    assert (history.count(), history.index()) == (2, 1)
+
+
 def test_history_clean_state_and_redo_tail() -> None:
     log: list[str] = []
     history = EditHistory(max_steps=2)

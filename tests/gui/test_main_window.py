@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QDialogButtonBox
 
 from gui.filter_dialog import FilterDialog
 from gui.main_window import MainWindow
@@ -127,6 +128,22 @@ def test_repeated_filters_keep_no_dialog_or_image_copy_alive(qtbot, window: Main
         window.undo_action.trigger()
     assert not window.undo_action.isEnabled() and window.redo_action.text() == "&Redo Tiny Denoise"
     assert not np.array_equal(window.document.pixels, original)  # the first 3 steps were forgotten
+
+
+def test_preferences_change_undo_limits_at_once(qtbot, window: MainWindow, photo, settings) -> None:  # noqa: ANN001
+    _open(window, photo)
+    for _ in range(4):
+        _apply(qtbot, _filter_dialog_via_menu(qtbot, window, "tiny"))
+    assert window.undo_stack.count() == 4
+    dialog = window.open_preferences()
+    assert (dialog.steps.value(), dialog.memory.value()) == (30, 1024)
+    dialog.steps.setValue(2)
+    dialog.memory.setValue(10**9)  # clamped by the spin box
+    qtbot.mouseClick(dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok), Qt.MouseButton.LeftButton)
+    assert (settings.undo_steps(), settings.undo_memory_mib()) == (2, 1024 * 1024)
+    assert window.undo_stack.count() == 2 and window.undo_stack.max_steps == 2
+    settings.store.setValue("history/steps", "lots")  # a garbled value falls back to the default
+    assert settings.undo_steps() == 30
 
 
 def _pt(x: float, y: float):  # noqa: ANN202
