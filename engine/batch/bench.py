@@ -49,13 +49,32 @@ class BatchBenchResult:
         """Serial time over overlapped time (> 1 means the overlap helps)."""
         return self.serial_seconds / self.overlap_seconds if self.overlap_seconds > 0 else 0.0
 
-    def summary(self) -> str:
-        """One line for the command line."""
-        return (
-            f"{self.plugin_id}: {self.images} images; serial {self.serial_images_per_second:.2f} img/s "
-            f"({self.serial_seconds:.2f} s), overlapped with {self.workers} reader/writer threads "
-            f"{self.overlap_images_per_second:.2f} img/s ({self.overlap_seconds:.2f} s); speedup x{self.speedup:.2f}"
-        )
+    def to_dict(self) -> dict[str, object]:
+        """The JSON form (``clarity bench --json``'s ``batch`` section)."""
+        return {
+            "plugin": self.plugin_id,
+            "images": self.images,
+            "workers": self.workers,
+            "serial_seconds": round(self.serial_seconds, 4),
+            "overlap_seconds": round(self.overlap_seconds, 4),
+            "serial_images_per_second": round(self.serial_images_per_second, 3),
+            "overlap_images_per_second": round(self.overlap_images_per_second, 3),
+            "speedup": round(self.speedup, 3),
+        }
+
+    def table(self) -> str:
+        """A two-row table (serial, overlapped) for the terminal, ending with a newline."""
+        header = ("filter", "images", "mode", "threads", "seconds", "images/s", "speedup")
+        rows = [
+            (self.plugin_id, str(self.images), "serial", "0", f"{self.serial_seconds:.2f}",
+             f"{self.serial_images_per_second:.2f}", "1.00x"),
+            (self.plugin_id, str(self.images), "overlapped", str(self.workers), f"{self.overlap_seconds:.2f}",
+             f"{self.overlap_images_per_second:.2f}", f"{self.speedup:.2f}x"),
+        ]  # fmt: skip
+        widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in (header, tuple("-" * w for w in widths), *rows)]
+        return "\n".join(lines) + "\nthreads: reader and writer threads around the model; speedup = serial time / overlapped time\n"
+
 
 
 def bench_batch(

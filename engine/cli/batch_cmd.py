@@ -15,7 +15,10 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.batch.bench import BatchBenchResult
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -228,24 +231,14 @@ def add_bench_batch_arguments(parser: argparse.ArgumentParser) -> None:
                         help="time only the first N images of DIR")
 
 
-def bench_batch_section(args: argparse.Namespace) -> dict[str, object] | None:
-    """The ``batch`` section of ``clarity bench`` (``None`` without ``--batch``)."""
+def bench_batch_section(args: argparse.Namespace) -> BatchBenchResult | None:
+    """The ``batch`` part of ``clarity bench`` (``None`` without ``--batch``)."""
     if getattr(args, "batch", None) is None:
         return None
     from engine.batch.bench import bench_batch
     from engine.cli.apply_cmd import parse_params, run_options
 
-    plugin_id = args.filter[0]
-    result = bench_batch(args.batch, plugin_id, parse_params(args.param), options=run_options(args),
-                         workers=args.batch_workers, limit=args.batch_limit)
-    return {
-        "dir": str(args.batch),
-        "plugin": plugin_id,
-        "images": result.images,
-        "workers": result.workers,
-        "serial_seconds": round(result.serial_seconds, 4),
-        "overlap_seconds": round(result.overlap_seconds, 4),
-        "serial_images_per_second": round(result.serial_images_per_second, 3),
-        "overlap_images_per_second": round(result.overlap_images_per_second, 3),
-        "speedup": round(result.speedup, 3),
-    }
+    if not args.json:
+        print(f"timing a batch over {args.batch} with {args.filter[0]} (serial, then overlapped)...", file=sys.stderr)
+    return bench_batch(args.batch, args.filter[0], parse_params(args.param), options=run_options(args),
+                       workers=args.batch_workers, limit=args.batch_limit)

@@ -1,9 +1,9 @@
 """``clarity bench --filter ID --size WxH``: whole-image vs tiled speed and memory, as a table or JSON.
 
 Thin wrapper over :func:`engine.bench.bench_plugin`; ``--filter`` may repeat to compare plugins
-side by side. Extension point: the batch-throughput benchmark (``--batch DIR``, images/s with
-and without I/O overlap) plugs in through :func:`_add_batch_arguments` and :func:`_batch_section`,
-which are deliberately empty here.
+side by side. ``--batch DIR`` times a batch over DIR with the first filter (images/s with and
+without reader/writer overlap, :func:`engine.batch.bench.bench_batch`); given alone (no
+``--size``) it skips the synthetic-image benchmark.
 """
 
 from __future__ import annotations
@@ -11,8 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pragma: no cover
+    from engine.batch.bench import BatchBenchResult
 
 JSON_VERSION = 1
+DEFAULT_SIZE = "1024x1024"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,7 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("bench", help="measure a filter's speed and memory (whole image vs tiled)")
     p.add_argument("--filter", "-f", action="append", required=True, metavar="ID",
                    help="plugin id; repeat to compare several plugins in one table")  # fmt: skip
-    p.add_argument("--size", default="1024x1024", metavar="WxH", help="synthetic input size (default 1024x1024)")
+    p.add_argument("--size", default=None, metavar="WxH",
+                   help=f"synthetic input size (default {DEFAULT_SIZE}; with --batch and no --size, no synthetic run)")
     add_run_options(p)
     p.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE", help="filter parameter, repeatable")
     p.add_argument("--repeat", type=int, default=1, metavar="N", help="runs per measurement; the median is reported")
@@ -40,8 +46,8 @@ def _add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     add_bench_batch_arguments(parser)
 
 
-def _batch_section(args: argparse.Namespace) -> dict[str, object] | None:
-    """Hook: batch-throughput figures for ``--batch`` (``None`` when not requested)."""
+def _batch_section(args: argparse.Namespace) -> BatchBenchResult | None:
+    """Batch-throughput figures for ``--batch`` (``None`` when not requested)."""
     from engine.cli.batch_cmd import bench_batch_section
 
     return bench_batch_section(args)
@@ -53,13 +59,14 @@ def run(args: argparse.Namespace) -> int:
     from engine.cli.apply_cmd import parse_params, run_options
     from engine.errors import ParameterError
 
-    width, height = parse_size(args.size)
+    synthetic = args.size is not None or args.batch is None
+    width, height = parse_size(args.size or DEFAULT_SIZE)
     if args.repeat < 1:
         raise ParameterError(f"--repeat {args.repeat} must be at least 1")
     options = run_options(args)
     params = parse_params(args.param)
     results = []
-    for plugin_id in args.filter:
+    for plugin_id in args.filter if synthetic else ():
         if not args.json:
             print(f"benchmarking {plugin_id} at {width}x{height}...", file=sys.stderr)
         results.append(bench_plugin(plugin_id, width, height, options=options, params=params, repeat=args.repeat,
@@ -68,11 +75,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         payload: dict[str, object] = {"version": JSON_VERSION, "results": [r.to_dict() for r in results]}
         if batch is not None:
-            payload["batch"] = batch
+            payload["batch"] = batch.to_dict()
         json.dump(payload, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        sys.stdout.write(format_table(results))
+        if results:
+            sys.stdout.write(format_table(results))
         if batch is not None:
-            sys.stdout.write(json.dumps(batch, indent=2) + "\n")
+            sys.stdout.write(("\n" if results else "") + batch.table())
     return 0

@@ -125,3 +125,11 @@ def test_clarity_bench_batch_hook(registry: Path, photos: Path, capsys: pytest.C
     batch = json.loads(capsys.readouterr().out)["batch"]
     assert (batch["plugin"], batch["images"], batch["workers"]) == ("tiny", 2, 2)
     assert batch["serial_images_per_second"] == pytest.approx(2 / batch["serial_seconds"], rel=0.01)
+
+
+def test_clarity_bench_batch_alone_prints_only_the_batch_table(registry: Path, photos: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--filter", "tiny", "--batch", str(photos)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split()[:3] == ["filter", "images", "mode"]
+    assert "MP/s" not in out and "overlapped" in out  # no synthetic-image table
