@@ -1,8 +1,9 @@
 """The main window: menus, tool bar, status bar and the wiring between the parts.
 
 The window owns one :class:`gui.document.EditorDocument` at a time, an :class:`ImageCanvas`,
-an :class:`gui.history.EditHistory` (undo bounded by steps and memory) and the settings. Engine work happens in the dialogs' background jobs; the
-window only turns finished results into undo steps. Engine functions are looked up on their
+an :class:`gui.history.EditHistory` (undo bounded by steps and memory) and the settings. Engine
+work happens in the dialogs' background jobs; the window only turns finished results into undo
+steps. Engine functions are looked up on their
 modules at call time (``engine.api.apply_filter``...), so tests can monkeypatch them.
 """
 
@@ -63,7 +64,8 @@ class MainWindow(QMainWindow):
         self.document: EditorDocument | None = None
         self.original_pixels: np.ndarray | None = None
         self.selection: Selection | None = None
-        self.undo_stack = EditHistory(self.settings.undo_steps(), self.settings.undo_memory_mib() * 1024 * 1024, self)
+        self.undo_stack = EditHistory(parent=self)
+        self._apply_preferences()
         self.undo_stack.clean_changed.connect(self._clean_changed)
         self.undo_stack.changed.connect(self._update_undo_actions)
         self.filter_dialog: FilterDialog | None = None
@@ -460,10 +462,9 @@ class MainWindow(QMainWindow):
 
     def _close_filter_dialog(self) -> None:
         if self.filter_dialog is not None:
-            self.filter_dialog.shutdown()
-            self.filter_dialog.close()
-            self.filter_dialog.deleteLater()
-            self.filter_dialog = None
+            dialog = self.filter_dialog
+            dialog.close()
+            self._forget_filter_dialog(dialog)  # again if close() already did: harmless
 
     def _forget_filter_dialog(self, dialog: FilterDialog) -> None:
         """A closed filter dialog lets go of the image at once and is deleted by Qt later."""
@@ -514,6 +515,7 @@ class MainWindow(QMainWindow):
         return dialog
 
     def _apply_preferences(self) -> None:
+        """Apply the settings' undo limits to the history."""
         self.undo_stack.set_limits(self.settings.undo_steps(), self.settings.undo_memory_mib() * 1024 * 1024)
 
     def open_batch_dialog(self) -> BatchDialog:
