@@ -16,9 +16,8 @@ import hashlib
 import importlib
 import re
 import shutil
-from pathlib import Path
-
 import sys
+from pathlib import Path
 
 import torch
 from safetensors.torch import save_file

@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 from plugins.api import AUTO, Manifest, ParamValues, Restorer, WeightsBundle
-from plugins.nets.loading import load_networks
 from plugins.denoise.noise_estimate import estimate_sigma
+from plugins.nets.loading import load_networks
 from plugins.nets.resunet import ResUNet, UNetArch
 
 ARCH = UNetArch(widths=(64, 128, 256), enc_blocks=1, dec_blocks=1, bottom_dilations=(1, 1), unshuffle=2)
