@@ -22,6 +22,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="training config TOML (optional with --resume: the checkpoint's copy is used)")
     p.add_argument("--out", type=Path, help="run folder (default: .runs/<name>, or the checkpoint's folder on resume)")
     p.add_argument("--resume", type=Path, help="checkpoint to continue from (DIR, DIR/last.safetensors or .json)")
+    p.add_argument("--init", type=Path, help="start from these weights (exported .safetensors or a checkpoint): a fine-tuning run with a fresh optimizer, warm-up and EMA")
     p.add_argument("--steps", type=int, help="run at most N steps in this command (the schedule still spans run.steps)")
     p.add_argument("--minutes", type=float, help="time budget of this command in minutes (overrides run.minutes)")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (overrides run.device)")
@@ -79,7 +80,7 @@ def prepare(args: argparse.Namespace, *, want_distill: bool):  # type: ignore[no
 def command_line(args: argparse.Namespace) -> str:
     """The command line, rebuilt from the parsed options (recorded in checkpoints for the model card)."""
     parts = ["clarity", args.command]
-    for opt in ("config", "out", "resume", "steps", "minutes", "device", "threads"):
+    for opt in ("config", "out", "resume", "init", "steps", "minutes", "device", "threads"):
         value = getattr(args, opt, None)
         if value is not None:
             parts += [f"--{opt}", shlex.quote(str(value))]
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
     text, cfg, out, resume = prepare(args, want_distill=False)
     trainer = Trainer(
-        cfg, out, device=args.device, resume=resume, stop_after=args.steps, minutes=args.minutes,
+        cfg, out, device=args.device, resume=resume, init=args.init, stop_after=args.steps, minutes=args.minutes,
         command=command_line(args), log=None if args.quiet else print,
     )
     trainer.set_config_text(text)

@@ -208,3 +208,23 @@ def restore_rng(tensors: dict[str, torch.Tensor], py: list[Any], npst: dict[str,
         random.setstate((py[0], tuple(py[1]), py[2]))
     if npst:
         np.random.set_state((npst["kind"], np.array(npst["keys"], dtype=np.uint32), npst["pos"], npst["has_gauss"], npst["cached"]))
+
+
+def load_state_file(path: Path | str) -> dict[str, torch.Tensor]:
+    """A network state dict from exported weights (plain keys) or a training checkpoint.
+
+    Checkpoints hold ``ema.`` and ``model.`` keys; the EMA copy is preferred. Floating-point
+    tensors are returned as float32 (exported fp16 weights included). Safetensors only: no
+    pickle is ever read.
+    """
+    from safetensors.torch import load_file
+
+    p = Path(path)
+    if not p.is_file():
+        raise ClarityError(f"weights file {p} does not exist")
+    tensors = load_file(str(p))
+    for prefix in ("ema.", "model."):
+        sub = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        if sub:
+            return {k: (v.float() if v.is_floating_point() else v) for k, v in sub.items()}
+    return {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}

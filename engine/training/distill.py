@@ -31,26 +31,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.errors import ClarityError
+from engine.training.checkpoint import load_state_file
 from engine.training.config import DistillConfig
 from engine.training.features import contrast_extractor, forward_with_features, freeze
 from engine.training.losses import hard_contrastive, soft_contrastive
 from engine.training.registry import build_model
 from engine.training.trainer import Trainer, network_input
-
-
-def load_state_file(path: Path | str) -> dict[str, torch.Tensor]:
-    """A network state dict from exported weights (plain keys) or a training checkpoint (``ema.``/``model.`` keys)."""
-    from safetensors.torch import load_file
-
-    p = Path(path)
-    if not p.is_file():
-        raise ClarityError(f"teacher weights {p} do not exist; train the teacher first or fix distill.teachers")
-    tensors = load_file(str(p))
-    for prefix in ("ema.", "model."):
-        sub = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        if sub:
-            return {k: (v.float() if v.is_floating_point() else v) for k, v in sub.items()}
-    return {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
 
 
 class CKT(nn.Module):
@@ -83,6 +69,8 @@ class Distiller(Trainer):
         d = self.dcfg
         self.teachers: dict[str, nn.Module] = {}
         for kind, path in sorted(d.teachers.items()):
+            if not Path(path).is_file():
+                raise ClarityError(f"teacher '{kind}' weights {path} do not exist; train the teacher first or fix distill.teachers")
             net = build_model(self.cfg.model.arch, self.cfg.model.args)
             try:
                 net.load_state_dict(load_state_file(path))

@@ -40,6 +40,7 @@ from engine.training.checkpoint import (
     capture_rng,
     flatten_optimizer,
     load_checkpoint,
+    load_state_file,
     prefixed,
     restore_optimizer,
     restore_rng,
@@ -133,6 +134,7 @@ class Trainer:
         *,
         device: str | None = None,
         resume: Path | str | None = None,
+        init: Path | str | None = None,
         stop_after: int | None = None,
         minutes: float | None = None,
         command: str = "",
@@ -146,6 +148,8 @@ class Trainer:
                 f"run folder {self.out_dir} already holds a checkpoint; continue it with --resume {self.out_dir} "
                 "or start afresh with another --out (or delete the folder)"
             )
+        if resume is not None and init is not None:
+            raise ClarityError("--init starts a new run from given weights and --resume continues a run; give one of them")
         self.device = pick_device(device or cfg.run.device)
         self.stop_after = stop_after
         self.minutes = cfg.run.minutes if minutes is None else minutes
@@ -156,6 +160,8 @@ class Trainer:
 
         seed_everything(cfg.seed)
         self.net = build_model(cfg.model.arch, cfg.model.args).to(self.device)
+        if init is not None:
+            self._load_init(Path(init))
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.aux = self.build_aux()
@@ -337,7 +343,7 @@ class Trainer:
         self.scaler.step(self.opt)
         self.scaler.update()
         if self.ema is not None:
-            self.ema.update(self.net)
+            self.ema.update(self.net, updates=self.step + 1)
         return loss, terms
 
     # ------------------------------------------------------------------ validation
@@ -429,6 +435,19 @@ class Trainer:
             val_history=list(self.val_history),
         )
         return save_checkpoint(self.out_dir / which, tensors, meta)
+
+    def _load_init(self, path: Path) -> None:
+        """Start from the weights in ``path`` (exported weights or a checkpoint; its EMA copy first).
+
+        Only the network weights are taken: the optimizer, the schedule (warm-up included), the
+        EMA warm-up and the step counter start afresh, so this is a fine-tuning run.
+        """
+        state = load_state_file(path)
+        try:
+            self.net.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ClarityError(f"--init weights {path} do not fit model.arch '{self.cfg.model.arch}': {exc}") from exc
+        self.log_fn(f"[train] initialised from {path}")
 
     def _resume(self, path: Path) -> None:
         # loaded on the CPU: load_state_dict moves tensors to the parameters' device, and keeps

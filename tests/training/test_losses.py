@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from engine.training.ema import EMA
+from engine.training.ema import EMA, warmup_decay
 from engine.training.losses import charbonnier, pixel_loss
 
 
@@ -38,10 +38,37 @@ def test_ema_update_exact_and_buffers_copied() -> None:
     with torch.no_grad():
         net.weight.copy_(torch.tensor([5.0, 6.0]))
         net.running_mean.copy_(torch.tensor([3.0, 4.0]))
-    ema.update(net)
+    ema.update(net, updates=1000)  # warm-up over: the decay is the configured 0.75
     sd = ema.state_dict()
     assert torch.allclose(sd["weight"], torch.tensor([2.0, 3.0]))  # 0.75*old + 0.25*new
     assert torch.equal(sd["running_mean"], torch.tensor([3.0, 4.0]))
     assert sd["num_batches_tracked"].dtype == torch.int64
     with pytest.raises(ValueError):
         EMA(net, 1.0)
+
+
+def test_ema_warmup_decay_values() -> None:
+    assert warmup_decay(0.999, 1) == pytest.approx(0.1)
+    assert warmup_decay(0.999, 9) == pytest.approx(0.5)
+    assert warmup_decay(0.999, 81) == pytest.approx(0.9)
+    assert warmup_decay(0.999, 10_000) == 0.999
+    assert warmup_decay(0.5, 3) == 0.25 and warmup_decay(0.5, 20) == 0.5  # capped by the configured decay
+
+
+def test_ema_forgets_the_random_initialisation_in_a_short_run() -> None:
+    """After 100 updates of a weight moving from 0 to 1, the EMA is within 0.1 of the weight (a fixed 0.999 kept 90 % of the start)."""
+    net = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        net.weight.fill_(0.0)
+    ema = EMA(net, 0.999)
+    for n in range(1, 101):
+        with torch.no_grad():
+            net.weight.fill_(1.0)
+        ema.update(net, updates=n)
+    # exact: the first update has decay 0.1, so the shadow is 0.9 at once; every later update moves toward 1
+    shadow = 0.0
+    for n in range(1, 101):
+        d = warmup_decay(0.999, n)
+        shadow = d * shadow + (1 - d) * 1.0
+    assert float(ema.state_dict()["weight"]) == pytest.approx(shadow, rel=1e-6)
+    assert shadow > 0.99

@@ -244,3 +244,40 @@ def test_training_modules_need_no_gui_skimage_or_matplotlib() -> None:
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_init_starts_a_fine_tuning_run_from_exported_or_checkpoint_weights(tmp_path: Path, arch_module: str) -> None:
+    """--init loads the weights (a checkpoint's EMA copy first), then starts at step 0 with a fresh warm-up."""
+    from safetensors.torch import save_file
+
+    cfg = TrainConfig.from_toml(write_config(tmp_path, arch_module, steps=3, val=False))
+    first = Trainer(cfg, tmp_path / "a", device="cpu", log=None).run()
+    ema = {k[len("ema."):]: v for k, v in load_file(str(first.last_checkpoint)).items() if k.startswith("ema.")}
+    t = Trainer(cfg, tmp_path / "b", device="cpu", init=first.last_checkpoint, log=None)
+    assert t.step == 0
+    for k, v in t.net.state_dict().items():
+        assert torch.equal(v, ema[k]), k
+    exported = tmp_path / "w.safetensors"
+    save_file({k: v.half() for k, v in ema.items()}, str(exported))
+    t2 = Trainer(cfg, tmp_path / "c", device="cpu", init=exported, log=None)
+    for k, v in t2.net.state_dict().items():
+        assert torch.equal(v, ema[k].half().float()), k
+    res = t2.run()
+    lrs = [float(line.split(",")[2]) for line in (tmp_path / "c" / "train.csv").read_text().splitlines()[1:]]
+    assert res.step == 3 and lrs[0] == pytest.approx(0.005)  # warm-up again from the start
+    with pytest.raises(ClarityError, match="give one of them"):
+        Trainer(cfg, tmp_path / "d", device="cpu", init=exported, resume=first.last_checkpoint, log=None)
+
+
+def test_init_rejects_weights_of_another_architecture(tmp_path: Path, arch_module: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from safetensors.torch import save_file
+
+    cfg_path = write_config(tmp_path, arch_module, steps=2, val=False)
+    wrong = tmp_path / "wrong.safetensors"
+    save_file({"head.weight": torch.zeros(8, 1, 3, 3)}, str(wrong))
+    rc = clarity(["train", "--config", str(cfg_path), "--out", str(tmp_path / "run"), "--init", str(wrong), "--device", "cpu", "--quiet"])
+    assert rc != 0
+    err = capsys.readouterr().err
+    assert "do not fit model.arch" in err and "Traceback" not in err
+    rc = clarity(["train", "--config", str(cfg_path), "--out", str(tmp_path / "run2"), "--init", str(tmp_path / "none.safetensors"), "--device", "cpu", "--quiet"])
+    assert rc != 0 and "does not exist" in capsys.readouterr().err
