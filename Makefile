@@ -30,8 +30,9 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
 	@touch $(STAMP)
 
+# `clarity open` checks first that Qt can start a window (X11 or Wayland) and, if a system library
+# is missing, exits with one line naming it and the `apt-get install` line (gui/platform_check.py).
 run: $(STAMP)
-	@$(BIN)/python -m gui.platform_check || true
 	$(BIN)/clarity open $(SAMPLE)
 
 test: $(STAMP)

@@ -35,9 +35,11 @@ def create_application(argv: list[str] | None = None):  # noqa: ANN201 - QApplic
 def run_app(path: Path | None = None) -> int:
     """Start the desktop app on ``path`` (default: the bundled sample photo); returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from gui.platform_check import main as platform_check
+    from gui.platform_check import prepare_platform
 
-    platform_check()  # prints the apt-get line if Qt's X11 plugin cannot load (Qt would abort)
+    note = prepare_platform()  # one-line ClarityError instead of Qt's abort; may fall back to Wayland
+    if note:
+        print(f"clarity: {note}", file=sys.stderr)
     app = create_application()
     from gui.main_window import MainWindow
     from gui.worker import shutdown_all
