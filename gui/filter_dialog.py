@@ -2,8 +2,12 @@
 
 The dialog never changes the document itself. It shows the parameters of one plugin (see
 :class:`gui.param_form.ParameterForm`) plus strength and device, computes a preview of a crop
-(the visible area, at most :data:`PREVIEW_MAX` pixels a side) in a :class:`gui.worker.Job`
-300 ms after the last change, and on Apply runs the filter on the whole image (restricted to
+(at most :data:`PREVIEW_MAX` pixels a side, centred on the selection if there is one, else on
+the visible area; see :mod:`gui.preview_view`) in a :class:`gui.worker.Job` 300 ms after the
+last change. The preview shows exactly what Apply does to that crop (pixels outside the
+selection stay unfiltered); the user drags it to move the crop and zooms it with the wheel,
+and "Show original" toggles before/after. Notes about the preview area stay visible in their
+own line, apart from the timing line. It runs and on Apply runs the filter on the whole image (restricted to
 the selection mask) in another job with a progress bar and Cancel. The result arrives as
 ``applied(RunResult)``; the main window turns it into an undo step. A failure is shown in a
 message box and leaves the image untouched; the dialog stays open to try again. Once closed,
@@ -20,7 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import QRect, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QPixmap
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -37,7 +41,9 @@ from PySide6.QtWidgets import (
 from engine.cancel import CancelToken
 from engine.types import RunResult
 from gui.param_form import ParameterForm, RunOptionsForm
+from gui.preview_view import PreviewView, clamp_rect, preview_region
 from gui.qimage import to_qimage
+from gui.selection import mask_bbox
 from gui.worker import Job, ReportCallback
 from plugins.api import ParamValue, PluginInfo, Task
 
@@ -50,13 +56,7 @@ FilterCall = Callable[..., RunResult]
 
 def preview_crop(visible: QRect, width: int, height: int, limit: int = PREVIEW_MAX) -> QRect:
     """A crop of at most ``limit`` x ``limit`` pixels centred on ``visible`` inside the image."""
-    if visible.isEmpty():
-        visible = QRect(0, 0, width, height)
-    w, h = min(limit, visible.width(), width), min(limit, visible.height(), height)
-    cx, cy = visible.center().x(), visible.center().y()
-    x = min(max(0, cx - w // 2), width - w)
-    y = min(max(0, cy - h // 2), height - h)
-    return QRect(x, y, w, h)
+    return preview_region(visible, width, height, limit)
 
 
 class FilterDialog(QDialog):
@@ -83,7 +83,11 @@ class FilterDialog(QDialog):
         self._mask = mask
         self._apply_filter = apply_filter
         h, w = pixels.shape[:2]
-        self.crop = preview_crop(visible, w, h)
+        self._selection_box = mask_bbox(mask) if mask is not None else None
+        self.crop = preview_region(visible, w, h, PREVIEW_MAX, self._selection_box)
+        if self._selection_box is not None and info.manifest.task is Task.SUPER_RESOLUTION:
+            self.crop = self.crop.intersected(QRect(*self._selection_box))  # Apply upscales only the box
+        self._preview_crop = QRect(self.crop)  # the area the running or last preview job computed
         self._preview_job: Job | None = None
         self._preview_pending = False
         self._apply_job: Job | None = None
@@ -95,12 +99,17 @@ class FilterDialog(QDialog):
 
         self.form = ParameterForm(self.manifest)
         self.options_form = RunOptionsForm()
-        self.preview_label = QLabel()
-        self.preview_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.preview_label.setMinimumSize(min(PREVIEW_MAX, self.crop.width()), min(PREVIEW_MAX, self.crop.height()))
+        self.preview_view = PreviewView(PREVIEW_MAX)
+        self.preview_view.pan_finished.connect(self.pan_preview)
+        self.preview_view.zoom_changed.connect(self._preview_zoom_changed)
         self.show_before = QCheckBox("Show original (before)")
+        self.show_before.setShortcut("B")
+        self.show_before.setToolTip("Before/after: show the unfiltered preview area (B)")
         self.show_before.toggled.connect(self._show_preview)
+        self.preview_note = QLabel("")
+        self.preview_note.setWordWrap(True)
         self.preview_status = QLabel("")
+        self.preview_status.setWordWrap(True)
         self.note = QLabel(self._scope_note())
         self.note.setWordWrap(True)
         self.progress = QProgressBar()
@@ -124,8 +133,9 @@ class FilterDialog(QDialog):
         left.addWidget(self.note)
         left.addStretch(1)
         right = QVBoxLayout()
-        right.addWidget(self.preview_label, 1)
+        right.addWidget(self.preview_view, 1)
         right.addWidget(self.show_before)
+        right.addWidget(self.preview_note)
         right.addWidget(self.preview_status)
         top = QHBoxLayout()
         top.addLayout(left, 1)
@@ -190,9 +200,12 @@ class FilterDialog(QDialog):
             return
         px, mask = self._crop_arrays()
         sr = self.manifest.task is Task.SUPER_RESOLUTION
+        self.preview_note.setText(self._region_note(mask, sr))
         if mask is not None and not sr and not mask.any():
-            mask = None
-            self.preview_status.setText("The selection is outside the preview area.")
+            self.preview_result = None  # nothing in this area changes: the preview is the original
+            self.preview_status.setText("")
+            self._show_preview()
+            return
         plugin_id, params, options = self.manifest.id, self.params(), None
         try:
             options = self.options_form.options()
@@ -204,6 +217,7 @@ class FilterDialog(QDialog):
         def task(report: ReportCallback, cancel: CancelToken) -> RunResult:
             return call(px, plugin_id, params, mask=None if sr else mask, options=options, progress=report, cancel=cancel)
 
+        self._preview_crop = QRect(self.crop)
         self.preview_status.setText("Computing preview...")
         job = Job(task, name="clarity-preview", parent=self)
         job.finished.connect(self._preview_finished)
@@ -211,7 +225,39 @@ class FilterDialog(QDialog):
         job.done.connect(self._preview_done)
         self._preview_job = job.start()
 
+    def _region_note(self, mask: np.ndarray | None, sr: bool) -> str:
+        """The line under the preview that says what the preview area holds."""
+        c = self.crop
+        where = f"Preview area {c.width()} x {c.height()} px at {c.x()}, {c.y()} (drag to move, wheel to zoom)."
+        if mask is None or sr:
+            return where
+        if not mask.any():
+            return "The selection is outside the preview area: nothing here changes. Drag the preview to move it. " + where
+        return "Pixels outside the selection stay unfiltered. " + where
+
+    def set_crop(self, crop: QRect) -> None:
+        """Move/resize the preview area (clamped into the image) and recompute the preview."""
+        h, w = self._image().shape[:2]
+        crop = clamp_rect(crop.x(), crop.y(), crop.width(), crop.height(), w, h)
+        if crop != self.crop:
+            self.crop = crop
+            self.preview_result = None
+            self._show_preview()
+        self.schedule_preview()
+
+    def pan_preview(self, dx: int, dy: int) -> None:
+        """Move the preview area by ``(dx, dy)`` image pixels."""
+        self.set_crop(self.crop.translated(dx, dy))
+
+    def _preview_zoom_changed(self, zoom: float) -> None:
+        side = max(16, round(PREVIEW_MAX / zoom))
+        h, w = self._image().shape[:2]
+        centre = self.crop.center()
+        self.set_crop(QRect(centre.x() - side // 2, centre.y() - side // 2, min(side, w), min(side, h)))
+
     def _preview_finished(self, result: RunResult) -> None:
+        if self._preview_crop != self.crop:
+            return  # the user moved the preview meanwhile; a new preview is scheduled
         self.preview_result = result.image
         self.last_device = result.device
         self.preview_status.setText(f"Preview: {result.seconds:.2f} s on {result.device}")
@@ -235,11 +281,14 @@ class FilterDialog(QDialog):
             return
         before, _ = self._crop_arrays()
         shown = before if self.show_before.isChecked() or self.preview_result is None else self.preview_result
-        image = to_qimage(shown)
-        pixmap = QPixmap.fromImage(image)
-        if pixmap.width() > PREVIEW_MAX or pixmap.height() > PREVIEW_MAX:
-            pixmap = pixmap.scaled(PREVIEW_MAX, PREVIEW_MAX, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
-        self.preview_label.setPixmap(pixmap)
+        self.preview_view.set_image(to_qimage(np.ascontiguousarray(shown)), self.crop.size())
+
+    def shown_preview(self) -> np.ndarray | None:
+        """The pixels the preview currently shows (the original crop until a result arrives)."""
+        if self._pixels is None:
+            return None
+        before, _ = self._crop_arrays()
+        return before if self.show_before.isChecked() or self.preview_result is None else self.preview_result
 
     # -- apply -------------------------------------------------------------------------------------
     @property
@@ -333,7 +382,7 @@ class FilterDialog(QDialog):
         self._pixels = None
         self._mask = None
         self.preview_result = None
-        self.preview_label.clear()
+        self.preview_view.clear()
 
     def done(self, result: int) -> None:  # noqa: D401 - Qt API
         self.shutdown()
