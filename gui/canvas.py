@@ -3,7 +3,13 @@
 :class:`ImageCanvas` is a ``QAbstractScrollArea`` that paints the image itself:
 
 - zoom with the wheel, anchored under the cursor (smooth: the factor follows the wheel
-  delta), or with :meth:`zoom_in`/:meth:`zoom_out`/:meth:`fit`/:meth:`actual_size`;
+  delta), or with :meth:`zoom_in`/:meth:`zoom_out` through the usual stops
+  (:data:`ZOOM_STOPS`: ..., 50, 66.7, 100, 150, 200, ... %), :meth:`fit` or :meth:`actual_size`;
+- Fit never enlarges above 100 % and stays in force while the window is resized (a small
+  image opened before the window reached its size grows up to 100 % with it) until the user
+  zooms;
+- an empty view says "Open or drop an image"; ``cursor_moved(x, y)`` reports the image pixel
+  under the mouse (``-1, -1`` off the image) for the status bar;
 - pan with the scroll bars, the hand tool, Space+drag or the middle button;
 - pixels stay crisp above 100 % (no smoothing), are smoothed below;
 - a checkerboard shows under transparent pixels (composited by :mod:`gui.qimage`);
@@ -20,7 +26,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
     QImage,
@@ -40,7 +46,20 @@ from gui.selection import Selection, SelectionTool, path_for
 
 MIN_ZOOM = 1.0 / 64
 MAX_ZOOM = 64.0
-ZOOM_STEP = 1.25
+ZOOM_STOPS: tuple[float, ...] = (
+    1 / 64, 1 / 48, 1 / 32, 1 / 24, 1 / 16, 1 / 12, 1 / 8, 1 / 6, 1 / 4, 1 / 3, 1 / 2, 2 / 3,
+    1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0, 32.0, 48.0, 64.0,
+)
+"""Zoom In/Out steps: the usual editor stops (..., 25, 33.3, 50, 66.7, 100, 150, 200, 300 %, ...)."""
+EMPTY_TEXT = "Open or drop an image"
+
+
+def next_zoom_stop(zoom: float, direction: int) -> float:
+    """The first stop above (``direction`` > 0) or below ``zoom``; stays at the end stops."""
+    eps = 1e-6
+    if direction > 0:
+        return next((z for z in ZOOM_STOPS if z > zoom * (1 + eps)), ZOOM_STOPS[-1])
+    return next((z for z in reversed(ZOOM_STOPS) if z < zoom * (1 - eps)), ZOOM_STOPS[0])
 PYRAMID_MIN_SIDE = 256
 TILE = 512
 TILED_LEVEL0_PIXELS = 4_000_000
@@ -131,6 +150,7 @@ class ImageCanvas(QAbstractScrollArea):
     zoom_changed = Signal(float)
     selection_drawn = Signal(object)  # Selection | None
     compare_changed = Signal(bool)
+    cursor_moved = Signal(int, int)  # image pixel under the mouse; -1, -1 off the image
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -147,6 +167,7 @@ class ImageCanvas(QAbstractScrollArea):
         self._compare = False
         self._split = 0.5
         self._dragging_split = False
+        self._fit_mode = True
         self._ants_offset = 0
         self._ants = QTimer(self)
         self._ants.setInterval(150)
@@ -213,6 +234,7 @@ class ImageCanvas(QAbstractScrollArea):
     def set_zoom(self, zoom: float, anchor: QPointF | None = None) -> None:
         """Zoom to ``zoom`` keeping the image point under ``anchor`` (viewport coords) fixed."""
         zoom = max(MIN_ZOOM, min(MAX_ZOOM, zoom))
+        self._fit_mode = False
         if anchor is None:
             anchor = QPointF(self.viewport().width() / 2, self.viewport().height() / 2)
         fixed = self.view_to_image(anchor)
@@ -228,17 +250,25 @@ class ImageCanvas(QAbstractScrollArea):
         self.zoom_changed.emit(self._zoom)
 
     def zoom_in(self) -> None:
-        self.set_zoom(self._zoom * ZOOM_STEP)
+        """The next larger of :data:`ZOOM_STOPS`."""
+        self.set_zoom(next_zoom_stop(self._zoom, +1))
 
     def zoom_out(self) -> None:
-        self.set_zoom(self._zoom / ZOOM_STEP)
+        """The next smaller of :data:`ZOOM_STOPS`."""
+        self.set_zoom(next_zoom_stop(self._zoom, -1))
+
+    @property
+    def fit_mode(self) -> bool:
+        """True while Fit is in force (resizing the view re-fits); any zoom ends it."""
+        return self._fit_mode
 
     def actual_size(self) -> None:
         """100 %: one image pixel per screen pixel."""
         self.set_zoom(1.0)
 
     def fit(self) -> None:
-        """Zoom so the whole image fits the view (never above 100 %)."""
+        """Zoom so the whole image fits the view (never above 100 %); stays fitted on resize."""
+        self._fit_mode = True
         if self._current is None:
             self._zoom = 1.0
             self._update_scrollbars()
@@ -323,7 +353,10 @@ class ImageCanvas(QAbstractScrollArea):
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(event)
-        self._update_scrollbars()
+        if self._fit_mode and self._current is not None:
+            self.fit()
+        else:
+            self._update_scrollbars()
 
     def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802 - Qt API
         self.viewport().update()
@@ -334,6 +367,11 @@ class ImageCanvas(QAbstractScrollArea):
         try:
             painter.fillRect(self.viewport().rect(), BACKGROUND)
             if self._current is None:
+                painter.setPen(QColor(190, 190, 190))
+                font = painter.font()
+                font.setPointSizeF(font.pointSizeF() * 1.6)
+                painter.setFont(font)
+                painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, EMPTY_TEXT)
                 return
             visible = QRectF(self.visible_image_rect())
             if visible.isEmpty():
@@ -438,7 +476,20 @@ class ImageCanvas(QAbstractScrollArea):
             self._drag_points = [(p.x(), p.y())]
         event.accept()
 
+    def _report_cursor(self, point: QPointF) -> None:
+        w, h = self.image_size
+        p = self.view_to_image(point)
+        x, y = math.floor(p.x()), math.floor(p.y())
+        inside = self._current is not None and 0 <= x < w and 0 <= y < h
+        self.cursor_moved.emit(x if inside else -1, y if inside else -1)
+
+    def viewportEvent(self, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.Leave:
+            self.cursor_moved.emit(-1, -1)
+        return super().viewportEvent(event)
+
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
+        self._report_cursor(event.position())
         if self._pan_anchor is not None:
             d = event.position().toPoint() - self._pan_anchor
             self._pan_anchor = event.position().toPoint()

@@ -29,6 +29,10 @@ class EditorDocument:
         self.path: Path | None = Path(path) if path is not None else None
         self._dirty = False
         self.selection_mask: np.ndarray | None = None
+        self.source_box: tuple[float, float, float, float] | None = None
+        """``(x, y, w, h)`` of the opened original that the current pixels show, in the original's
+        pixels (``None``: all of it). Super-resolution of a selection narrows it; compare uses it to
+        set the same region of the original beside the result."""
         self._listeners: list[Listener] = []
 
     # -- state ------------------------------------------------------------------------------

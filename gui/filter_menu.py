@@ -1,10 +1,12 @@
 """Builds the Filter menu from the plugin registry's list.
 
 One sub-menu per task (Denoise, Super-resolution, Derain, Dehaze, Desnow, Other) in the
-registry's order, one entry per plugin labelled with its manifest ``menu``. Plugins that
-cannot run (weights missing, hash mismatch, import error) appear disabled with the reason as
-tooltip; plugins with an invalid manifest are listed under "Unavailable". The last entry is
-"Reload plugins".
+registry's order, one entry per plugin labelled with its manifest ``menu``; inside a sub-menu
+the default filters come before the reference ones (a menu label or name that says
+"reference"). Plugins that cannot run (weights missing, hash mismatch, import error) appear
+disabled, with a short reason in the label ("Denoise (no weights)") and the full reason as
+tooltip; plugins with an invalid manifest are listed under "Unavailable". The last entries are
+"Repeat" (given by the window) and "Reload plugins".
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu
 
-from plugins.api import PluginInfo, Task
+from plugins.api import PluginInfo, Task, WeightsStatus
 
 TASK_LABELS: dict[Task, str] = {
     Task.DENOISE: "Denoise",
@@ -25,19 +27,41 @@ TASK_LABELS: dict[Task, str] = {
     Task.OTHER: "Other",
 }
 
+SHORT_REASONS: dict[WeightsStatus, str] = {
+    WeightsStatus.MISSING: "no weights",
+    WeightsStatus.HASH_MISMATCH: "weights damaged",
+    WeightsStatus.IMPORT_ERROR: "failed to load",
+    WeightsStatus.INVALID_MANIFEST: "invalid manifest",
+}
+
+
+def is_reference(info: PluginInfo) -> bool:
+    """True for a reference (baseline) model, listed after the default filter of its task."""
+    m = info.manifest
+    return m is not None and "reference" in f"{m.menu} {m.name}".lower()
+
+
+def menu_order(infos: list[PluginInfo]) -> list[PluginInfo]:
+    """``infos`` with each task's reference models after its other filters (otherwise stable)."""
+    return sorted(infos, key=is_reference)
+
 
 def populate_filter_menu(
     menu: QMenu,
     infos: list[PluginInfo],
     on_trigger: Callable[[str], None],
     reload_action: QAction,
+    repeat_action: QAction | None = None,
 ) -> dict[str, QAction]:
     """Clear ``menu`` and fill it; returns the plugin actions by plugin id."""
     menu.clear()
     menu.setToolTipsVisible(True)
     actions: dict[str, QAction] = {}
     submenus: dict[str, QMenu] = {}
-    for info in infos:
+    if repeat_action is not None:
+        menu.addAction(repeat_action)
+        menu.addSeparator()
+    for info in menu_order(infos):
         m = info.manifest
         group = TASK_LABELS[m.task] if m is not None else "Unavailable"
         sub = submenus.get(group)
@@ -52,6 +76,7 @@ def populate_filter_menu(
             action.setToolTip(m.description if m and m.description else label)
             action.triggered.connect(lambda _checked=False, pid=info.id: on_trigger(pid))
         else:
+            action.setText(f"{label} ({SHORT_REASONS.get(info.status, info.status.value)})")
             action.setEnabled(False)
             action.setToolTip(f"{info.status.value}: {info.reason}" if info.reason else info.status.value)
         actions[info.id] = action

@@ -99,13 +99,19 @@ class RegionEditCommand:
 
 
 class ReplaceImageCommand:
-    """A whole image (the size changed, e.g. super-resolution); holds the image not shown."""
+    """A whole image (the size changed, e.g. super-resolution); holds the image not shown.
 
-    def __init__(self, document: EditorDocument, after: ImageDocument, text: str) -> None:
+    ``source_box`` is the part of the opened original that ``after`` shows (see
+    :attr:`gui.document.EditorDocument.source_box`); undo and redo swap it with the image.
+    """
+
+    def __init__(self, document: EditorDocument, after: ImageDocument, text: str,
+                 source_box: tuple[float, float, float, float] | None = None) -> None:
         self.text = text
         self._doc = document
         self._other = after
         self._other_selection: np.ndarray | None = None
+        self._other_source = source_box
 
     @property
     def stored_bytes(self) -> int:
@@ -113,11 +119,12 @@ class ReplaceImageCommand:
         return int(self._other.pixels.nbytes + (0 if alpha is None else alpha.nbytes))
 
     def _swap(self) -> None:
-        shown, shown_selection = self._doc.image, self._doc.selection_mask
+        shown, shown_selection, shown_source = self._doc.image, self._doc.selection_mask, self._doc.source_box
+        self._doc.source_box = self._other_source  # before replace_image: its listeners read it
         self._doc.replace_image(self._other)
         if self._other_selection is not None and self._other_selection.shape == self._doc.pixels.shape[:2]:
             self._doc.selection_mask = self._other_selection
-        self._other, self._other_selection = shown, shown_selection
+        self._other, self._other_selection, self._other_source = shown, shown_selection, shown_source
 
     def redo(self) -> None:
         self._swap()

@@ -5,6 +5,10 @@ an :class:`gui.history.EditHistory` (undo bounded by steps and memory) and the s
 work happens in the dialogs' background jobs; the window only turns finished results into undo
 steps. Engine functions are looked up on their
 modules at call time (``engine.api.apply_filter``...), so tests can monkeypatch them.
+
+Keyboard: pressing Enter or Escape in the tool bar's Feather box hands the focus back to the
+image, so Ctrl+Z and the other editing shortcuts act on the image unless the user is typing.
+When no filter can run, a notice bar above the image says why and opens Help > Plugins....
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import QRectF, Qt, QUrl
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
+    QVBoxLayout,
     QFileDialog,
     QLabel,
     QMainWindow,
@@ -29,16 +34,21 @@ from PySide6.QtWidgets import (
 )
 
 from engine.types import RunResult
+from gui.about import about_html
 from gui.batch_dialog import BatchDialog
 from gui.canvas import ImageCanvas
 from gui.document import EditorDocument
 from gui.filter_dialog import FilterDialog
+from gui.filter_memory import remember_values, restore_values
 from gui.filter_menu import populate_filter_menu
 from gui.history import EditHistory, RegionEditCommand, ReplaceImageCommand
+from gui.notice_bar import NoticeBar, no_filter_notice
 from gui.plugins_dialog import PluginsDialog
 from gui.preferences_dialog import PreferencesDialog
+from gui import save_export
 from gui.selection import Selection, SelectionTool, mask_bbox
 from gui.settings import AppSettings
+from gui.status_bar import StatusFields, pixel_text
 from gui.worker import describe_error
 from plugins.api import PluginInfo, Task
 
@@ -63,6 +73,8 @@ class MainWindow(QMainWindow):
         self.settings = settings if settings is not None else AppSettings()
         self.document: EditorDocument | None = None
         self.original_pixels: np.ndarray | None = None
+        self._original_alpha: np.ndarray | None = None
+        self._original_bits = 8
         self.selection: Selection | None = None
         self.undo_stack = EditHistory(parent=self)
         self._apply_preferences()
@@ -76,7 +88,15 @@ class MainWindow(QMainWindow):
         self.canvas = ImageCanvas(self)
         self.canvas.selection_drawn.connect(self.set_selection)
         self.canvas.zoom_changed.connect(lambda _z: self._update_status())
-        self.setCentralWidget(self.canvas)
+        self.canvas.cursor_moved.connect(self._cursor_moved)
+        self.notice_bar = NoticeBar("Plugins...", self.open_plugins_dialog)
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.notice_bar)
+        column.addWidget(self.canvas, 1)
+        self.setCentralWidget(central)
         self.setAcceptDrops(True)
         self._build_actions()
         self._update_undo_actions()
@@ -106,6 +126,8 @@ class MainWindow(QMainWindow):
         self.open_action = self._action("&Open...", self.open_dialog, "Ctrl+O")
         self.save_action = self._action("&Save", self.save, "Ctrl+S")
         self.save_as_action = self._action("Save &As...", self.save_as, "Ctrl+Shift+S")
+        self.export_action = self._action("&Export...", self.export, "Ctrl+Shift+E")
+        self.export_action.setToolTip("Write a copy in another format, with quality and bit-depth options")
         self.close_action = self._action("&Close", self.close_document, "Ctrl+W")
         self.quit_action = self._action("&Quit", self.close, "Ctrl+Q")
         self.undo_action = self._action("&Undo", self.undo_stack.undo, "Ctrl+Z")
@@ -126,6 +148,7 @@ class MainWindow(QMainWindow):
         self.compare_action.setToolTip("Original left of the split line; hold \\ to see the original everywhere")
         self.compare_action.toggled.connect(self.canvas.set_compare)
         self.reload_plugins_action = self._action("&Reload plugins", self.reload_plugins)
+        self.repeat_action = self._action("Repeat last filter", self.repeat_last_filter, "Ctrl+F")
         self.batch_action = self._action("&Process Folder...", self.open_batch_dialog, "Ctrl+B")
         self.plugins_action = self._action("&Plugins...", self.open_plugins_dialog)
         self.about_action = self._action("&About", self.about)
@@ -139,6 +162,7 @@ class MainWindow(QMainWindow):
         self._fill_recent_menu()
         file_menu.addAction(self.save_action)
         file_menu.addAction(self.save_as_action)
+        file_menu.addAction(self.export_action)
         file_menu.addAction(self.close_action)
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
@@ -181,18 +205,16 @@ class MainWindow(QMainWindow):
         self.feather_spin.setSuffix(" px")
         self.feather_spin.setToolTip("Soft selection edge: Gaussian blur radius of the selection mask")
         self.feather_spin.valueChanged.connect(self._feather_changed)
+        self.feather_spin.editingFinished.connect(self._feather_done)
         tools.addWidget(self.feather_spin)
         tools.addSeparator()
         tools.addAction(self.compare_action)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tools)
 
     def _build_status_bar(self) -> None:
-        self.size_label = QLabel()
-        self.zoom_label = QLabel()
-        self.device_label = QLabel()
-        self.time_label = QLabel()
-        for label in (self.size_label, self.zoom_label, self.device_label, self.time_label):
-            self.statusBar().addPermanentWidget(label)
+        self.status_fields = StatusFields(self.statusBar())
+        f = self.status_fields
+        self.size_label, self.zoom_label, self.device_label, self.time_label = f.size_label, f.zoom_label, f.device_label, f.time_label
         self._update_status()
 
     # ------------------------------------------------------------------ state display
@@ -208,24 +230,47 @@ class MainWindow(QMainWindow):
         else:
             alpha = " + alpha" if doc.alpha is not None else ""
             self.size_label.setText(f"{doc.width} x {doc.height} px, {doc.image.bit_depth}-bit{alpha}")
-        self.zoom_label.setText(f"Zoom {self.canvas.zoom * 100:.0f}%")
+        zoom = self.canvas.zoom * 100
+        self.zoom_label.setText(f"Zoom {zoom:.0f}%" if abs(zoom - round(zoom)) < 0.05 else f"Zoom {zoom:.1f}%")
         self.device_label.setText(f"Device: {self.last_device}")
 
     def _update_enabled(self) -> None:
         has = self.document is not None
-        for a in (self.save_action, self.save_as_action, self.close_action, self.select_all_action,
+        for a in (self.save_action, self.save_as_action, self.export_action, self.close_action, self.select_all_action,
                   self.select_none_action, self.invert_action, self.zoom_in_action, self.zoom_out_action,
                   self.fit_action, self.actual_action, self.compare_action):
             a.setEnabled(has)
         for a in self.filter_actions.values():
             a.setEnabled(has and a.property("usable") is True)
+        last = self.filter_actions.get(self.settings.last_filter())
+        self.repeat_action.setEnabled(has and last is not None and last.property("usable") is True)
+        self.repeat_action.setText(f"Repeat {last.text()}" if last is not None else "Repeat last filter")
 
     def _document_changed(self, doc: EditorDocument) -> None:
+        if doc.source_box != self._shown_source_box:
+            self._show_original_region(doc)
         self.canvas.set_image(doc.pixels, doc.alpha, doc.image.bit_depth, keep_view=True)
         if doc.selection_mask is None and self.selection is not None and self._selection_size != (doc.width, doc.height):
             self.set_selection(None)
         self._update_title()
         self._update_status()
+
+    _shown_source_box: tuple[float, float, float, float] | None = None
+
+    def _show_original_region(self, doc: EditorDocument) -> None:
+        """Compare's "before": the region of the opened original that the current image shows."""
+        self._shown_source_box = doc.source_box
+        original = self.original_pixels
+        if original is None:
+            return
+        alpha = self._original_alpha
+        if doc.source_box is not None:
+            x, y, w, h = doc.source_box
+            x0, y0 = int(np.floor(x)), int(np.floor(y))
+            x1, y1 = int(np.ceil(x + w)), int(np.ceil(y + h))
+            original = original[y0:y1, x0:x1]
+            alpha = None if alpha is None else alpha[y0:y1, x0:x1]
+        self.canvas.set_original(np.ascontiguousarray(original), alpha, self._original_bits)
 
     def _update_undo_actions(self) -> None:
         history = self.undo_stack
@@ -250,10 +295,20 @@ class MainWindow(QMainWindow):
         """Open ``path`` (asks first when there are unsaved changes); errors become a message."""
         if not self.maybe_save():
             return False
-        from engine.io import read_image
+        import os
 
+        from engine.errors import ImageTooLargeError
+        from engine.io import read_image
+        from engine.imageio.limits import ENV_MAX_PIXELS
+
+        limit = None if os.environ.get(ENV_MAX_PIXELS) else self.settings.max_megapixels() * 1_000_000
         try:
-            image = read_image(Path(path))
+            image = read_image(Path(path), max_pixels=limit)
+        except ImageTooLargeError as exc:
+            message = str(exc).split("; if you trust the file")[0]
+            self.show_error("Cannot open image", f"{message}. If you trust the file, raise "
+                            "\"Largest image\" in Edit > Preferences and open it again.")
+            return False
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message
             self.show_error("Cannot open image", describe_error(exc))
             return False
@@ -269,12 +324,15 @@ class MainWindow(QMainWindow):
         self.undo_stack.clear()
         self.document = doc
         self.set_selection(None)
+        self.status_fields.clear_timing()
+        self.status_fields.show_cursor("")
+        self._shown_source_box = None
         if doc is None:
-            self.original_pixels = None
+            self.original_pixels = self._original_alpha = None
             self.canvas.clear()
         else:
             doc.add_listener(self._document_changed)
-            self.original_pixels = doc.pixels
+            self.original_pixels, self._original_alpha, self._original_bits = doc.pixels, doc.alpha, doc.image.bit_depth
             self.canvas.set_image(doc.pixels, doc.alpha, doc.image.bit_depth)
             self.canvas.set_original(doc.pixels, doc.alpha, doc.image.bit_depth)
         self.undo_stack.set_clean()
@@ -283,20 +341,73 @@ class MainWindow(QMainWindow):
         self._update_enabled()
 
     def save(self) -> bool:
-        """File > Save (Save As for a new image)."""
+        """File > Save: the same file in the same format (Save As for a new image or a format
+        the app cannot write, such as GIF)."""
         if self.document is None:
             return False
-        if self.document.path is None:
+        path = self.document.path
+        if path is None or save_export.type_for_path(path) is None:
             return self.save_as()
-        return self.save_to(self.document.path)
+        return self.save_to(path)
+
+    def _ask_path(self, caption: str) -> tuple[Path, save_export.FileType] | None:
+        """The save dialog, pre-filled with the document's name and type (PNG for other types)."""
+        doc = self.document
+        assert doc is not None
+        folder = Path(self.settings.last_folder("save") or (doc.path.parent if doc.path else Path.home()))
+        start = (doc.path.parent if doc.path else folder) / (doc.path.name if doc.path else "Untitled.png")
+        file_type = save_export.type_for_path(start) or save_export.FILE_TYPES[0]
+        return save_export.ask_save_path(self, caption, start, file_type)
+
+    def _depth_ok(self, path: Path, file_type: save_export.FileType, out_bits: int) -> bool:
+        """Ask before 16-bit data goes into an 8-bit file; False means "do not write"."""
+        assert self.document is not None
+        question = save_export.depth_loss_warning(self.document.display_name, self.document.image.bit_depth,
+                                                  file_type, out_bits)
+        if not question:
+            return True
+        answer = QMessageBox.question(self, APP_NAME, question,
+                                      QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel,
+                                      QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Save
 
     def save_as(self) -> bool:
-        """File > Save As..."""
+        """File > Save As...: a new file of the chosen type (its extension is added to a bare name)."""
         if self.document is None:
             return False
-        start = str(self.document.path) if self.document.path else self.settings.last_folder("save")
-        path, _ = QFileDialog.getSaveFileName(self, "Save image as", start, "PNG (*.png);;JPEG (*.jpg *.jpeg);;TIFF (*.tif *.tiff);;WebP (*.webp)")
-        return self.save_to(Path(path)) if path else False
+        chosen = self._ask_path("Save image as")
+        if chosen is None:
+            return False
+        path, file_type = chosen
+        out_bits = max(b for b in file_type.bit_depths if b <= max(8, self.document.image.bit_depth))
+        if not self._depth_ok(path, file_type, out_bits):
+            return False
+        return self.save_to(path)
+
+    def export(self) -> bool:
+        """File > Export...: a copy in the chosen format with options; the document keeps its file."""
+        if self.document is None:
+            return False
+        chosen = self._ask_path("Export image")
+        if chosen is None:
+            return False
+        path, file_type = chosen
+        options = save_export.ask_export_options(self, file_type, self.document.image.bit_depth)
+        if options is None or not self._depth_ok(path, file_type, options.bit_depth):
+            return False
+        from engine.io import write_image_report
+
+        try:
+            report = write_image_report(path, self.document.image, format=options.format,
+                                        bit_depth=options.bit_depth, quality=options.quality, overwrite=True)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message
+            self.show_error("Cannot export image", describe_error(exc))
+            return False
+        self.settings.set_last_folder("save", path.parent)
+        notes = "; ".join(report.warnings)
+        self.statusBar().showMessage(f"Exported {report.path} ({report.bit_depth}-bit {report.format})"
+                                     + (f": {notes}" if notes else ""), 8000)
+        return True
 
     def save_to(self, path: Path) -> bool:
         """Write the document to ``path`` (atomic, keeps bit depth, alpha, ICC, EXIF)."""
@@ -342,6 +453,7 @@ class MainWindow(QMainWindow):
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
+        self.recent_menu.setToolTipsVisible(True)  # the full path of each entry
         files = self.settings.recent_files()
         for path in files:
             action = self.recent_menu.addAction(path.name)
@@ -386,6 +498,21 @@ class MainWindow(QMainWindow):
             self._selection_size = (self.document.width, self.document.height)
             self.document.selection_mask = None
         self.canvas.set_selection(selection)
+        self._show_selection_size()
+
+    def _show_selection_size(self) -> None:
+        box = None
+        if self.selection is not None and self.document is not None:
+            rect = self.selection.path.boundingRect().intersected(QRectF(0, 0, self.document.width, self.document.height))
+            box = (round(rect.width()), round(rect.height())) if not self.selection.inverted else (self.document.width, self.document.height)
+        self.status_fields.show_selection(box)
+
+    def _cursor_moved(self, x: int, y: int) -> None:
+        doc = self.document
+        if doc is None or x < 0 or y >= doc.height or x >= doc.width:
+            self.status_fields.show_cursor("")
+            return
+        self.status_fields.show_cursor(f"{x}, {y}: {pixel_text(doc.pixels, doc.alpha, x, y, doc.image.bit_depth)}")
 
     def selection_mask(self) -> np.ndarray | None:
         """The float mask of the current selection, or ``None`` (whole image)."""
@@ -409,6 +536,11 @@ class MainWindow(QMainWindow):
             return
         self.set_selection(self.selection.invert())
 
+    def _feather_done(self) -> None:
+        """Enter in the Feather box: give the keyboard back to the image (Ctrl+Z undoes the image)."""
+        if self.feather_spin.hasFocus():
+            self.canvas.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
     def _feather_changed(self, value: float) -> None:
         self.canvas.feather_radius = value
         if self.selection is not None:
@@ -422,9 +554,11 @@ class MainWindow(QMainWindow):
         except Exception as exc:  # noqa: BLE001 - every failure becomes a message
             infos = []
             self.show_error("Cannot list plugins", describe_error(exc))
-        self.filter_actions = populate_filter_menu(self.filter_menu, infos, self.open_filter_dialog, self.reload_plugins_action)
+        self.filter_actions = populate_filter_menu(self.filter_menu, infos, self.open_filter_dialog,
+                                                   self.reload_plugins_action, self.repeat_action)
         for info in infos:
             self.filter_actions[info.id].setProperty("usable", info.usable)
+        self.notice_bar.show_message(no_filter_notice(infos))
         self._update_enabled()
 
     def reload_plugins(self) -> None:
@@ -439,8 +573,19 @@ class MainWindow(QMainWindow):
             self.show_error("Filter unavailable", describe_error(exc))
             return None
 
+    def repeat_last_filter(self) -> FilterDialog | None:
+        """Filter > Repeat (Ctrl+F): apply the last filter again with its last values at once."""
+        plugin_id = self.settings.last_filter()
+        if not plugin_id or plugin_id not in self.filter_actions:
+            return None
+        dialog = self.open_filter_dialog(plugin_id)
+        if dialog is not None:
+            dialog.start_apply()
+        return dialog
+
     def open_filter_dialog(self, plugin_id: str) -> FilterDialog | None:
-        """Open the (window-modal, non-blocking) filter dialog for ``plugin_id``."""
+        """Open the (window-modal, non-blocking) filter dialog for ``plugin_id`` with the values
+        last used with it."""
         if self.document is None:
             return None
         info = self._plugin_info(plugin_id)
@@ -452,6 +597,7 @@ class MainWindow(QMainWindow):
         api = _engine_api()
         dialog = FilterDialog(info, self.document.pixels, self.selection_mask(), self.canvas.visible_image_rect(),
                               lambda *a, **k: api.apply_filter(*a, **k), self)
+        restore_values(dialog, self.settings)
         dialog.applied.connect(lambda result, d=dialog: self.apply_result(d, result))
         dialog.failed.connect(lambda _message: self.rebuild_filter_menu())  # a plugin that failed to load shows disabled
         dialog.preview_ready.connect(lambda d=dialog: self._show_device(d.last_device))
@@ -479,6 +625,7 @@ class MainWindow(QMainWindow):
         if doc is None:
             return
         label = dialog.manifest.menu or dialog.manifest.name
+        remember_values(dialog, self.settings)
         out = np.asarray(result.image, dtype=np.float32)
         if out.shape[:2] == doc.pixels.shape[:2]:
             command = RegionEditCommand.from_result(doc, out, label)
@@ -492,13 +639,23 @@ class MainWindow(QMainWindow):
                 x, y, w, h = box
                 alpha = None if base.alpha is None else np.ascontiguousarray(base.alpha[y : y + h, x : x + w])
                 base = base.with_pixels(np.ascontiguousarray(base.pixels[y : y + h, x : x + w]), alpha=alpha)
-            self.undo_stack.push(ReplaceImageCommand(doc, base.with_pixels(out), label))
+            self.undo_stack.push(ReplaceImageCommand(doc, base.with_pixels(out), label, self._narrowed_source(doc, box)))
             self.canvas.fit()
         self.last_device = result.device
         self.time_label.setText(f"{label}: {result.seconds:.2f} s")
         for warning in result.warnings:
             self.statusBar().showMessage(warning, 8000)
         self._update_status()
+
+    @staticmethod
+    def _narrowed_source(doc: EditorDocument, box: tuple[int, int, int, int] | None) -> tuple[float, float, float, float] | None:
+        """The original's region a result shows when it replaces ``box`` of the current image."""
+        if box is None:
+            return doc.source_box
+        sx, sy, sw, sh = doc.source_box if doc.source_box is not None else (0.0, 0.0, float(doc.width), float(doc.height))
+        fx, fy = sw / doc.width, sh / doc.height
+        x, y, w, h = box
+        return (sx + x * fx, sy + y * fy, w * fx, h * fy)
 
     def _show_device(self, device: str) -> None:
         if device:
@@ -555,12 +712,12 @@ class MainWindow(QMainWindow):
         return self.plugins_dialog
 
     def about(self) -> None:
-        QMessageBox.about(
-            self,
-            f"About {APP_NAME}",
-            f"<b>{APP_NAME}</b><br>Photo restoration with deep-learning filters: denoise, super-resolution, "
-            "derain, dehaze, desnow. Every filter is a plugin (Help > Plugins...).",
-        )
+        """Help > About: version, the app's licence and each model's."""
+        try:
+            infos = _engine_api().list_plugins()
+        except Exception:  # noqa: BLE001 - About still shows the app's part
+            infos = []
+        QMessageBox.about(self, f"About {APP_NAME}", about_html(APP_NAME, infos))
 
     def show_error(self, title: str, message: str) -> None:
         """A warning box (never an exception escaping into Qt)."""

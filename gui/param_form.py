@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.types import DeviceKind, RunOptions
+from gui.devices import available_devices
 from plugins.api import AUTO, Manifest, ParamSpec, ParamType, ParamValue
 
 SLIDER_STEPS = 1000
@@ -175,7 +176,8 @@ class ParameterForm(QWidget):
 
 
 class RunOptionsForm(QWidget):
-    """Strength (0-100 %) and compute device; :meth:`options` builds the ``RunOptions``."""
+    """Strength (0-100 %), compute device (only those available) and tile size; :meth:`options`
+    builds the ``RunOptions``."""
 
     changed = Signal()
 
@@ -190,9 +192,10 @@ class RunOptionsForm(QWidget):
         self.strength.setToolTip("Blend with the original: 0 % leaves the image unchanged, 100 % is the full filter.")
         self.strength.valueChanged.connect(self.changed)
         self.device = QComboBox()
-        for kind in DeviceKind:
+        for kind in available_devices():  # never offer a device this build cannot use
             self.device.addItem(kind.value, kind)
-        self.device.setToolTip("Where the filter runs: auto picks CUDA, then Apple MPS, then the CPU.")
+        self.device.setToolTip("Where the filter runs: auto picks a GPU when there is one, else the CPU. "
+                               "Only devices this installation can use are listed.")
         self.device.currentIndexChanged.connect(self.changed)
         self.tile = QSpinBox()
         self.tile.setRange(0, 8192)

@@ -1,4 +1,5 @@
-"""Persistent UI state through ``QSettings``: geometry, recent files, last folders, undo memory.
+"""Persistent UI state through ``QSettings``: geometry, recent files, last folders, undo memory,
+the last-used values of each filter, the last filter run (Filter > Repeat) and the pixel limit.
 
 The window receives an :class:`AppSettings`; the app uses the platform's native location
 (organisation "Clarity Studio", application "Clarity Studio"), tests pass a ``QSettings`` on a
@@ -7,6 +8,7 @@ temporary INI file so they never touch the user's settings.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings
@@ -21,6 +23,10 @@ MAX_UNDO_STEPS = 200
 DEFAULT_UNDO_MEMORY_MIB = DEFAULT_MAX_BYTES // (1024 * 1024)
 MIN_UNDO_MEMORY_MIB = 64
 MAX_UNDO_MEMORY_MIB = 1024 * 1024
+DEFAULT_MAX_MEGAPIXELS = 200
+"""Largest image opened, in megapixels (the engine's default limit; ``$CLARITY_MAX_PIXELS`` wins)."""
+MIN_MAX_MEGAPIXELS = 1
+MAX_MAX_MEGAPIXELS = 10_000
 
 
 def default_settings() -> QSettings:
@@ -81,6 +87,36 @@ class AppSettings:
 
     def set_undo_memory_mib(self, mib: int) -> None:
         self.store.setValue("history/memory_mib", int(mib))
+
+    # -- filters -------------------------------------------------------------------------------
+    def filter_values(self, plugin_id: str) -> dict[str, object]:
+        """The parameter values last used with ``plugin_id`` (``{}`` if none or unreadable)."""
+        raw = self.store.value(f"filters/{plugin_id}/values", "")
+        try:
+            values = json.loads(str(raw)) if raw else {}
+        except ValueError:
+            return {}
+        return values if isinstance(values, dict) else {}
+
+    def set_filter_values(self, plugin_id: str, values: dict[str, object]) -> None:
+        """Remember ``values`` (JSON-serialisable) as the last used with ``plugin_id``."""
+        self.store.setValue(f"filters/{plugin_id}/values", json.dumps(values, sort_keys=True))
+
+    def last_filter(self) -> str:
+        """The id of the filter applied last ("" if none), for Filter > Repeat."""
+        value = self.store.value("filters/last", "")
+        return str(value) if value else ""
+
+    def set_last_filter(self, plugin_id: str) -> None:
+        self.store.setValue("filters/last", plugin_id)
+
+    # -- image size limit --------------------------------------------------------------------
+    def max_megapixels(self) -> int:
+        """Images above this many megapixels are refused on open (``images/max_megapixels``)."""
+        return self._int("images/max_megapixels", DEFAULT_MAX_MEGAPIXELS, MIN_MAX_MEGAPIXELS, MAX_MAX_MEGAPIXELS)
+
+    def set_max_megapixels(self, megapixels: int) -> None:
+        self.store.setValue("images/max_megapixels", int(megapixels))
 
     # -- geometry ------------------------------------------------------------------------------
     def geometry(self) -> QByteArray | None:

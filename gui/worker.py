@@ -10,7 +10,8 @@ signals emitted **in the GUI thread**:
 - exactly one of ``finished(result)``, ``failed(message)`` or ``cancelled()`` at the end,
   followed by ``done()`` once the thread has stopped.
 
-Every exception becomes ``failed``: a :class:`ClarityError` gives its own message, anything
+Every exception becomes ``failed``: a :class:`ClarityError` gives its own message (command-line
+advice such as "use --device cpu" rewritten by :func:`gui.devices.gui_words`), anything
 else ``"internal error: ..."`` with the traceback logged. The job never touches widgets.
 Owners must call :meth:`Job.shutdown` (cancel + join) before they are destroyed; a job whose
 owner forgets is still joined by :func:`shutdown_all` (called on application exit).
@@ -28,6 +29,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from engine.cancel import CancelToken
 from engine.errors import CancelledError, ClarityError
+from gui.devices import gui_words
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ _live_jobs: weakref.WeakSet[Job] = weakref.WeakSet()
 def describe_error(exc: BaseException) -> str:
     """The message the user sees for ``exc`` (and the traceback is logged for bugs)."""
     if isinstance(exc, ClarityError):
-        return str(exc)
+        return gui_words(str(exc))
     log.error("internal error in a background task:\n%s", "".join(traceback.format_exception(exc)))
     return f"internal error: {type(exc).__name__}: {exc} (this is a bug in Clarity Studio; details are in the log)"
 

@@ -55,10 +55,15 @@ def test_zoom_actions_and_anchor(window: MainWindow, photo) -> None:  # noqa: AN
     window.actual_action.trigger()
     assert canvas.zoom == 1.0
     window.zoom_in_action.trigger()
-    assert canvas.zoom == pytest.approx(1.25)
+    assert canvas.zoom == pytest.approx(1.5)  # the usual stops: ..., 50, 66.7, 100, 150, 200, ...
+    window.zoom_in_action.trigger()
+    assert canvas.zoom == pytest.approx(2.0)
+    for _ in range(3):
+        window.zoom_out_action.trigger()
+    assert canvas.zoom == pytest.approx(2 / 3)
+    assert "Zoom 66.7%" in window.zoom_label.text()
     window.zoom_out_action.trigger()
-    window.zoom_out_action.trigger()
-    assert canvas.zoom == pytest.approx(0.8)
+    assert canvas.zoom == pytest.approx(0.5)
     canvas.set_zoom(8.0)
     anchor = canvas.image_to_view(canvas.view_to_image(canvas.viewport().rect().center()))
     fixed = canvas.view_to_image(anchor)
