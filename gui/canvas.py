@@ -75,7 +75,7 @@ class DisplayPyramid:
 
     def __init__(self, pixels: np.ndarray, alpha: np.ndarray | None = None, bits: int = 8) -> None:
         self.height, self.width = int(pixels.shape[0]), int(pixels.shape[1])
-        self._pixels = pixels
+        self.pixels = pixels
         self._alpha = alpha
         self._bits = 16 if bits > 8 else 8
         self._levels: dict[int, QImage] = {}
@@ -95,7 +95,7 @@ class DisplayPyramid:
         """The ``QImage`` of level ``k`` (built on first use)."""
         if k not in self._levels:
             factor = 2**k
-            px = downscale(self._pixels, factor)
+            px = downscale(self.pixels, factor)
             al = None
             if self._alpha is not None:
                 al = downscale(self._alpha[..., None], factor)[..., 0]
@@ -107,7 +107,7 @@ class DisplayPyramid:
         key = (tx, ty)
         if key not in self._tiles:
             y0, x0 = ty * TILE, tx * TILE
-            px = self._pixels[y0 : y0 + TILE, x0 : x0 + TILE]
+            px = self.pixels[y0 : y0 + TILE, x0 : x0 + TILE]
             al = None if self._alpha is None else self._alpha[y0 : y0 + TILE, x0 : x0 + TILE]
             self._tiles[key] = to_qimage(px, al, bits=self._bits)
         return self._tiles[key]
@@ -197,6 +197,11 @@ class ImageCanvas(QAbstractScrollArea):
         self.set_selection(None)
         self._update_scrollbars()
         self.viewport().update()
+
+    @property
+    def original_pixels(self) -> np.ndarray | None:
+        """The pixels compare shows as "before" (``None`` without an image)."""
+        return None if self._original is None else self._original.pixels
 
     @property
     def image_size(self) -> tuple[int, int]:

@@ -25,7 +25,7 @@ def no_filter_notice(infos: list[PluginInfo]) -> str:
     broken = len(infos) - missing
     parts = []
     if missing:
-        parts.append(f"{missing} filter(s) have no trained weights yet")
+        parts.append(f"{missing} filter has no trained weights yet" if missing == 1 else f"{missing} filters have no trained weights yet")
     if broken:
         parts.append(f"{broken} could not be loaded")
     return (f"No filter can run: {' and '.join(parts)}, so the Filter menu is greyed out. Open Plugins... "

@@ -1,4 +1,6 @@
-"""Edit > Preferences...: the undo history's step limit and memory budget.
+"""Edit > Preferences...: the undo history's step limit and memory budget, and the largest
+image the app opens (megapixels; the ``CLARITY_MAX_PIXELS`` environment variable, when set,
+still wins).
 
 The dialog edits :class:`gui.settings.AppSettings`; on OK it stores the values and the window
 applies them to its :class:`gui.history.EditHistory` at once (lowering a limit forgets the
@@ -9,7 +11,14 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QSpinBox, QWidget
 
-from gui.settings import MAX_UNDO_MEMORY_MIB, MAX_UNDO_STEPS, MIN_UNDO_MEMORY_MIB, AppSettings
+from gui.settings import (
+    MAX_MAX_MEGAPIXELS,
+    MAX_UNDO_MEMORY_MIB,
+    MAX_UNDO_STEPS,
+    MIN_MAX_MEGAPIXELS,
+    MIN_UNDO_MEMORY_MIB,
+    AppSettings,
+)
 
 
 class PreferencesDialog(QDialog):
@@ -27,6 +36,13 @@ class PreferencesDialog(QDialog):
         self.memory.setSingleStep(256)
         self.memory.setSuffix(" MiB")
         self.memory.setValue(settings.undo_memory_mib())
+        self.max_megapixels = QSpinBox()
+        self.max_megapixels.setRange(MIN_MAX_MEGAPIXELS, MAX_MAX_MEGAPIXELS)
+        self.max_megapixels.setSingleStep(50)
+        self.max_megapixels.setSuffix(" MP")
+        self.max_megapixels.setValue(settings.max_megapixels())
+        self.max_megapixels.setToolTip("Larger files are refused on open (protects against decompression bombs); "
+                                       "raise it for very large panoramas you trust.")
         note = QLabel("Each filter step keeps one copy of the pixels it changed. When either limit is "
                       "reached the oldest steps are forgotten; the last step can always be undone.")
         note.setWordWrap(True)
@@ -37,11 +53,13 @@ class PreferencesDialog(QDialog):
         form.addRow("Undo steps", self.steps)
         form.addRow("Undo memory", self.memory)
         form.addRow(note)
+        form.addRow("Largest image", self.max_megapixels)
         form.addRow(buttons)
 
     def accept(self) -> None:
         self.settings.set_undo_steps(self.steps.value())
         self.settings.set_undo_memory_mib(self.memory.value())
+        self.settings.set_max_megapixels(self.max_megapixels.value())
         super().accept()
 
 

@@ -96,3 +96,186 @@ def test_preview_before_after_toggle(qtbot, window: MainWindow, photo) -> None: 
     assert not np.array_equal(dialog.shown_preview(), original)
     dialog.show_before.setChecked(True)
     np.testing.assert_array_equal(dialog.shown_preview(), original)
+
+
+# -- item 2: Save As follows the chosen type; Export has options; 16 -> 8 bits asks first ---------
+def test_path_with_type_appends_or_replaces_the_extension() -> None:
+    from gui.save_export import FILE_TYPES, path_with_type, type_for_filter
+
+    png, jpeg = FILE_TYPES[0], FILE_TYPES[1]
+    assert path_with_type("/x/out1", png) == Path("/x/out1.png")
+    assert path_with_type("/x/out1.jpg", png) == Path("/x/out1.png")  # name and type agree
+    assert path_with_type("/x/a.b", jpeg) == Path("/x/a.b.jpg")  # a dot in the name is not an image type
+    assert path_with_type("/x/out.JPEG", jpeg) == Path("/x/out.JPEG")
+    assert type_for_filter("PNG (*.png)") is png
+
+
+def test_save_file_dialog_renames_extension_with_the_type(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+    from gui.save_export import FILE_TYPES, SaveFileDialog
+
+    png, jpeg = FILE_TYPES[0], FILE_TYPES[1]
+    dialog = SaveFileDialog(None, "Save", tmp_path / "holiday.jpg", jpeg)
+    qtbot.addWidget(dialog)
+    assert dialog.file_name == "holiday.jpg" and dialog.selectedNameFilter() == jpeg.name_filter
+    dialog.selectNameFilter(png.name_filter)
+    dialog.filterSelected.emit(png.name_filter)
+    assert dialog.file_name == "holiday.png"
+
+
+def test_save_as_bare_name_with_png_type_writes_png(qtbot, window: MainWindow, photo, monkeypatch, tmp_path: Path) -> None:  # noqa: ANN001
+    from PySide6.QtWidgets import QDialog
+
+    from gui import save_export
+
+    path, original = photo
+    assert window.open_file(path)
+    png = save_export.FILE_TYPES[0]
+
+    def exec_typing_out1(self) -> int:  # noqa: ANN001 - the user picks PNG and types "out1"
+        assert self.file_name == "photo.png"  # pre-filled name agrees with the pre-selected type
+        self.setDirectory(str(tmp_path))
+        self.selectNameFilter(png.name_filter)
+        self.selectFile("out1")
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(save_export.SaveFileDialog, "exec", exec_typing_out1)
+    assert window.save_as()
+    out = tmp_path / "out1.png"
+    assert out.exists() and window.document.path == out
+    assert Image.open(out).format == "PNG"
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), np.rint(original * 255).astype(np.uint8))
+
+
+def test_export_asks_before_16_bit_goes_to_jpeg_and_keeps_the_document(qtbot, window: MainWindow, messages, monkeypatch, tmp_path: Path) -> None:  # noqa: ANN001
+    from PySide6.QtWidgets import QMessageBox
+
+    from gui import save_export
+
+    src = tmp_path / "deep.png"
+    data = (np.arange(16 * 24 * 3, dtype=np.uint32).reshape(16, 24, 3) * 37 % 65536).astype(np.uint16)
+    from engine.imageio.png16 import encode_png16
+
+    src.write_bytes(encode_png16(data))
+    assert window.open_file(src) and window.document.image.bit_depth == 16
+    jpeg = save_export.FILE_TYPES[1]
+    target = tmp_path / "copy.jpg"
+    monkeypatch.setattr(save_export, "ask_save_path", lambda *a: (target, jpeg))
+    monkeypatch.setattr(save_export, "ask_export_options", lambda *a: save_export.ExportOptions("JPEG", 8, 80))
+    messages.answer = QMessageBox.StandardButton.Cancel
+    assert not window.export()
+    assert not target.exists()
+    assert "16 bits per channel" in messages.texts("question")[-1] and "only 8" in messages.texts("question")[-1]
+    messages.answer = QMessageBox.StandardButton.Save
+    assert window.export()
+    assert Image.open(target).format == "JPEG"
+    assert window.document.path == src  # Export leaves the document's own file alone
+
+
+def test_export_options_dialog(qtbot) -> None:  # noqa: ANN001
+    from gui.save_export import FILE_TYPES, ExportOptionsDialog
+
+    png, webp = FILE_TYPES[0], FILE_TYPES[3]
+    d = ExportOptionsDialog(png, 16)
+    qtbot.addWidget(d)
+    assert d.options().bit_depth == 16  # 16-bit data stays 16-bit by default
+    d.bits.setCurrentIndex(d.bits.findData(8))
+    assert d.options().bit_depth == 8
+    w = ExportOptionsDialog(webp, 8)
+    qtbot.addWidget(w)
+    w.quality.setValue(100)
+    assert w.options().quality == 99  # lossy stays lossy
+    w.lossless.setChecked(True)
+    assert w.options().quality == 100 and not w.quality.isEnabled()
+
+
+# -- item 3: compare after super-resolution of a selection shows the same region -----------------
+def test_compare_after_selection_upscale_shows_the_same_region(qtbot, window: MainWindow, photo, plugin_path: Path) -> None:  # noqa: ANN001
+    from tests.plugin_factory import write_tiny_plugin
+
+    write_tiny_plugin(plugin_path, "sr2", kind="sr", scale=2, task="super-resolution", menu="Upscale x2")
+    window.reload_plugins_action.trigger()
+    path, original = photo
+    assert window.open_file(path)
+    window.set_selection(Selection.rectangle(4, 6, 20, 10))
+    dialog = _open_dialog(window, "sr2")
+    with qtbot.waitSignal(dialog.applied, timeout=20000):
+        dialog.start_apply()
+    assert (window.document.width, window.document.height) == (40, 20)
+    np.testing.assert_array_equal(window.canvas.original_pixels, original[6:16, 4:24])  # like against like
+    window.undo_action.trigger()
+    np.testing.assert_array_equal(window.canvas.original_pixels, original)
+    window.redo_action.trigger()
+    np.testing.assert_array_equal(window.canvas.original_pixels, original[6:16, 4:24])
+
+
+# -- item 4: only available devices; errors in GUI words, wrapped ---------------------------------
+def test_device_choice_lists_only_available_devices_and_errors_use_gui_words(qtbot, window: MainWindow, photo, monkeypatch) -> None:  # noqa: ANN001
+    import torch
+
+    import engine.api
+    from engine.errors import DeviceError
+
+    assert window.open_file(photo[0])
+    dialog = _open_dialog(window)
+    items = [dialog.options_form.device.itemText(i) for i in range(dialog.options_form.device.count())]
+    expected = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    assert items[:len(expected)] == expected
+    if not torch.cuda.is_available():
+        assert "cuda" not in items
+    with qtbot.waitSignal(dialog.preview_ready, timeout=20000):
+        pass
+    width = dialog.width()
+
+    def refuse(*_a, **_k):  # noqa: ANN002, ANN003, ANN202
+        raise DeviceError("CUDA was requested but no CUDA GPU is usable by this PyTorch build (torch 2.13.0, CUDA not "
+                          "compiled in); use --device cpu or auto, or install a CUDA build of PyTorch")
+
+    monkeypatch.setattr(engine.api, "apply_filter", refuse)
+    dialog.options_form.strength.setValue(50)
+    qtbot.waitUntil(lambda: "Preview failed" in dialog.preview_status.text(), timeout=5000)
+    text = dialog.preview_status.text()
+    assert '--device' not in text and 'set Device to "cpu" or "auto"' in text
+    QApplication.processEvents()
+    screen = dialog.screen().availableGeometry().width()
+    assert dialog.width() <= max(width, 700) and dialog.width() <= screen  # the long message wraps
+
+
+# -- item 7: no usable filter: the window says why and what to do --------------------------------
+def test_no_usable_filter_shows_a_notice_with_a_way_out(qtbot, window: MainWindow, plugin_path: Path, photo) -> None:  # noqa: ANN001
+    import engine.api
+
+    assert not window.notice_bar.isVisible()
+    (plugin_path / "tiny" / "weights.safetensors").unlink()
+    window.reload_plugins_action.trigger()
+    assert window.notice_bar.isVisible()
+    text = window.notice_bar.label.text()
+    n = len(engine.api.list_plugins())
+    assert text.startswith(f"No filter can run: {n} filters have no trained weights yet") and "Open Plugins..." in text
+    assert window.filter_actions["tiny"].text() == "Tiny Denoise (no weights)"
+    window.open_file(photo[0])
+    assert not window.filter_actions["tiny"].isEnabled()
+    qtbot.mouseClick(window.notice_bar.button, Qt.MouseButton.LeftButton)
+    assert window.plugins_dialog is not None and window.plugins_dialog.isVisible()
+    window.plugins_dialog.close()
+
+
+# -- item 8: Enter in the Feather box gives the keyboard back to the image -----------------------
+def test_ctrl_z_after_typing_feather_and_enter_undoes_the_image(qtbot, window: MainWindow, photo) -> None:  # noqa: ANN001
+    from PySide6.QtTest import QTest
+
+    path, original = photo
+    assert window.open_file(path)
+    dialog = _open_dialog(window)
+    with qtbot.waitSignal(dialog.applied, timeout=20000):
+        dialog.start_apply()
+    assert not np.array_equal(window.document.pixels, original)
+    window.activateWindow()
+    window.feather_spin.setFocus()
+    qtbot.waitUntil(window.feather_spin.hasFocus, timeout=2000)
+    window.feather_spin.lineEdit().selectAll()
+    QTest.keyClicks(window.feather_spin, "4")
+    QTest.keyClick(window.windowHandle(), Qt.Key.Key_Return)
+    assert window.feather_spin.value() == 4.0
+    assert window.canvas.hasFocus()
+    QTest.keyClick(window.windowHandle(), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    np.testing.assert_array_equal(window.document.pixels, original)
