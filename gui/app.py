@@ -29,7 +29,20 @@ def create_application(argv: list[str] | None = None):  # noqa: ANN201 - QApplic
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
+    _set_desktop_identity(app)
     return app
+
+
+def _set_desktop_identity(app) -> None:  # noqa: ANN001 - QApplication
+    """Window icon from resources/icons, and the desktop file id that `clarity desktop install` writes
+    (Wayland matches windows to their launcher entry by it)."""
+    from PySide6.QtGui import QIcon
+
+    from engine.desktop_entry import APP_ID, ICON_SOURCE
+
+    app.setDesktopFileName(APP_ID)
+    if ICON_SOURCE.is_file():
+        app.setWindowIcon(QIcon(str(ICON_SOURCE)))
 
 
 def run_app(path: Path | None = None) -> int:

@@ -32,6 +32,7 @@ SUBCOMMANDS: tuple[str, ...] = (
     "eval",
     "export",
     "fuzz",
+    "desktop",
 )
 """Subcommand module names, in ``--help`` order (module ``engine.cli.<name>_cmd``)."""
 

@@ -182,3 +182,12 @@ def test_clarity_open_without_a_usable_display_prints_one_line() -> None:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("clarity: error: the desktop app cannot start: X11 (xcb): ")
     assert "Wayland: WAYLAND_DISPLAY is not set" in lines[0]
+
+
+def test_app_carries_the_icon_and_the_desktop_file_id(qapp) -> None:
+    from gui.app import create_application
+
+    app = create_application()
+    assert app.desktopFileName() == "clarity-studio"  # what `clarity desktop install` names the entry
+    assert not app.windowIcon().isNull()
+    assert app.windowIcon().pixmap(64, 64).width() == 64
