@@ -2,9 +2,14 @@
 
 Input folder (+ recursive), output folder, filter and its parameters (the same
 :class:`gui.param_form.ParameterForm` as the filter dialog), strength/device, output format
-and name template. Existing files are never overwritten unless "Overwrite" is checked. While
-it runs: overall and per-file progress bars, the current file, Cancel. At the end: a summary,
-failures with their reasons, and "Open output folder".
+and name template. Existing files are never overwritten unless "Overwrite" is checked; with it
+checked, Start first asks before replacing the files that exist (how many, which folder). While
+it runs: overall and per-file progress bars, the current file with the time left, Cancel. At
+the end (or after a cancel) the per-file bar and the time left go away, the button says Close,
+and the dialog shows a summary, the failures with their reasons (a refused existing file says
+how to replace it, in the dialog's words) and every file's warnings (animated GIF: first frame
+only; CMYK converted without colour management...), in lists that wrap long lines, and
+"Open output folder".
 """
 
 from __future__ import annotations
@@ -12,9 +17,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QUrl, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QCloseEvent, QDesktopServices
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDialog,
@@ -24,6 +30,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -32,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from engine.batch import FAILED, OUTPUT_FORMATS, BatchJob, BatchProgress, BatchReport, FilterStep
 from engine.cancel import CancelToken
+from gui.devices import gui_words
 from gui.param_form import ParameterForm, RunOptionsForm
 from gui.worker import Job, ReportCallback
 from plugins.api import PluginInfo
@@ -62,6 +70,26 @@ class _FolderField(QWidget):
     def path(self) -> Path | None:
         text = self.edit.text().strip()
         return Path(text).expanduser() if text else None
+
+
+def _wrapping_list(lines: int) -> QListWidget:
+    """A list whose long lines wrap instead of scrolling sideways, ``lines`` rows high at least."""
+    view = QListWidget()
+    view.setWordWrap(True)
+    view.setTextElideMode(Qt.TextElideMode.ElideNone)
+    view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    view.setResizeMode(QListWidget.ResizeMode.Adjust)
+    view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+    view.setMinimumHeight(view.fontMetrics().lineSpacing() * lines + 8)
+    view.setVisible(False)
+    return view
+
+
+def existing_outputs(job: BatchJob) -> list[Path]:
+    """Planned outputs of ``job`` that already exist (what "Overwrite" would replace)."""
+    from engine.batch import plan_batch
+
+    return [out for _src, out in plan_batch(job) if out.exists()]
 
 
 class BatchDialog(QDialog):
@@ -98,26 +126,31 @@ class BatchDialog(QDialog):
         self.overwrite.setChecked(False)
 
         form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("Input folder", self.input_field)
         form.addRow("", self.recursive)
         form.addRow("Output folder", self.output_field)
         form.addRow("Filter", self.filter_combo)
         form.addRow("Parameters", self.form)
-        form.addRow("", self.options_form)
+        form.addRow(self.options_form)  # its own labels, full width (never squeezed into the field column)
         form.addRow("Output format", self.format_combo)
         form.addRow("File name", self.name_template)
         form.addRow("", self.overwrite)
 
         self.overall = QProgressBar()
         self.per_file = QProgressBar()
+        self.per_file_label = QLabel("Current file")
         self.current = QLabel("")
+        self.current.setWordWrap(True)
         self.summary = QLabel("")
         self.summary.setWordWrap(True)
-        self.failures = QListWidget()
-        self.failures.setVisible(False)
+        self.failures_label = QLabel("Failed")
+        self.failures = _wrapping_list(6)
+        self.warnings_label = QLabel("Warnings")
+        self.warnings = _wrapping_list(4)
         self.start_button = QPushButton("Start")
         self.start_button.clicked.connect(self.start)
-        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button = QPushButton("Close")
         self.cancel_button.clicked.connect(self._cancel_clicked)
         self.open_output_button = QPushButton("Open output folder")
         self.open_output_button.setEnabled(False)
@@ -132,12 +165,17 @@ class BatchDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(QLabel("Overall"))
         layout.addWidget(self.overall)
-        layout.addWidget(QLabel("Current file"))
+        layout.addWidget(self.per_file_label)
         layout.addWidget(self.per_file)
         layout.addWidget(self.current)
         layout.addWidget(self.summary)
-        layout.addWidget(self.failures)
+        layout.addWidget(self.failures_label)
+        layout.addWidget(self.failures, 2)
+        layout.addWidget(self.warnings_label)
+        layout.addWidget(self.warnings, 1)
         layout.addLayout(buttons)
+        self.setMinimumWidth(560)
+        self._show_running(False)
         if not self._plugins:
             self.start_button.setEnabled(False)
             self.summary.setText("No usable filter: install or train a plugin first (Help > Plugins...).")
@@ -185,24 +223,30 @@ class BatchDialog(QDialog):
         except ClarityError as exc:
             self.summary.setText(f"Cannot start: {exc}")
             return
+        if job.overwrite and not self._confirm_overwrite(job):
+            return
         call = self._run_batch
 
         def task(report: ReportCallback, cancel: CancelToken) -> BatchReport:
             return call(job, progress=report, cancel=cancel)
 
         self.report = None
-        self.failures.clear()
-        self.failures.setVisible(False)
+        for view in (self.failures, self.warnings):
+            view.clear()
+        self._show_lists()
         self.open_output_button.setEnabled(False)
         self.summary.setText("Running...")
-        self.start_button.setEnabled(False)
+        self.current.setText("")
+        self.overall.setRange(0, 1000)
         self.overall.setValue(0)
         self.per_file.setValue(0)
+        self.start_button.setEnabled(False)
+        self._show_running(True)
         worker = Job(task, name="clarity-batch", parent=self, keep_result_on_cancel=True)
         worker.report.connect(self._progress)
         worker.finished.connect(self._finished)
         worker.failed.connect(self._failed)
-        worker.cancelled.connect(lambda: self.summary.setText("Cancelled."))
+        worker.cancelled.connect(lambda: self.summary.setText("Cancelled; no report."))
         worker.done.connect(self._done)
         self._job = worker.start()
 
@@ -218,13 +262,58 @@ class BatchDialog(QDialog):
         name = p.current.name if p.current else ""
         self.current.setText(f"{p.index + 1}/{p.total} {name}{eta}")
 
+    def _confirm_overwrite(self, job: BatchJob) -> bool:
+        """With "Overwrite" ticked: ask before replacing files that exist; False means "do not start"."""
+        from engine.errors import ClarityError
+
+        try:
+            existing = existing_outputs(job)
+        except ClarityError as exc:
+            self.summary.setText(f"Cannot start: {gui_words(str(exc))}")
+            return False
+        if not existing:
+            return True
+        answer = QMessageBox.question(
+            self, "Replace existing files?",
+            f"{len(existing)} file(s) in {job.output_dir} already exist (e.g. {existing[0].name}). Outputs this batch "
+            "already made with the same settings are kept; every other one will be replaced, including files you "
+            "edited. Replace them?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+        if answer != QMessageBox.StandardButton.Yes:
+            self.summary.setText("Not started: untick \"Overwrite existing files\" to keep them, or choose another output folder.")
+            return False
+        return True
+
+    def _show_running(self, running: bool) -> None:
+        """Per-file bar and Cancel while running; Close and no stale per-file state after."""
+        self.per_file_label.setVisible(running)
+        self.per_file.setVisible(running)
+        self.cancel_button.setText("Cancel" if running else "Close")
+        self.cancel_button.setToolTip("Stop after the current tile" if running else "")
+
+    def _show_lists(self) -> None:
+        for label, view in ((self.failures_label, self.failures), (self.warnings_label, self.warnings)):
+            label.setVisible(view.count() > 0)
+            view.setVisible(view.count() > 0)
+
     def _finished(self, report: BatchReport) -> None:
         self.report = report
-        self.summary.setText(report.summary())
         failed = [o for o in report.outcomes if o.status == FAILED]
+        refused = [o for o in failed if "already exists" in o.error]
+        hint = ""
+        if refused:
+            hint = (f"\n{len(refused)} existing file(s) were kept, not replaced: tick \"Overwrite existing files\" "
+                    "to replace them, or choose another output folder or file name.")
+        self.summary.setText(report.summary() + hint)
         for outcome in failed:
-            self.failures.addItem(f"{outcome.source.name}: {outcome.error}")
-        self.failures.setVisible(bool(failed))
+            self.failures.addItem(f"{outcome.source.name}: {gui_words(outcome.error)}")
+        for outcome in report.outcomes:
+            for warning in outcome.warnings:
+                self.warnings.addItem(f"{outcome.source.name}: {warning}")
+        self._show_lists()
+        done = report.done + report.skipped + report.failed
+        self.current.setText(f"Stopped after {done} of {len(report.outcomes)} file(s)." if report.cancelled
+                             else f"Finished {len(report.outcomes)} file(s).")
         self.overall.setRange(0, 1000)
         self.overall.setValue(1000 if not report.cancelled else self.overall.value())
         self.open_output_button.setEnabled(True)
@@ -238,6 +327,9 @@ class BatchDialog(QDialog):
         if job is not None:
             job.deleteLater()
         self.start_button.setEnabled(True)
+        if self.report is None:
+            self.current.setText("")  # never a stale "about 20 s left"
+        self._show_running(False)
 
     def open_output_folder(self) -> None:
         """Show the output folder in the file manager."""

@@ -646,6 +646,7 @@ class MainWindow(QMainWindow):
         for warning in result.warnings:
             self.statusBar().showMessage(warning, 8000)
         self._update_status()
+        self._update_enabled()  # Filter > Repeat now names this filter
 
     @staticmethod
     def _narrowed_source(doc: EditorDocument, box: tuple[int, int, int, int] | None) -> tuple[float, float, float, float] | None:

@@ -279,3 +279,240 @@ def test_ctrl_z_after_typing_feather_and_enter_undoes_the_image(qtbot, window: M
     assert window.canvas.hasFocus()
     QTest.keyClick(window.windowHandle(), Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     np.testing.assert_array_equal(window.document.pixels, original)
+
+
+# -- items 5 and 6: the batch dialog after a run; existing files; warnings ------------------------
+def _batch_inputs(folder: Path) -> None:
+    rng = np.random.default_rng(5)
+    folder.mkdir(parents=True)
+    Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(folder / "a.png")
+    frames = [Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).convert("P") for _ in range(2)]
+    frames[0].save(folder / "anim.gif", save_all=True, append_images=frames[1:], duration=100)
+    Image.fromarray(rng.integers(0, 256, (20, 24, 4), dtype=np.uint8), "CMYK").save(folder / "print.jpg")
+
+
+def _run(qtbot, dialog) -> None:  # noqa: ANN001
+    dialog.start_button.click()
+    qtbot.waitUntil(lambda: not dialog.running, timeout=30000)
+
+
+def test_batch_dialog_after_a_run_shows_warnings_and_no_stale_state(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+    src, dst = tmp_path / "in", tmp_path / "out"
+    _batch_inputs(src)
+    dialog = window.open_batch_dialog()
+    qtbot.waitExposed(dialog)
+    dialog.input_field.edit.setText(str(src))
+    dialog.output_field.edit.setText(str(dst))
+    dialog.format_combo.setCurrentIndex(dialog.format_combo.findData("png"))
+    assert dialog.cancel_button.text() == "Close" and not dialog.per_file.isVisible()
+    assert dialog.options_form.width() >= dialog.input_field.width()  # run options span the dialog
+    _run(qtbot, dialog)
+    assert dialog.report is not None and dialog.report.done == 3, dialog.summary.text()
+    warnings = [dialog.warnings.item(i).text() for i in range(dialog.warnings.count())]
+    assert any(w.startswith("anim.gif: ") and "only the first frame" in w for w in warnings)
+    assert any(w.startswith("print.jpg: ") and "without colour management" in w for w in warnings)
+    assert dialog.warnings.isVisible() and dialog.warnings.wordWrap()
+    assert dialog.warnings.horizontalScrollBarPolicy() == Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+    assert dialog.failures.minimumHeight() >= 6 * dialog.fontMetrics().lineSpacing()
+    assert dialog.cancel_button.text() == "Close" and not dialog.per_file.isVisible()
+    assert dialog.current.text() == "Finished 3 file(s)." and "left" not in dialog.current.text()
+    dialog.reject()
+
+
+def test_batch_dialog_after_cancel_has_no_stale_time_left(qtbot, window: MainWindow, tmp_path: Path, plugin_path: Path) -> None:  # noqa: ANN001
+    from tests.plugin_factory import write_tiny_plugin
+
+    write_tiny_plugin(plugin_path, "slow", sleep=0.2)
+    window.reload_plugins_action.trigger()
+    src, dst = tmp_path / "in", tmp_path / "out"
+    _batch_inputs(src)
+    dialog = window.open_batch_dialog()
+    dialog.input_field.edit.setText(str(src))
+    dialog.output_field.edit.setText(str(dst))
+    dialog.filter_combo.setCurrentIndex(dialog.filter_combo.findData("slow"))
+    dialog.options_form.tile.setValue(8)
+    dialog.start_button.click()
+    assert dialog.cancel_button.text() == "Cancel"
+    qtbot.waitUntil(lambda: dialog.per_file.value() >= 1, timeout=15000)
+    qtbot.mouseClick(dialog.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.running, timeout=15000)
+    assert "left" not in dialog.current.text() and dialog.current.text().startswith("Stopped after 0 of 3")
+    assert dialog.cancel_button.text() == "Close" and not dialog.per_file.isVisible()
+    dialog.reject()
+
+
+def test_batch_dialog_never_replaces_existing_files_without_asking(qtbot, window: MainWindow, messages, tmp_path: Path) -> None:  # noqa: ANN001
+    from PySide6.QtWidgets import QMessageBox
+
+    src, dst = tmp_path / "in", tmp_path / "out"
+    _batch_inputs(src)
+    dst.mkdir()
+    mine = dst / "a.png"
+    Image.new("RGB", (5, 5), (9, 9, 9)).save(mine)  # the user's own file where an output would go
+    before = mine.read_bytes()
+    dialog = window.open_batch_dialog()
+    dialog.input_field.edit.setText(str(src))
+    dialog.output_field.edit.setText(str(dst))
+    dialog.format_combo.setCurrentIndex(dialog.format_combo.findData("png"))
+    _run(qtbot, dialog)
+    assert mine.read_bytes() == before
+    failures = [dialog.failures.item(i).text() for i in range(dialog.failures.count())]
+    assert len(failures) == 1 and failures[0].startswith("a.png: ")
+    assert 'tick "Overwrite existing files"' in failures[0] and "--overwrite" not in failures[0]
+    assert "1 existing file(s) were kept, not replaced" in dialog.summary.text()
+
+    dialog.overwrite.setChecked(True)
+    messages.answer = QMessageBox.StandardButton.Cancel
+    dialog.start_button.click()
+    assert not dialog.running and mine.read_bytes() == before
+    question = messages.texts("question")[-1]
+    assert question.startswith(f"3 file(s) in {dst} already exist (e.g. a.png).") and "will be replaced" in question
+    messages.answer = QMessageBox.StandardButton.Yes
+    _run(qtbot, dialog)
+    assert mine.read_bytes() != before
+    assert (dialog.report.done, dialog.report.skipped) == (1, 2)  # the two complete outputs are kept (resume)
+    dialog.reject()
+
+
+# -- expected of a photo editor ------------------------------------------------------------------
+def test_repeat_last_filter_uses_the_last_values_and_dialogs_remember_them(qtbot, window: MainWindow, photo, settings) -> None:  # noqa: ANN001
+    path, original = photo
+    assert window.open_file(path)
+    assert not window.repeat_action.isEnabled()
+    dialog = _open_dialog(window)
+    dialog.form.set_value("amount", 0.35)
+    dialog.options_form.strength.setValue(60)
+    with qtbot.waitSignal(dialog.applied, timeout=20000):
+        dialog.start_apply()
+    once = window.document.pixels.copy()
+    assert window.repeat_action.isEnabled() and window.repeat_action.text() == "Repeat Tiny Denoise"
+    assert window.repeat_action.shortcut().toString() == "Ctrl+F"
+    assert settings.filter_values("tiny") == {"amount": 0.35, "@strength": 60}
+
+    with qtbot.waitSignal(window.undo_stack.changed, timeout=20000):
+        repeated = window.repeat_last_filter()
+    assert repeated is not None and repeated.params() == {"amount": 0.35}
+    assert window.undo_stack.count() == 2
+    import engine.api
+    from engine.types import RunOptions
+
+    expected = engine.api.apply_filter(once, "tiny", {"amount": 0.35}, options=RunOptions(strength=0.6)).image
+    np.testing.assert_allclose(window.document.pixels, expected, atol=1e-5)
+
+    again = _open_dialog(window)  # a new dialog starts from the remembered values
+    assert again.params() == {"amount": 0.35} and again.options_form.strength.value() == 60
+    again.reject()
+    settings.set_filter_values("tiny", {"amount": "garbage", "gone": 1.0})  # a stale memory never breaks the dialog
+    third = _open_dialog(window)
+    assert third.params() == {"amount": 1.0}
+    third.reject()
+
+
+def test_status_bar_cursor_pixel_selection_and_no_stale_timing(qtbot, window: MainWindow, photo, tmp_path: Path) -> None:  # noqa: ANN001
+    path, original = photo
+    assert window.open_file(path)
+    canvas = window.canvas
+    canvas.set_zoom(4.0)
+    canvas.horizontalScrollBar().setValue(0)
+    canvas.verticalScrollBar().setValue(0)
+    point = canvas.image_to_view(_pointf(10.5, 5.5)).toPoint()
+    qtbot.mouseMove(canvas.viewport(), pos=point)
+    r, g, b = (np.rint(original[5, 10] * 255)).astype(int)
+    assert window.status_fields.cursor_label.text() == f"10, 5: R {r} G {g} B {b}"
+    window.set_selection(Selection.rectangle(4, 6, 20, 10))
+    assert window.status_fields.selection_label.text() == "Selection 20 x 10 px"
+    window.select_none()
+    assert window.status_fields.selection_label.text() == ""
+    dialog = _open_dialog(window)
+    with qtbot.waitSignal(dialog.applied, timeout=20000):
+        dialog.start_apply()
+    assert window.time_label.text().startswith("Tiny Denoise: ")
+    window.document.set_dirty(False)
+    assert window.open_file(path)
+    assert window.time_label.text() == ""  # timing of another image never stays
+    window.document.set_dirty(False)
+    window.close_document()
+    assert window.time_label.text() == "" and window.status_fields.cursor_label.text() == ""
+
+
+def _pointf(x: float, y: float):  # noqa: ANN202
+    from PySide6.QtCore import QPointF
+
+    return QPointF(x, y)
+
+
+def test_pixel_text_scales() -> None:
+    from gui.status_bar import pixel_text
+
+    px = np.array([[[1.0, 0.5, 0.0]]], np.float32)
+    assert pixel_text(px, None, 0, 0, 8) == "R 255 G 128 B 0"
+    assert pixel_text(px, np.array([[0.25]], np.float32), 0, 0, 16) == "R 65535 G 32768 B 0 A 16384"
+    assert pixel_text(px[..., :1], None, 0, 0, 32) == "L 1.0000"
+
+
+def test_empty_window_says_open_or_drop(window: MainWindow) -> None:
+    from gui.canvas import EMPTY_TEXT
+
+    empty = window.canvas.viewport().grab().toImage()
+    colours = {empty.pixel(x, y) for x in range(0, empty.width(), 3) for y in range(0, empty.height(), 3)}
+    assert EMPTY_TEXT == "Open or drop an image" and len(colours) > 2  # text drawn over the background
+
+
+def test_about_shows_version_and_licences(window: MainWindow, messages) -> None:  # noqa: ANN001
+    from gui.about import app_version
+
+    window.about_action.trigger()
+    kind, _title, text = messages.calls[-1]
+    assert kind == "about"
+    assert app_version() in text and app_version() != "unknown"
+    assert "Licence: MIT" in text and "Tiny Denoise (tiny 0.1.0): MIT" in text
+
+
+def test_fit_follows_the_window_up_to_100_percent(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+    path, _ = _big_photo(tmp_path, 256)
+    window.resize(420, 320)
+    QApplication.processEvents()
+    assert window.open_file(path)
+    small = window.canvas.zoom
+    assert small < 1.0
+    window.resize(1000, 900)
+    qtbot.waitUntil(lambda: window.canvas.zoom == 1.0, timeout=3000)  # grows with the window, never past 100 %
+    window.zoom_out_action.trigger()
+    assert window.canvas.zoom == pytest.approx(2 / 3) and not window.canvas.fit_mode
+    window.resize(900, 800)
+    QApplication.processEvents()
+    assert window.canvas.zoom == pytest.approx(2 / 3)  # a chosen zoom stays
+
+
+def test_recent_menu_shows_full_path_tooltips(window: MainWindow, photo) -> None:  # noqa: ANN001
+    assert window.open_file(photo[0])
+    window.recent_menu.aboutToShow.emit()
+    entry = window.recent_menu.actions()[0]
+    assert window.recent_menu.toolTipsVisible() and entry.toolTip() == str(photo[0].resolve())
+
+
+def test_filter_menu_lists_the_default_before_reference_models(window: MainWindow, plugin_path: Path) -> None:
+    from tests.plugin_factory import write_tiny_plugin
+
+    write_tiny_plugin(plugin_path, "aaa-ref", menu="Denoise (Aaa reference)")
+    window.reload_plugins_action.trigger()
+    sub = next(a.menu() for a in window.filter_menu.actions() if a.menu() is not None and a.text() == "Denoise")
+    labels = [a.text() for a in sub.actions()]
+    assert labels.index("Tiny Denoise") < labels.index("Denoise (Aaa reference)")
+    assert window.filter_menu.actions()[0] is window.repeat_action
+
+
+def test_pixel_limit_is_a_preference(qtbot, window: MainWindow, messages, settings, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.delenv("CLARITY_MAX_PIXELS", raising=False)
+    path = tmp_path / "wide.png"
+    Image.new("RGB", (1500, 1000)).save(path)  # 1.5 MP
+    dialog = window.open_preferences()
+    assert dialog.max_megapixels.value() == 200
+    dialog.max_megapixels.setValue(1)
+    dialog.accept()
+    assert settings.max_megapixels() == 1
+    assert not window.open_file(path)
+    text = messages.texts("warning")[-1]
+    assert "more than the limit of 1 megapixels" in text and "Edit > Preferences" in text and "CLARITY_MAX_PIXELS" not in text
+    settings.set_max_megapixels(2)
+    assert window.open_file(path)
