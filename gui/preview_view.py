@@ -64,7 +64,7 @@ class PreviewView(QWidget):
         self._zoom_index = 0
         self._drag_start: QPoint | None = None
         self._drag = QPoint(0, 0)
-        self.setMinimumSize(box // 2, box // 2)
+        self.setMinimumSize(box // 2, box // 2)  # sizeHint asks for box x box (100 %); small screens shrink it
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setCursor(Qt.CursorShape.OpenHandCursor)
         self.setToolTip("Drag to move the preview area; wheel to zoom")

@@ -7,6 +7,14 @@ restored right) and grabs the window. Run it on a real X server (e.g. ``Xvfb :99
 ``DISPLAY=:99``) or offscreen. ``--tiny`` writes the test suite's tiny conv plugin into a
 temporary folder and uses it as a stand-in when no trained plugin exists yet.
 The PNG is palette-quantised when needed to stay under ``--max-kb``.
+
+``--dialog`` shows the filter dialog instead, with its live preview of the area around
+``--select X,Y,W,H`` (a selection; default: the preview of the visible area), composited over
+the window (works offscreen too). ``--photo FILE`` uses a real (noisy) photo as it is instead of
+the sample with synthetic noise. The README's screenshot of the filter dialog:
+
+    QT_QPA_PLATFORM=offscreen python -m gui.screenshot docs/img/filter-dialog.png --dialog \
+        --photo NOISY.jpg [--plugin denoise] [--select X,Y,W,H]
 """
 
 from __future__ import annotations
@@ -37,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiny", action="store_true", help="use the tiny test plugin as a stand-in")
     parser.add_argument("--size", default="1280x800", help="window size WxH")
     parser.add_argument("--max-kb", type=int, default=480)
+    parser.add_argument("--dialog", action="store_true", help="grab the filter dialog with its preview, not the compare view")
+    parser.add_argument("--photo", type=Path, help="a real photo to open as is (default: the sample with synthetic noise)")
+    parser.add_argument("--select", help="X,Y,W,H: a rectangle selection before the filter (the preview centres on it)")
     args = parser.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="clarity-shot-"))
@@ -63,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     noisy = np.clip(clean + rng.normal(0, 25 / 255, clean.shape), 0, 1)
     noisy_path = tmp / "astronaut-noisy.png"
     Image.fromarray(np.rint(noisy * 255).astype(np.uint8)).save(noisy_path)
+    if args.photo is not None:
+        noisy_path = args.photo
 
     window = MainWindow(AppSettings(QSettings(str(tmp / "settings.ini"), QSettings.Format.IniFormat)))
     w, h = (int(v) for v in args.size.lower().split("x"))
@@ -79,9 +92,16 @@ def main(argv: list[str] | None = None) -> int:
             print("no usable denoise plugin; pass --plugin ID or --tiny", file=sys.stderr)
             return 1
         plugin = usable[0].id
+    if args.select:
+        from gui.selection import Selection
+
+        x, y, sw, sh = (int(v) for v in args.select.split(","))
+        window.set_selection(Selection.rectangle(x, y, sw, sh))
     dialog = window.open_filter_dialog(plugin)
     if dialog is None:
         return 1
+    if args.dialog:
+        return _grab_dialog(app, window, dialog, args.output, args.max_kb, plugin)
     results: list[object] = []
     dialog.applied.connect(results.append)
     dialog.start_apply()
@@ -97,6 +117,40 @@ def main(argv: list[str] | None = None) -> int:
     if args.output.stat().st_size > args.max_kb * 1024:
         Image.open(args.output).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(args.output, optimize=True)
     print(f"{args.output}: {args.output.stat().st_size // 1024} KB, plugin {plugin}, {app.platformName()} platform")
+    window.document.set_dirty(False)
+    window.close()
+    shutdown_all()
+    return 0
+
+
+def _grab_dialog(app, window, dialog, output: Path, max_kb: int, plugin: str) -> int:  # noqa: ANN001
+    """Wait for the dialog's preview, then save the window with the dialog painted over it."""
+    from PIL import Image
+    from PySide6.QtGui import QPainter
+
+    from gui.worker import shutdown_all
+
+    previews: list[bool] = []
+    dialog.preview_ready.connect(lambda: previews.append(True))
+    dialog.resize(dialog.sizeHint().expandedTo(dialog.size()))  # the preview at 100 % where the screen allows
+    if not _wait(app, lambda: bool(previews), 600):
+        print(f"preview did not finish: {dialog.last_error or dialog.preview_status.text()}", file=sys.stderr)
+        return 1
+    _wait(app, lambda: False, 0.3)
+    shot = window.grab()
+    painter = QPainter(shot)
+    top_left = dialog.mapToGlobal(dialog.rect().topLeft()) - window.mapToGlobal(window.rect().topLeft())
+    if top_left.x() < 0 or top_left.y() < 0 or top_left.x() > shot.width() // 2:  # offscreen: no window manager
+        top_left.setX(max(0, (shot.width() - dialog.width()) // 2))
+        top_left.setY(max(0, (shot.height() - dialog.height()) // 2))
+    painter.drawPixmap(top_left, dialog.grab())
+    painter.end()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    shot.save(str(output))
+    if output.stat().st_size > max_kb * 1024:
+        Image.open(output).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(output, optimize=True)
+    print(f"{output}: {output.stat().st_size // 1024} KB, filter dialog of {plugin}, {app.platformName()} platform")
+    dialog.reject()
     window.document.set_dirty(False)
     window.close()
     shutdown_all()
