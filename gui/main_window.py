@@ -14,6 +14,7 @@ When no filter can run, a notice bar above the image says why and opens Help > P
 from __future__ import annotations
 
 import logging
+import os
 import types
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.types import RunResult
+from gui import save_export
 from gui.about import about_html
 from gui.batch_dialog import BatchDialog
 from gui.canvas import ImageCanvas
@@ -45,7 +47,6 @@ from gui.history import EditHistory, RegionEditCommand, ReplaceImageCommand
 from gui.notice_bar import NoticeBar, no_filter_notice
 from gui.plugins_dialog import PluginsDialog
 from gui.preferences_dialog import PreferencesDialog
-from gui import save_export
 from gui.selection import Selection, SelectionTool, mask_bbox
 from gui.settings import AppSettings
 from gui.status_bar import StatusFields, pixel_text
@@ -295,11 +296,9 @@ class MainWindow(QMainWindow):
         """Open ``path`` (asks first when there are unsaved changes); errors become a message."""
         if not self.maybe_save():
             return False
-        import os
-
         from engine.errors import ImageTooLargeError
-        from engine.io import read_image
         from engine.imageio.limits import ENV_MAX_PIXELS
+        from engine.io import read_image
 
         limit = None if os.environ.get(ENV_MAX_PIXELS) else self.settings.max_megapixels() * 1_000_000
         try:
