@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.cancel import CancelToken
-from engine.errors import ParameterError
-from engine.types import ProgressCallback, Region, RunOptions, RunResult
+from engine.core.errors import ParameterError
+from engine.core.types import ProgressCallback, Region, RunOptions, RunResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from plugins.api import ParamValue, PluginInfo
@@ -71,7 +71,7 @@ def apply_filter(
       For a super-resolution plugin the region's bounding box is cropped and upscaled.
     - ``progress`` is called after every tile; ``cancel`` is checked between tiles.
 
-    Raises :class:`engine.errors.ClarityError` subclasses for every user-facing failure.
+    Raises :class:`engine.core.errors.ClarityError` subclasses for every user-facing failure.
     """
     from engine.runner import run_restorer
     from plugins.params import resolve_params

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.errors import ParameterError
-from engine.types import RunOptions, RunResult
+from engine.core.errors import ParameterError
+from engine.core.types import RunOptions, RunResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from plugins.api import ParamValue, Restorer

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from engine.errors import CancelledError
+from engine.core.errors import CancelledError
 
 
 class CancelToken:

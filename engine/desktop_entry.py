@@ -27,8 +27,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.atomic import atomic_write_bytes
-from engine.errors import ClarityError
+from engine.core.atomic import atomic_write_bytes
+from engine.core.errors import ClarityError
 
 APP_ID = "clarity-studio"
 """Desktop file id and icon name (also the Qt ``desktopFileName``, so windows match the entry)."""

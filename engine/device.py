@@ -4,6 +4,8 @@ Policy (documented once, here):
 
 - ``DeviceKind.AUTO`` picks CUDA, then Apple MPS, then the CPU. An *explicit* ``cuda`` or
   ``mps`` that is not available raises :class:`DeviceError` saying what to use instead.
+  :func:`resolve_device` is the one place that turns a request (a :class:`DeviceKind` or the
+  text ``auto|cpu|cuda|cuda:N|mps``) into a device, for the run path and the trainer alike.
 - Precision: fp16/bf16 run under ``torch.autocast`` only on a GPU and only where the plugin's
   manifest declares support. ``AUTO`` means fp16 (else bf16, else fp32) on a GPU, fp32 on the
   CPU. An *explicit* fp16/bf16 request that cannot be honoured (CPU run, or a plugin that does
@@ -21,8 +23,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.errors import DeviceError
-from engine.types import DeviceKind, Precision
+from engine.core.errors import DeviceError
+from engine.core.types import DeviceKind, Precision
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -65,15 +67,32 @@ def _mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
-def resolve_device(kind: DeviceKind) -> ExecutionDevice:
-    """Turn a requested :class:`DeviceKind` into a concrete device (see the module docstring)."""
+def parse_device(request: DeviceKind | str) -> tuple[DeviceKind, int | None]:
+    """``"cuda:1"`` -> ``(CUDA, 1)``, ``"auto"`` -> ``(AUTO, None)``; anything else raises :class:`DeviceError`."""
+    text = (request.value if isinstance(request, DeviceKind) else str(request)).strip().lower()
+    kind_text, colon, index_text = text.partition(":")
+    try:
+        kind = DeviceKind(kind_text)
+    except ValueError:
+        kind = None
+    if kind is None or (colon and (kind is not DeviceKind.CUDA or not index_text.isdigit())):
+        raise DeviceError(f"unknown device '{request}'; use auto, cpu, cuda, cuda:N or mps")
+    return kind, int(index_text) if colon else None
+
+
+def resolve_device(request: DeviceKind | str) -> ExecutionDevice:
+    """Turn a request (``DeviceKind`` or ``auto|cpu|cuda|cuda:N|mps``) into a concrete device (see the module docstring)."""
     import torch
 
-    kind = DeviceKind(kind)
+    kind, index = parse_device(request)
     if kind is DeviceKind.CPU:
         return cpu_device()
     if kind in (DeviceKind.CUDA, DeviceKind.AUTO) and torch.cuda.is_available():
-        index = torch.cuda.current_device()
+        count = torch.cuda.device_count()
+        if index is None:
+            index = torch.cuda.current_device()
+        elif index >= count:
+            raise DeviceError(f"cuda:{index} does not exist: this machine has {count} CUDA GPU(s), cuda:0 to cuda:{count - 1}")
         return ExecutionDevice(torch.device("cuda", index), f"cuda:{index} ({torch.cuda.get_device_name(index)})", True)
     if kind is DeviceKind.CUDA:
         raise DeviceError(

@@ -7,7 +7,7 @@ edits (PNG IHDR and chunk lengths with CRCs repaired, JPEG SOF, TIFF IFD entries
 size fields) -- and fed to the decoder in-process.
 
 Outcomes: success (then the document's invariants are checked), an
-:class:`~engine.errors.UnsupportedImageError` (a clean refusal, as wanted), or a *crash*: any
+:class:`~engine.core.errors.UnsupportedImageError` (a clean refusal, as wanted), or a *crash*: any
 other exception (other ClarityErrors included: a ParameterError out of the reader is a bug),
 or a decoded document that breaks its contract. Crashes are grouped by exception type and the line that raised it; the
 first sample of each group is saved to the output folder with its traceback.
@@ -24,12 +24,12 @@ import traceback
 import warnings
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from engine.errors import ParameterError, UnsupportedImageError
+from engine.core.errors import ParameterError, UnsupportedImageError
 
 __all__ = [
     "CrashGroup",

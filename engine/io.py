@@ -17,15 +17,15 @@ Behaviour users can rely on:
   ICC profile when present). 16-bit colour is decoded without loss (OpenCV/tifffile, not
   Pillow). EXIF orientation is applied. Animated files give their first frame and a warning in
   ``ImageDocument.warnings``. A fully opaque alpha channel is dropped (``alpha is None``).
-- The pixel limit is checked from the header before decoding; :class:`~engine.errors.ImageTooLargeError`
-  says how to raise it. Every unreadable input raises :class:`~engine.errors.UnsupportedImageError`
+- The pixel limit is checked from the header before decoding; :class:`~engine.core.errors.ImageTooLargeError`
+  says how to raise it. Every unreadable input raises :class:`~engine.core.errors.UnsupportedImageError`
   with one line naming the file -- never a raw decoder exception.
 - Writing: 16-bit in gives 16-bit out for PNG/TIFF (32-bit float for TIFF); JPEG, WebP, BMP are
   8-bit. Values are clipped to [0, 1] then rounded half up. Alpha is written back (LA stays LA
   where the format has it). **JPEG and BMP do not keep alpha: the image is flattened onto white
   and an ImageWriteWarning is emitted.** ICC and EXIF are kept for PNG, JPEG, TIFF (EXIF at 8 bits
   only) and WebP. Writes go to a temporary file in the same folder, renamed into place
-  (:mod:`engine.atomic`): a failure leaves the old file untouched and no temporary behind.
+  (:mod:`engine.core.atomic`): a failure leaves the old file untouched and no temporary behind.
 """
 
 from __future__ import annotations

@@ -48,6 +48,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.cancel import CancelToken
+from engine.core.errors import ClarityError, DeviceError, ParameterError, PluginError
+from engine.core.types import Precision, Progress, ProgressCallback, RunOptions, RunResult
 from engine.device import (
     ExecutionDevice,
     auto_tile_size,
@@ -59,14 +61,11 @@ from engine.device import (
     resolve_device,
     resolve_precision,
 )
-from engine.errors import ClarityError, DeviceError, ParameterError, PluginError
 from engine.tiling import Box, Tile, TilePlan, gather, plan_tiles
-from engine.types import Precision, Progress, ProgressCallback, RunOptions, RunResult
+from plugins.api import Manifest, ParamValues, Restorer, TilingPolicy
 
 if TYPE_CHECKING:  # pragma: no cover
-    import torch
-
-    from plugins.api import Manifest, ParamValues, Restorer
+    pass
 
 OOM_TILE_FLOOR = 64
 """Smallest tile edge an out-of-memory retry halves down to before giving up on the device."""
@@ -116,8 +115,6 @@ def choose_tile(
     manifest: Manifest, options: RunOptions, device: ExecutionDevice, precision: Precision, scale: int, batch: int
 ) -> tuple[int, list[str]]:
     """Tile edge for this run after the plugin's tiling policy (0 = whole image), plus warnings."""
-    from plugins.api import TilingPolicy
-
     spec = manifest.tiling
     warnings: list[str] = []
     if spec.policy is TilingPolicy.WHOLE:
@@ -155,8 +152,6 @@ def run_restorer(
     scale. Raises :class:`ClarityError` subclasses: :class:`ParameterError` for a bad image or
     mask, :class:`DeviceError`, :class:`PluginError`, :class:`CancelledError`.
     """
-    from plugins.api import TilingPolicy
-
     started = time.perf_counter()
     manifest = restorer.manifest
     image = _check_image(image)

@@ -191,7 +191,7 @@ class BatchDialog(QDialog):
 
     def build_job(self) -> BatchJob:
         """The :class:`BatchJob` described by the form (raises ``ClarityError`` on bad input)."""
-        from engine.errors import ParameterError
+        from engine.core.errors import ParameterError
 
         src, dst = self.input_field.path(), self.output_field.path()
         if src is None:
@@ -216,7 +216,7 @@ class BatchDialog(QDialog):
         """Validate the form and start the batch in the background."""
         if self._job is not None:
             return
-        from engine.errors import ClarityError
+        from engine.core.errors import ClarityError
 
         try:
             job = self.build_job()
@@ -264,7 +264,7 @@ class BatchDialog(QDialog):
 
     def _confirm_overwrite(self, job: BatchJob) -> bool:
         """With "Overwrite" ticked: ask before replacing files that exist; False means "do not start"."""
-        from engine.errors import ClarityError
+        from engine.core.errors import ClarityError
 
         try:
             existing = existing_outputs(job)

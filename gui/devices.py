@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from engine.types import DeviceKind
+from engine.core.types import DeviceKind
 
 
 def available_devices() -> list[DeviceKind]:

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.cancel import CancelToken
-from engine.types import RunResult
+from engine.core.types import RunResult
 from gui.param_form import ParameterForm, RunOptionsForm
 from gui.preview_view import PreviewView, clamp_rect, preview_region
 from gui.qimage import to_qimage

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.types import RunResult
+from engine.core.types import RunResult
 from gui import save_export
 from gui.about import about_html
 from gui.batch_dialog import BatchDialog
@@ -296,7 +296,7 @@ class MainWindow(QMainWindow):
         """Open ``path`` (asks first when there are unsaved changes); errors become a message."""
         if not self.maybe_save():
             return False
-        from engine.errors import ImageTooLargeError
+        from engine.core.errors import ImageTooLargeError
         from engine.imageio.limits import ENV_MAX_PIXELS
         from engine.io import read_image
 

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.types import DeviceKind, RunOptions
+from engine.core.types import DeviceKind, RunOptions
 from gui.devices import available_devices
 from plugins.api import AUTO, Manifest, ParamSpec, ParamType, ParamValue
 

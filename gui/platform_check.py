@@ -17,7 +17,7 @@ Contract of :func:`prepare_platform`: with ``QT_QPA_PLATFORM`` already set by th
 Linux, it does nothing. Otherwise it tries the platforms in Qt's order (Wayland first in a Wayland
 session, X11 first elsewhere); when the first cannot start but another can, it sets
 ``QT_QPA_PLATFORM`` to that one and returns a note saying what was tried; when none can start it
-raises :class:`~engine.errors.ClarityError` whose one-line message names every missing library
+raises :class:`~engine.core.errors.ClarityError` whose one-line message names every missing library
 and ends with the ``apt-get install`` line that installs them.
 
 Exit codes of ``python -m gui.platform_check``: 0 the app can start (or nothing to check), 1 it
@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.errors import ClarityError
+from engine.core.errors import ClarityError
 
 LIB_PACKAGES: dict[str, str] = {
     "libxcb-cursor.so.0": "libxcb-cursor0",

@@ -1,7 +1,7 @@
 """The one thin Qt adapter between the GUI and Qt-free engine calls.
 
 An engine call is any callable ``task(report, cancel) -> result`` where ``report`` is a
-progress callback (it receives :class:`engine.types.Progress`, a batch progress object, or
+progress callback (it receives :class:`engine.core.types.Progress`, a batch progress object, or
 anything with ``done``/``total`` attributes) and ``cancel`` is the :class:`CancelToken` the
 call must poll. :class:`Job` runs it in its own ``QThread`` and turns what happens into
 signals emitted **in the GUI thread**:
@@ -28,7 +28,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from engine.cancel import CancelToken
-from engine.errors import CancelledError, ClarityError
+from engine.core.errors import CancelledError, ClarityError
 from gui.devices import gui_words
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ Contract of :func:`load_manifest`:
 
 - reads the file with :mod:`tomllib` and checks every field against the format documented in
   ``docs/plugins.md``;
-- any problem raises exactly one :class:`engine.errors.ManifestError` that names the file and
+- any problem raises exactly one :class:`engine.core.errors.ManifestError` that names the file and
   the offending field (``parameters[1].default``, ``tiling.context``...) and says how to fix it;
 - unknown keys are errors (they are almost always typos);
 - paths (the entry module, weights files) must stay inside the plugin folder: absolute paths,
@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-from engine.errors import ManifestError
+import tomllib
+
+from engine.core.errors import ManifestError
 from plugins.api import (
     AUTO,
     Manifest,
@@ -131,7 +132,7 @@ def _describe(value: object) -> str:
 def load_manifest(path: Path) -> Manifest:
     """Parse and validate the manifest at ``path`` (a ``plugin.toml`` file or its folder).
 
-    Raises :class:`engine.errors.ManifestError` naming the file and the field for any problem:
+    Raises :class:`engine.core.errors.ManifestError` naming the file and the field for any problem:
     unreadable file, TOML syntax error, missing or mistyped field, unknown key, unknown task,
     a default outside its range, or a path leaving the plugin folder.
     """

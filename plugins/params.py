@@ -2,7 +2,7 @@
 
 Values come from the command line (strings such as ``"0.5"``, ``"true"``, ``"auto"``, ``"3"``),
 from the GUI or from Python (typed values). :func:`resolve_params` turns them into a complete,
-typed :class:`plugins.api.ParamValues`; every problem is a :class:`engine.errors.ParameterError`
+typed :class:`plugins.api.ParamValues`; every problem is a :class:`engine.core.errors.ParameterError`
 whose message names the parameter and the accepted values.
 """
 
@@ -12,7 +12,7 @@ import difflib
 import math
 from collections.abc import Mapping, Sequence
 
-from engine.errors import ParameterError
+from engine.core.errors import ParameterError
 from plugins.api import AUTO, Manifest, ParamSpec, ParamType, ParamValue, ParamValues
 
 TRUE_WORDS: frozenset[str] = frozenset({"true", "yes", "on", "1"})

@@ -29,7 +29,7 @@ import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from engine.errors import ManifestError, PluginError, WeightsError
+from engine.core.errors import ManifestError, PluginError, WeightsError
 from plugins.api import Manifest, PluginInfo, PluginSource, Restorer, Task, WeightsStatus
 from plugins.manifest import MANIFEST_NAME, load_manifest
 from plugins.weights import DownloadProgress, check_weights, load_weights

@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from engine.errors import PluginError
+from engine.core.errors import PluginError
+from engine.core.hashing import sha256_file
 from plugins.api import Task
 from plugins.manifest import ID_PATTERN, MANIFEST_NAME
 
@@ -143,7 +144,6 @@ def scaffold_plugin(
     import torch
     from safetensors.torch import save_file
 
-    from plugins.weights import sha256_file
 
     plugin_id = slugify(name)
     if not plugin_id or not ID_PATTERN.match(plugin_id):

@@ -4,7 +4,7 @@ Safety contract:
 
 - only the safetensors format is ever read; pickles and torch zip checkpoints (``.pt``, ``.pth``,
   ``.ckpt``, ``.bin`` or any file whose bytes are not a safetensors header) are refused with a
-  :class:`engine.errors.WeightsError` and never unpickled;
+  :class:`engine.core.errors.WeightsError` and never unpickled;
 - every file's sha256 is checked against the manifest BEFORE any tensor is read;
 - downloads go to a temporary file in the cache, are hash-verified, then atomically renamed.
 
@@ -18,11 +18,11 @@ import hashlib
 import json
 import os
 import struct
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.errors import WeightsError
+from engine.core.errors import WeightsError
+from engine.core.hashing import sha256_file_cached
 from plugins.api import Manifest, WeightsBundle, WeightsFileSpec, WeightsStatus
 
 DownloadProgress = Callable[[int, int], None]
@@ -31,9 +31,6 @@ DownloadProgress = Callable[[int, int], None]
 NOT_TRAINED_REASON = "weights not trained yet"
 _CHUNK = 1 << 20
 _MAX_HEADER = 100 * 1024 * 1024
-
-_hash_cache: dict[tuple[str, int, int], str] = {}
-_hash_lock = threading.Lock()
 
 
 def cache_dir() -> Path:
@@ -44,25 +41,6 @@ def cache_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("clarity-studio"))
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of ``path``; cached by (resolved path, size, mtime_ns), so rehashing is free."""
-    path = Path(path)
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    with _hash_lock:
-        cached = _hash_cache.get(key)
-    if cached is not None:
-        return cached
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    value = digest.hexdigest()
-    with _hash_lock:
-        _hash_cache[key] = value
-    return value
 
 
 def cached_weights_path(manifest: Manifest, spec: WeightsFileSpec) -> Path:
@@ -226,7 +204,7 @@ def _verify(manifest: Manifest, spec: WeightsFileSpec) -> Path:
         )
         raise _Problem(WeightsStatus.MISSING, f"weights file {spec.file} not found in {manifest.folder}; {fix}")
     try:
-        actual = sha256_file(path)
+        actual = sha256_file_cached(path)
     except OSError as exc:
         raise _Problem(WeightsStatus.MISSING, f"cannot read weights file {path}: {exc.strerror or exc}") from exc
     if not spec.sha256:

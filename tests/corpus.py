@@ -2,7 +2,7 @@
 
 ``make_bad_input_corpus(folder)`` writes one file per awkward case and returns what reading it
 must give: :class:`CorpusCase` with ``expect="ok"`` (and the decoded size, channels, bit depth,
-alpha) or ``expect="error"`` (and the :class:`~engine.errors.ClarityError` subclass).
+alpha) or ``expect="error"`` (and the :class:`~engine.core.errors.ClarityError` subclass).
 ``make_good_photos(folder, n)`` writes ``n`` small, structured, photo-like images.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import ClarityError, ImageTooLargeError, UnsupportedImageError
+from engine.core.errors import ClarityError, ImageTooLargeError, UnsupportedImageError
 
 __all__ = ["CorpusCase", "make_bad_input_corpus", "make_good_photos", "photo_like"]
 

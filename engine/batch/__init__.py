@@ -49,7 +49,7 @@ EXECUTORS: tuple[str, ...] = ("local", "ray")
 def plan_batch(job: BatchJob) -> list[tuple[Path, Path]]:
     """The ``(source, output)`` pairs of ``job``, in sorted walk order, validated.
 
-    Raises :class:`engine.errors.ClarityError` for job-level problems (input folder missing,
+    Raises :class:`engine.core.errors.ClarityError` for job-level problems (input folder missing,
     output folder inside/equal to the input without overwrite, two inputs mapping to the same
     output, a bad name template, unknown plugin...). Writes nothing.
     """
@@ -73,7 +73,7 @@ def run_batch(
     (reader/compute/writer overlap in this process) or ``"ray"`` (tasks on a Ray cluster at
     ``ray_address``; ``None`` starts or joins a local instance).
     """
-    from engine.errors import ParameterError
+    from engine.core.errors import ParameterError
 
     if executor == "local":
         from engine.batch.local import run_local

@@ -20,8 +20,8 @@ from engine.batch.job import DONE, BatchJob, FilterStep, ParamValue
 from engine.batch.naming import plan_pairs
 from engine.batch.pipeline import run_pipeline
 from engine.batch.provenance import build_recipe
-from engine.errors import ClarityError
-from engine.types import RunOptions
+from engine.core.errors import ClarityError
+from engine.core.types import RunOptions
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
-from engine.errors import ParameterError
-from engine.types import Progress, RunOptions
+from engine.core.errors import ParameterError
+from engine.core.types import Progress, RunOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     from plugins.api import ParamValue

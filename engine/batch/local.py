@@ -23,7 +23,7 @@ def run_local(
     """Run ``job`` in this process (see :func:`engine.batch.run_batch`).
 
     Job-level problems (missing input folder, unknown plugin, bad parameter, outputs that
-    would replace inputs) raise :class:`engine.errors.ClarityError` before any file is
+    would replace inputs) raise :class:`engine.core.errors.ClarityError` before any file is
     written; problems with single files end up in the report.
     """
     start = time.perf_counter()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from engine.batch.job import FORMAT_EXTENSIONS, BatchJob
 from engine.batch.walk import walk_inputs, writable_extensions
-from engine.errors import ParameterError
+from engine.core.errors import ParameterError
 
 TEMPLATE_FIELDS: tuple[str, ...] = ("stem", "ext", "srcext", "name", "plugin", "index")
 

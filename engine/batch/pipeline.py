@@ -33,8 +33,8 @@ from engine.batch.job import (
 from engine.batch.provenance import Recipe
 from engine.batch.stages import Skip, compute_stage, describe_error, read_stage, write_stage
 from engine.cancel import CancelToken
-from engine.errors import CancelledError
-from engine.types import Progress
+from engine.core.errors import CancelledError
+from engine.core.types import Progress
 
 T = TypeVar("T")
 

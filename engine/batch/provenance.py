@@ -16,7 +16,6 @@ or a complete pair. An existing output without a sidecar is someone else's file.
 from __future__ import annotations
 
 import enum
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -26,24 +25,15 @@ from typing import Any
 
 from engine.batch.job import BatchJob
 from engine.batch.walk import SIDECAR_SUFFIX
-from engine.errors import PluginError
+from engine.core.errors import PluginError
+from engine.core.hashing import sha256_file
 
 SIDECAR_VERSION = 1
-_CHUNK = 1 << 20
 
 
 def sidecar_path(output: Path) -> Path:
     """The sidecar of ``output`` (``output`` + ``.clarity.json``)."""
     return output.with_name(output.name + SIDECAR_SUFFIX)
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes (read in 1 MiB chunks)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -196,8 +186,8 @@ def sidecar_document(source: Path, stamp: SourceStamp, recipe: Recipe, output_sh
 
 
 def write_json_atomic(path: Path, data: object) -> None:
-    """Write ``data`` as JSON to ``path`` through a temp file + rename (``engine.atomic``)."""
-    from engine.atomic import atomic_write_bytes
+    """Write ``data`` as JSON to ``path`` through a temp file + rename (``engine.core.atomic``)."""
+    from engine.core.atomic import atomic_write_bytes
 
     atomic_write_bytes(path, (json.dumps(data, indent=1) + "\n").encode("utf-8"), overwrite=True)
 
@@ -209,7 +199,6 @@ __all__ = [
     "build_recipe",
     "check_output",
     "read_sidecar",
-    "sha256_file",
     "sidecar_document",
     "sidecar_path",
     "write_json_atomic",

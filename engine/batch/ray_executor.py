@@ -27,7 +27,7 @@ from engine.batch.naming import plan_pairs
 from engine.batch.provenance import build_recipe
 from engine.batch.report import write_report
 from engine.cancel import CancelToken
-from engine.errors import CancelledError, ClarityError
+from engine.core.errors import CancelledError, ClarityError
 
 FORWARDED_ENV: tuple[str, ...] = ("CLARITY_PLUGIN_PATH", "CLARITY_CACHE_DIR", "CLARITY_MAX_PIXELS")
 """Environment variables the driver forwards to Ray workers it starts."""
@@ -93,7 +93,7 @@ class RemoteCancelToken(CancelToken):
         return self._event.is_set()
 
     def raise_if_cancelled(self) -> None:
-        """Raise :class:`engine.errors.CancelledError` if the driver cancelled the batch."""
+        """Raise :class:`engine.core.errors.CancelledError` if the driver cancelled the batch."""
         if self.cancelled:
             raise CancelledError()
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from engine.batch.job import STATUSES, BatchJob, BatchReport, FileOutcome
 from engine.batch.provenance import write_json_atomic
-from engine.errors import ImageWriteError
+from engine.core.errors import ImageWriteError
 
 REPORT_STEM = "batch-report"
 CSV_COLUMNS: tuple[str, ...] = ("source", "output", "status", "seconds", "error", "warnings")
@@ -96,7 +96,7 @@ def write_report(
         row = outcome_to_json(o)
         writer.writerow([row["source"], row["output"] or "", row["status"], f"{row['seconds']:.4f}", row["error"],
                          " | ".join(o.warnings)])
-    from engine.atomic import atomic_write_bytes
+    from engine.core.atomic import atomic_write_bytes
 
     atomic_write_bytes(csv_path, buffer.getvalue().encode("utf-8"), overwrite=True)
     return report

@@ -22,14 +22,14 @@ from engine.batch.provenance import (
     Recipe,
     SourceStamp,
     check_output,
-    sha256_file,
     sidecar_document,
     sidecar_path,
     write_json_atomic,
 )
 from engine.cancel import CancelToken
-from engine.errors import ClarityError, ImageWriteError
-from engine.types import Progress
+from engine.core.errors import ClarityError, ImageWriteError
+from engine.core.hashing import sha256_file
+from engine.core.types import Progress
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def read_stage(job: BatchJob, source: Path, output: Path, recipe: Recipe) -> Ski
     """Decide what to do with ``output`` and, if it must be (re)computed, decode ``source``.
 
     Raises :class:`ImageWriteError` when ``output`` exists, is not ours, and the job may not
-    overwrite; :class:`engine.errors.UnsupportedImageError` (from engine.io) for a bad input.
+    overwrite; :class:`engine.core.errors.UnsupportedImageError` (from engine.io) for a bad input.
     """
     from engine.io import read_image
 
@@ -98,7 +98,7 @@ def compute_stage(
 ) -> Computed:
     """Run the filter chain on a loaded image; ``progress`` gets tiles done over all steps.
 
-    Raises :class:`engine.errors.CancelledError` between tiles when ``cancel`` is set.
+    Raises :class:`engine.core.errors.CancelledError` between tiles when ``cancel`` is set.
     """
     from engine.api import apply_filter
 
@@ -128,19 +128,19 @@ def output_format_of(job: BatchJob, output: Path) -> str | None:
 def write_stage(job: BatchJob, source: Path, output: Path, computed: Computed, recipe: Recipe) -> tuple[str, ...]:
     """Write ``output`` and its sidecar without ever leaving a partial or temp file behind.
 
-    Inside :func:`engine.atomic.atomic_output`: encode to a temp file in the output folder,
+    Inside :func:`engine.core.atomic.atomic_output`: encode to a temp file in the output folder,
     hash it, write the sidecar (atomically); on leaving, the temp file is moved into place with
     ``os.replace`` when replacing is allowed, else hard-linked, which fails if a file appeared
     meanwhile (no clobbering). Raises :class:`ImageWriteError` (disk full, read-only folder...).
     Returns the load and write warnings of this file (one line each).
     """
-    from engine.atomic import atomic_output
+    from engine.core.atomic import atomic_output
     from engine.io import write_image_report
 
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        from engine.atomic import describe_os_error
+        from engine.core.atomic import describe_os_error
 
         raise ImageWriteError(describe_os_error(exc, output)) from exc
     sidecar_written = False
@@ -172,7 +172,7 @@ def process_one(
     import time
 
     from engine.batch.job import CANCELLED, DONE, FAILED, NOT_STARTED, SKIPPED_COMPLETE
-    from engine.errors import CancelledError
+    from engine.core.errors import CancelledError
 
     start = time.perf_counter()
     if cancel is not None and cancel.cancelled:

@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from engine.errors import ParameterError
+from engine.core.errors import ParameterError
 
 SIDECAR_SUFFIX = ".clarity.json"
 """Suffix of the provenance sidecar written next to every output (``photo.png.clarity.json``)."""

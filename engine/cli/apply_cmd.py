@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
-    from engine.types import RunOptions
+    from engine.core.types import RunOptions
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -58,7 +58,7 @@ def parse_params(items: list[str]) -> dict[str, str]:
 
 def check_paths(input_path: Path, output_path: Path, overwrite: bool) -> None:
     """Refuse to write onto the input (always) or onto an existing output (unless ``overwrite``)."""
-    from engine.errors import ImageWriteError, UnsupportedImageError
+    from engine.core.errors import ImageWriteError, UnsupportedImageError
 
     if not input_path.is_file():
         raise UnsupportedImageError(f"input '{input_path}' does not exist or is not a file")
@@ -75,8 +75,8 @@ def check_paths(input_path: Path, output_path: Path, overwrite: bool) -> None:
 
 
 def run_options(args: argparse.Namespace, strength: float = 1.0) -> RunOptions:
-    """:class:`engine.types.RunOptions` from ``--device/--tile/--overlap/--precision``."""
-    from engine.types import DeviceKind, Precision, RunOptions
+    """:class:`engine.core.types.RunOptions` from ``--device/--tile/--overlap/--precision``."""
+    from engine.core.types import DeviceKind, Precision, RunOptions
 
     return RunOptions(
         tile=args.tile,
@@ -91,11 +91,11 @@ def run(args: argparse.Namespace) -> int:
     """Filter INPUT into OUTPUT; returns 0 (errors are raised as ClarityError)."""
     from engine.api import apply_filter
     from engine.cli.progress import TerminalProgress
-    from engine.errors import ParameterError
+    from engine.core.errors import ParameterError
+    from engine.core.types import Region
     from engine.imageio.document import resize_alpha
     from engine.io import read_image, read_mask, write_image
     from engine.runner import mask_bounding_box
-    from engine.types import Region
 
     if not 0.0 <= args.strength <= 100.0:
         raise ParameterError(f"--strength {args.strength:g} is outside 0-100")

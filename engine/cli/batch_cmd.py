@@ -92,8 +92,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def build_job(args: argparse.Namespace) -> Any:
     """The :class:`engine.batch.BatchJob` described by parsed arguments (raises ClarityError)."""
     from engine.batch import BatchJob, FilterStep
-    from engine.errors import ParameterError
-    from engine.types import DeviceKind, Precision, RunOptions
+    from engine.core.errors import ParameterError
+    from engine.core.types import DeviceKind, Precision, RunOptions
     from plugins.params import parse_param_assignments
 
     if not args.chain:

@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     """Benchmark every ``--filter`` and print the table (or JSON); returns 0."""
     from engine.bench import bench_plugin, format_table, parse_size
     from engine.cli.apply_cmd import parse_params, run_options
-    from engine.errors import ParameterError
+    from engine.core.errors import ParameterError
 
     synthetic = args.size is not None or args.batch is None
     width, height = parse_size(args.size or DEFAULT_SIZE)

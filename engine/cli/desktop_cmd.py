@@ -23,8 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _files() -> DesktopFiles:
+    from engine.core.errors import ClarityError
     from engine.desktop_entry import DesktopFiles, data_home
-    from engine.errors import ClarityError
 
     if not sys.platform.startswith("linux"):
         raise ClarityError(

@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _params(items: list[str]) -> dict[str, str]:
-    from engine.errors import ParameterError
+    from engine.core.errors import ParameterError
 
     values: dict[str, str] = {}
     for item in items:
@@ -98,10 +98,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _saver(folder: Path) -> Callable[[str, np.ndarray], None]:
-    import numpy as np
     from PIL import Image
 
-    from engine.errors import ImageWriteError
+    from engine.core.errors import ImageWriteError
 
     try:
         folder.mkdir(parents=True, exist_ok=True)

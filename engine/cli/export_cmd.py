@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Export and print what was written."""
-    from engine.errors import ClarityError
+    from engine.core.errors import ClarityError
     from engine.training.checkpoint import read_meta
     from engine.training.config import TrainConfig
     from engine.training.export import export_checkpoint, find_checkpoint

@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Fuzz, print the crash table; exit 0 when nothing crashed, 1 otherwise."""
-    from engine.errors import ParameterError
+    from engine.core.errors import ParameterError
     from engine.fuzzing import builtin_seeds, format_report, load_seed_folder, run_fuzz
 
     seconds = 60.0 if args.minutes is None and args.seconds is None else (

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the plugin list; exit code 0 (a broken plugin is reported, not an error)."""
-    from engine.errors import ParameterError
+    from engine.core.errors import ParameterError
     from plugins.api import Task
     from plugins.registry import PluginRegistry
 

@@ -17,7 +17,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from engine.errors import ClarityError
+from engine.core.errors import ClarityError
 
 SUBCOMMANDS: tuple[str, ...] = (
     "open",

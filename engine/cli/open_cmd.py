@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Launch the GUI; its import is deferred so the engine never depends on Qt."""
-    from engine.errors import ClarityError
+    from engine.core.errors import ClarityError
 
     try:
         from gui.app import run_app

@@ -68,8 +68,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_hash(args: argparse.Namespace) -> int:
     """Print ``<sha256>  <file>`` lines."""
-    from engine.errors import ClarityError
-    from plugins.weights import sha256_file
+    from engine.core.errors import ClarityError
+    from engine.core.hashing import sha256_file
 
     for file in args.files:
         try:
@@ -81,7 +81,7 @@ def run_hash(args: argparse.Namespace) -> int:
 
 def run_fetch(args: argparse.Namespace) -> int:
     """Download missing weights of plugin ID (hash-verified) with a progress line on stderr."""
-    from engine.errors import PluginError
+    from engine.core.errors import PluginError
     from plugins.registry import PluginRegistry
     from plugins.weights import check_weights, load_weights
 

@@ -16,7 +16,7 @@ import sys
 import time
 from typing import TextIO
 
-from engine.types import Progress, ProgressCallback
+from engine.core.types import Progress, ProgressCallback
 
 
 class TerminalProgress:

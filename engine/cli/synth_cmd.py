@@ -48,10 +48,10 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from engine.errors import ClarityError, ImageWriteError
+    from engine.core.errors import ClarityError, ImageWriteError
+    from engine.core.imresize import imresize_torch
     from engine.training.data import list_images, read_uint8
     from engine.training.degradations import parse_degradation
-    from engine.training.imresize import imresize_torch
 
     if args.n <= 0 or args.variants <= 0 or args.size < 16:
         raise ClarityError("--n and --variants must be positive and --size at least 16")

@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def prepare(args: argparse.Namespace, *, want_distill: bool):  # type: ignore[no-untyped-def]
     """Resolve config text, config, run folder and resume checkpoint from the arguments."""
-    from engine.errors import ClarityError
+    from engine.core.errors import ClarityError
     from engine.training.checkpoint import read_meta, stem_of
 
     if getattr(args, "threads", None) is not None:

@@ -9,7 +9,7 @@ from typing import Final
 
 import numpy as np
 
-from engine.errors import ParameterError
+from engine.core.errors import ParameterError
 
 __all__ = ["KEEP", "ImageDocument", "resize_alpha"]
 

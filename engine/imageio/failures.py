@@ -2,7 +2,7 @@
 
 Third-party decoders raise anything on malformed data (OSError, SyntaxError, struct.error,
 ValueError, IndexError...); :func:`decoder_errors` and :func:`pillow_errors` wrap every call
-into them so that only :class:`~engine.errors.ClarityError` subclasses leave :mod:`engine.io`.
+into them so that only :class:`~engine.core.errors.ClarityError` subclasses leave :mod:`engine.io`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
 
-from engine.errors import ClarityError, ImageTooLargeError, UnsupportedImageError
+from engine.core.errors import ClarityError, ImageTooLargeError, UnsupportedImageError
 from engine.imageio.limits import ENV_MAX_PIXELS
 
 __all__ = ["decoder_errors", "pillow_errors", "pillow_image", "read_failure"]

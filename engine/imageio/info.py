@@ -43,7 +43,7 @@ class ImageInfo:
 def image_info(path: str | Path) -> ImageInfo:
     """Header facts about an image file without decoding its pixels (cheap: reads the header only).
 
-    Raises :class:`~engine.errors.UnsupportedImageError` like :func:`read_image`.
+    Raises :class:`~engine.core.errors.UnsupportedImageError` like :func:`read_image`.
     """
     p = Path(os.fspath(path))
     try:

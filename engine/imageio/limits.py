@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from engine.errors import ImageTooLargeError, ParameterError
+from engine.core.errors import ImageTooLargeError, ParameterError
 
 __all__ = ["DEFAULT_MAX_PIXELS", "ENV_MAX_PIXELS", "check_pixel_count", "max_pixels_limit"]
 

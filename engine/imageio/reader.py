@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import ParameterError
+from engine.core.errors import ParameterError
 from engine.imageio.decoders import decode_pillow, decode_png16, decode_tiff_highbit, tiff_needs_highbit
 from engine.imageio.document import ImageDocument
 from engine.imageio.exif import apply_orientation, reset_orientation
@@ -96,8 +96,8 @@ def read_image(path: str | Path, *, max_pixels: int | None = None) -> ImageDocum
     ``$CLARITY_MAX_PIXELS`` or :data:`DEFAULT_MAX_PIXELS`) is checked from the header before
     any pixel is decoded.
 
-    Raises :class:`~engine.errors.ImageTooLargeError` over the limit and
-    :class:`~engine.errors.UnsupportedImageError` for missing, unreadable, empty, corrupt,
+    Raises :class:`~engine.core.errors.ImageTooLargeError` over the limit and
+    :class:`~engine.core.errors.UnsupportedImageError` for missing, unreadable, empty, corrupt,
     truncated or unknown files; the message names the file.
     """
     p = Path(os.fspath(path))
@@ -109,7 +109,7 @@ def read_mask(path: str | Path, width: int, height: int) -> np.ndarray:
     """Read a selection mask: ``(height, width)`` float32 in ``[0, 1]`` (1 = filter fully).
 
     A file with transparency gives its alpha channel; otherwise its gray value (Rec. 601 luma
-    for colour files). Raises :class:`~engine.errors.ParameterError` when the mask's size
+    for colour files). Raises :class:`~engine.core.errors.ParameterError` when the mask's size
     differs from ``width`` x ``height``.
     """
     doc = read_image(path)

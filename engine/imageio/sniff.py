@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.errors import UnsupportedImageError
+from engine.core.errors import UnsupportedImageError
 from engine.imageio.failures import read_failure
 
 __all__ = ["check_png_chunks", "png_ihdr", "quick_size", "sniff_format", "unknown_format"]

@@ -12,7 +12,7 @@ Rules (documented for users in the module docstring of :mod:`engine.io`):
 - ICC profile and EXIF are kept for PNG, JPEG, TIFF (EXIF only at 8 bits) and WebP; a profile
   whose colour space does not match the output (e.g. RGB profile on a gray image) is dropped
   with a warning; BMP holds neither;
-- the file is written to a temporary sibling and renamed into place (:mod:`engine.atomic`).
+- the file is written to a temporary sibling and renamed into place (:mod:`engine.core.atomic`).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.atomic import atomic_write_bytes
-from engine.errors import ImageWriteError, ParameterError
+from engine.core.atomic import atomic_write_bytes
+from engine.core.errors import ImageWriteError, ParameterError
 from engine.imageio.document import ImageDocument
 from engine.imageio.png16 import encode_png16
 
@@ -255,9 +255,9 @@ def write_image(
     (1-100) applies to JPEG and WebP (WebP at 100 is lossless). Anything the format cannot hold
     (alpha in JPEG, a mismatched ICC profile...) is reported as an :class:`ImageWriteWarning`.
 
-    Raises :class:`~engine.errors.ImageWriteError` (unknown extension, existing file with
+    Raises :class:`~engine.core.errors.ImageWriteError` (unknown extension, existing file with
     ``overwrite=False``, permission denied, disk full: the old file is then untouched and no
-    temporary file remains) and :class:`~engine.errors.ParameterError` (bad bit depth or quality).
+    temporary file remains) and :class:`~engine.core.errors.ParameterError` (bad bit depth or quality).
     """
     report = write_image_report(path, doc, format=format, bit_depth=bit_depth, quality=quality, overwrite=overwrite)
     for message in report.warnings:

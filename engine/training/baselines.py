@@ -17,8 +17,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from engine.errors import ClarityError
-from engine.training.imresize import imresize_np
+from engine.core.errors import ClarityError
+from engine.core.imresize import imresize_np
 
 Baseline = Callable[[np.ndarray, int], np.ndarray]
 

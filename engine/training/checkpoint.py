@@ -12,7 +12,6 @@ the tensors first; the step is stored in both so a mismatched pair is detected.
 from __future__ import annotations
 
 import json
-import os
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from engine.errors import ClarityError
+from engine.core.atomic import atomic_output, atomic_write_text
+from engine.core.errors import ClarityError
 
 FORMAT_VERSION = 1
 
@@ -79,12 +79,9 @@ def save_checkpoint(path: Path | str, tensors: dict[str, torch.Tensor], meta: Ch
     st = stem.with_suffix(".safetensors")
     js = stem.with_suffix(".json")
     cpu = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
-    tmp = st.with_name(st.name + ".tmp")
-    save_file(cpu, str(tmp), metadata={"step": str(meta.step), "format": str(FORMAT_VERSION)})
-    os.replace(tmp, st)
-    tmpj = js.with_name(js.name + ".tmp")
-    tmpj.write_text(meta.to_json(), encoding="utf-8")
-    os.replace(tmpj, js)
+    with atomic_output(st, overwrite=True) as tmp:
+        save_file(cpu, str(tmp), metadata={"step": str(meta.step), "format": str(FORMAT_VERSION)})
+    atomic_write_text(js, meta.to_json())
     return st
 
 

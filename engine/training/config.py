@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
-from engine.errors import ClarityError
+from engine.core.errors import ClarityError
 
 if sys.version_info >= (3, 11):
     import tomllib

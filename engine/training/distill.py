@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.errors import ClarityError
+from engine.core.errors import ClarityError
 from engine.training.checkpoint import load_state_file
 from engine.training.config import DistillConfig
 from engine.training.features import contrast_extractor, forward_with_features, freeze

@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.errors import ClarityError
+from engine.core.errors import ClarityError
+from engine.core.imresize import imresize_np, imresize_uint8
 from engine.training.data import list_images, read_uint8
-from engine.training.imresize import imresize_np, imresize_uint8
 from engine.training.metrics import psnr, rgb_to_y, shave, ssim
 
 RestoreFn = Callable[[np.ndarray, int], np.ndarray]
@@ -309,7 +309,7 @@ def method_restore(
             raise ClarityError(f"{method} takes no --param (got {', '.join(sorted(params))})")
         return get_baseline(method.split(":", 1)[1])
 
-    from engine.types import DeviceKind, RunOptions
+    from engine.core.types import DeviceKind, RunOptions
 
     try:
         kind = DeviceKind(device)

@@ -12,9 +12,7 @@ tables rendered from ``clarity eval --json`` files.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
 import sys
 from collections.abc import Sequence
@@ -23,7 +21,9 @@ from pathlib import Path
 
 import torch
 
-from engine.errors import ClarityError
+from engine.core.atomic import atomic_output, atomic_write_text
+from engine.core.errors import ClarityError
+from engine.core.hashing import sha256_file
 from engine.training.checkpoint import CheckpointMeta, load_checkpoint, unprefixed
 
 if sys.version_info >= (3, 11):
@@ -59,15 +59,6 @@ def find_checkpoint(path: Path | str) -> Path:
                 return p / name
         raise ExportError(f"run folder {p} has no best.safetensors or last.safetensors; train first (`clarity train`)")
     return p
-
-
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 _HEADER = re.compile(r"^\s*\[")
@@ -244,14 +235,11 @@ def export_checkpoint(
     if plugin.resolve() not in target.parents:
         raise ExportError(f"weights file '{file_name}' of entry '{weights_name}' leaves the plugin folder; use a plain file name")
     cfg = TrainConfig.from_toml_text(meta.config_toml, source=f"{ckpt} (stored config)")
-    tmp = target.with_name(target.name + ".tmp")
-    save_file(out_state, str(tmp), metadata={"arch": cfg.model.arch, "step": str(meta.step), "source": source})
-    os.replace(tmp, target)
-    digest = sha256_of(target)
+    with atomic_output(target, overwrite=True) as tmp:
+        save_file(out_state, str(tmp), metadata={"arch": cfg.model.arch, "step": str(meta.step), "source": source})
+    digest = sha256_file(target)
     new_text, _ = set_weights_sha256(text, weights_name, digest, f"{weights_name}.safetensors")
-    tmpm = manifest.with_name("plugin.toml.tmp")
-    tmpm.write_text(new_text, encoding="utf-8")
-    os.replace(tmpm, manifest)
+    atomic_write_text(manifest, new_text)
     params = _parameter_count(cfg.model.arch, dict(cfg.model.args), state)
     card = render_model_card(
         plugin_id=plugin_id, meta=meta, arch=cfg.model.arch, args=dict(cfg.model.args), parameters=params, source=source,
@@ -260,7 +248,7 @@ def export_checkpoint(
     )
     card_path = plugin / "MODEL.md"
     existing = card_path.read_text(encoding="utf-8") if card_path.is_file() else f"# {plugin_id}\n"
-    card_path.write_text(merge_model_card(existing, weights_name, card), encoding="utf-8")
+    atomic_write_text(card_path, merge_model_card(existing, weights_name, card))
     return ExportResult(target, digest, manifest, card_path, params, source, ckpt, meta.step)
 
 

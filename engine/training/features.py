@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.errors import ClarityError
+from engine.core.errors import ClarityError
 
 FeatureFn = Callable[[torch.Tensor], list[torch.Tensor]]
 

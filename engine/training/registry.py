@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 
 import torch
 
-from engine.errors import ClarityError
+from engine.core.errors import ClarityError
 
 _ALIASES: dict[str, str] = {}
 

@@ -34,7 +34,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.errors import ClarityError, DeviceError
+from engine.core.errors import ClarityError
+from engine.device import resolve_device
 from engine.training.checkpoint import (
     CheckpointMeta,
     capture_rng,
@@ -78,22 +79,8 @@ class TrainResult:
 
 
 def pick_device(name: str) -> torch.device:
-    """``auto`` -> cuda, then mps, then cpu; an unavailable explicit choice raises :class:`DeviceError`."""
-    name = name.lower()
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise DeviceError("CUDA was requested but this torch build sees no CUDA GPU; use --device cpu or install a CUDA build of torch")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
-        raise DeviceError("MPS was requested but is not available; use --device cpu")
-    try:
-        return torch.device(name)
-    except RuntimeError as exc:
-        raise DeviceError(f"unknown device '{name}'; use auto, cpu, cuda, cuda:N or mps") from exc
+    """The torch device for ``auto|cpu|cuda|cuda:N|mps``: :func:`engine.device.resolve_device`'s choice and errors."""
+    return resolve_device(name).torch_device
 
 
 def call_network(net: torch.nn.Module, model: ModelConfig, x: torch.Tensor, sigma: torch.Tensor | None, scale: int) -> torch.Tensor:

@@ -8,7 +8,7 @@ is linear). Symmetric skip connections every two layers: the outputs of conv lay
 (output = input + net(input)).
 
 It is a pre-upsampling network: its input is the MATLAB-style bicubic upsampling of the
-low-resolution image (``engine.training.imresize.imresize_torch``, as in training), so one
+low-resolution image (``engine.core.imresize.imresize_torch``, as in training), so one
 network serves x2, x3 and x4. Receptive field: 30 pixels (HR) around an output pixel; in
 input (LR) pixels that is ``ceil(30 / s)`` plus the bicubic support (2): 17 at x2 (the
 declared context), 12 at x3, 10 at x4.
@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import nn
 
+from engine.core.imresize import imresize_torch
 from plugins.api import Manifest, ParamValues, Restorer, WeightsBundle
 
 
@@ -77,11 +78,7 @@ NETWORKS: Mapping[str, Callable[[], nn.Module]] = {"main": rednet30}
 
 
 def bicubic_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
-    """MATLAB-style bicubic upsampling (the training pipeline's), falling back to torch's bicubic."""
-    try:
-        from engine.training.imresize import imresize_torch
-    except ImportError:  # pragma: no cover - the training package is part of the repo
-        return torch.nn.functional.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+    """MATLAB-style bicubic upsampling, the same function the training pipeline uses."""
     return imresize_torch(x, float(scale))
 
 

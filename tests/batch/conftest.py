@@ -35,7 +35,7 @@ def list_files(folder: Path) -> list[str]:
 
 
 def temp_files(folder: Path) -> list[str]:
-    """Leftover temporary files (engine.atomic's ``.~name.*`` or ours)."""
+    """Leftover temporary files (engine.core.atomic's ``.~name.*`` or ours)."""
     return [f for f in list_files(folder) if Path(f).name.startswith(".") or "clarity-tmp" in f]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine.batch.bench import bench_batch
-from engine.errors import ClarityError
+from engine.core.errors import ClarityError
 
 
 def test_bench_batch_counts_and_rates(registry: Path, photos: Path, tmp_path: Path) -> None:

@@ -113,7 +113,7 @@ def test_executor_options_reach_run_batch(registry: Path, photos: Path, tmp_path
 
 def test_unknown_executor_is_refused(registry: Path, photos: Path, tmp_path: Path) -> None:
     from engine.batch import BatchJob, FilterStep, run_batch
-    from engine.errors import ParameterError
+    from engine.core.errors import ParameterError
 
     with pytest.raises(ParameterError, match="local, ray"):
         run_batch(BatchJob(photos, tmp_path / "o", (FilterStep("tiny"),)), executor="dask")

@@ -8,7 +8,7 @@ import pytest
 
 from engine.batch import BatchJob, FilterStep, plan_batch
 from engine.batch.naming import check_template
-from engine.errors import ParameterError
+from engine.core.errors import ParameterError
 from tests.batch.conftest import photo, write_png
 
 STEP = (FilterStep("tiny", {}),)

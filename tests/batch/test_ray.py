@@ -13,7 +13,7 @@ import pytest
 import engine.api
 from engine.batch import BatchJob, FilterStep, run_batch
 from engine.batch.provenance import sidecar_path
-from engine.types import RunOptions
+from engine.core.types import RunOptions
 from tests.batch.conftest import list_files, photo, write_png
 from tests.plugin_factory import write_tiny_plugin
 

@@ -24,7 +24,7 @@ from engine.batch import (
 )
 from engine.batch.provenance import read_sidecar, sidecar_path
 from engine.cancel import CancelToken
-from engine.types import RunOptions
+from engine.core.types import RunOptions
 from tests.batch.conftest import age, list_files, photo, temp_files, write_png
 
 TINY = (FilterStep("tiny", {"amount": "0.5"}),)
@@ -212,16 +212,16 @@ def test_read_only_output_folder(registry: Path, photos: Path, tmp_path: Path, m
     os.chmod(out, 0o555)
     try:
         if _writable(out):  # running as root: permissions are not enforced, simulate EACCES instead
-            import engine.atomic
+            import engine.core.atomic
 
-            real_create = engine.atomic._create_temp
+            real_create = engine.core.atomic._create_temp
 
             def denied(path: Path) -> Path:
                 if out in Path(path).parents:
                     raise PermissionError(errno.EACCES, "Permission denied", str(path))
                 return real_create(path)
 
-            monkeypatch.setattr(engine.atomic, "_create_temp", denied)
+            monkeypatch.setattr(engine.core.atomic, "_create_temp", denied)
         report = run_batch(BatchJob(photos, out, TINY, report_dir=tmp_path / "reports"))
     finally:
         os.chmod(out, 0o755)
@@ -370,7 +370,7 @@ def test_terminal_progress_line_and_eta_format() -> None:
     import io
 
     from engine.cli.batch_cmd import TerminalProgress, format_eta
-    from engine.types import Progress
+    from engine.core.types import Progress
 
     assert (format_eta(None), format_eta(59.6), format_eta(61), format_eta(3725)) == ("--:--", "1:00", "1:01", "1:02:05")
 

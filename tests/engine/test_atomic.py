@@ -1,4 +1,4 @@
-"""engine.atomic: temp file + rename, no-clobber, cleanup on every failure."""
+"""engine.core.atomic: temp file + rename, no-clobber, cleanup on every failure."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import engine.atomic as atomic
-from engine.atomic import atomic_output, atomic_write_bytes
-from engine.errors import ImageWriteError
+import engine.core.atomic as atomic
+from engine.core.atomic import atomic_output, atomic_write_bytes
+from engine.core.errors import ImageWriteError
 
 
 def _names(folder: Path) -> list[str]:

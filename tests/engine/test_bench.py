@@ -12,8 +12,8 @@ import pytest
 import engine.api
 from engine.bench import BenchResult, bench_plugin, format_table, parse_size, peak_rss_bytes, synthetic_image
 from engine.cli.main import main
-from engine.errors import ParameterError
-from engine.types import DeviceKind, RunOptions
+from engine.core.errors import ParameterError
+from engine.core.types import DeviceKind, RunOptions
 from tests.plugin_factory import write_tiny_plugin
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 import engine.api
 from engine.cli.main import main
 from engine.cli.progress import TerminalProgress
-from engine.types import Progress
+from engine.core.types import Progress
 from tests.plugin_factory import write_tiny_plugin
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.errors import ClarityError
+from engine.core.errors import ClarityError
 from engine.io import image_info, read_image
 from tests.corpus import CorpusCase, make_bad_input_corpus, make_good_photos
 

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from engine.core.errors import DeviceError
+from engine.core.types import DeviceKind, Precision
 from engine.device import (
     DEFAULT_CPU_TILE,
     ExecutionDevice,
@@ -15,11 +17,10 @@ from engine.device import (
     cpu_device,
     default_tiles_per_batch,
     is_out_of_memory,
+    parse_device,
     resolve_device,
     resolve_precision,
 )
-from engine.errors import DeviceError
-from engine.types import DeviceKind, Precision
 from plugins.api import Manifest, Task
 
 FAKE_GPU = ExecutionDevice(torch.device("cpu"), "fake-gpu", True)
@@ -46,6 +47,32 @@ def test_auto_picks_cuda_then_mps_then_cpu(monkeypatch: pytest.MonkeyPatch) -> N
 def test_explicit_cuda_without_cuda_says_what_to_do() -> None:
     with pytest.raises(DeviceError, match="--device cpu or auto"):
         resolve_device(DeviceKind.CUDA)
+
+
+def test_device_text_is_parsed_in_one_place() -> None:
+    assert parse_device("auto") == (DeviceKind.AUTO, None)
+    assert parse_device(DeviceKind.CPU) == (DeviceKind.CPU, None)
+    assert parse_device(" CUDA:1 ") == (DeviceKind.CUDA, 1)
+    for bad in ("gpu", "cpu:0", "cuda:x", "mps:1", "cuda:"):
+        with pytest.raises(DeviceError, match=r"unknown device .*use auto, cpu, cuda, cuda:N or mps"):
+            parse_device(bad)
+
+
+def test_cuda_index_beyond_the_gpus_names_the_valid_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(DeviceError, match=r"cuda:5 does not exist: this machine has 2 CUDA GPU\(s\), cuda:0 to cuda:1"):
+        resolve_device("cuda:5")
+
+
+def test_trainer_device_is_the_engines(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.training.trainer import pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr("engine.device._mps_available", lambda: False)
+    assert pick_device("auto") == torch.device("cpu")
+    with pytest.raises(DeviceError, match="unknown device 'tpu'"):
+        pick_device("tpu")
 
 
 def test_explicit_mps_without_mps(monkeypatch: pytest.MonkeyPatch) -> None:

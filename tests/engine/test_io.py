@@ -15,8 +15,8 @@ import pytest
 import tifffile
 from PIL import Image, ImageCms, ImageOps
 
-import engine.atomic as atomic
-from engine.errors import ImageTooLargeError, ImageWriteError, ParameterError, UnsupportedImageError
+import engine.core.atomic as atomic
+from engine.core.errors import ImageTooLargeError, ImageWriteError, ParameterError, UnsupportedImageError
 from engine.imageio.writer import quantize
 from engine.io import (
     DEFAULT_MAX_PIXELS,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from engine.cli.main import main
-from engine.errors import ParameterError
+from engine.core.errors import ParameterError
 from engine.fuzzing import (
     InvariantViolation,
     builtin_seeds,

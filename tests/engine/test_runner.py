@@ -10,10 +10,20 @@ import numpy as np
 import pytest
 import torch
 
-from engine.errors import ParameterError
+from engine.core.errors import ParameterError
+from engine.core.types import Region, RunOptions
 from engine.runner import run_restorer
-from engine.types import Region, RunOptions
-from plugins.api import Manifest, ParamSpec, ParamType, ParamValues, Restorer, Task, TilingPolicy, TilingSpec, WeightsBundle
+from plugins.api import (
+    Manifest,
+    ParamSpec,
+    ParamType,
+    ParamValues,
+    Restorer,
+    Task,
+    TilingPolicy,
+    TilingSpec,
+    WeightsBundle,
+)
 from tests.plugin_factory import write_tiny_plugin
 
 _counter = itertools.count()

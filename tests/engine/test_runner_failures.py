@@ -11,10 +11,10 @@ import torch
 
 import engine.runner as runner
 from engine.cancel import CancelToken
+from engine.core.errors import CancelledError, DeviceError, PluginError
+from engine.core.types import Progress, RunOptions
 from engine.device import ExecutionDevice
-from engine.errors import CancelledError, DeviceError, PluginError
 from engine.runner import run_restorer
-from engine.types import Progress, RunOptions
 from plugins.api import Manifest, ParamValues, Restorer, Task, TilingPolicy, TilingSpec
 
 

@@ -175,7 +175,7 @@ default = "hard"
 def test_parameter_form_builds_editors_from_manifest(qtbot, plugin_dir: Path) -> None:  # noqa: ANN001
     from PySide6.QtWidgets import QCheckBox, QComboBox
 
-    from engine.types import DeviceKind, RunOptions
+    from engine.core.types import DeviceKind, RunOptions
     from gui.param_form import ParameterForm, RunOptionsForm, _NumberEditor
     from plugins.manifest import load_manifest
 

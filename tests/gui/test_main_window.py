@@ -165,7 +165,7 @@ def test_whole_image_filter_matches_engine(qtbot, window: MainWindow, photo) -> 
     dialog.form.set_value("amount", 0.5)
     dialog.options_form.strength.setValue(60)
     _apply(qtbot, dialog)
-    from engine.types import RunOptions
+    from engine.core.types import RunOptions
 
     expected = engine.api.apply_filter(original, "tiny", {"amount": 0.5}, options=RunOptions(strength=0.6)).image
     np.testing.assert_allclose(window.document.pixels, expected, atol=1e-6)

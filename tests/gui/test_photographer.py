@@ -213,7 +213,7 @@ def test_device_choice_lists_only_available_devices_and_errors_use_gui_words(qtb
     import torch
 
     import engine.api
-    from engine.errors import DeviceError
+    from engine.core.errors import DeviceError
 
     assert window.open_file(photo[0])
     dialog = _open_dialog(window)
@@ -394,7 +394,7 @@ def test_repeat_last_filter_uses_the_last_values_and_dialogs_remember_them(qtbot
     assert repeated is not None and repeated.params() == {"amount": 0.35}
     assert window.undo_stack.count() == 2
     import engine.api
-    from engine.types import RunOptions
+    from engine.core.types import RunOptions
 
     expected = engine.api.apply_filter(once, "tiny", {"amount": 0.35}, options=RunOptions(strength=0.6)).image
     np.testing.assert_allclose(window.document.pixels, expected, atol=1e-5)

@@ -8,8 +8,8 @@ import time
 import pytest
 from PySide6.QtCore import QTimer
 
-from engine.errors import ParameterError
-from engine.types import Progress
+from engine.core.errors import ParameterError
+from engine.core.types import Progress
 from gui.worker import Job, run_job
 
 

@@ -27,10 +27,11 @@ import pytest
 import torch
 from torch import nn
 
+from engine.core.hashing import sha256_file
 from plugins.api import AUTO, Manifest, ParamType, ParamValues, Restorer, WeightsBundle, WeightsStatus
 from plugins.manifest import load_manifest
 from plugins.nets.receptive import measured_context
-from plugins.weights import NOT_TRAINED_REASON, check_weights, sha256_file
+from plugins.weights import NOT_TRAINED_REASON, check_weights
 
 PLUGINS_DIR = Path(__file__).resolve().parents[2] / "plugins"
 FOLDERS = sorted(p.parent.name for p in PLUGINS_DIR.glob("*/plugin.toml"))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import WeightsError
+from engine.core.errors import WeightsError
 from plugins.api import WeightsFileSpec, WeightsStatus
 from plugins.manifest import load_manifest
 from plugins.registry import PluginRegistry

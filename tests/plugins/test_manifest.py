@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import ManifestError
+from engine.core.errors import ManifestError
 from plugins.api import ParamType, Task, TilingPolicy
 from plugins.manifest import load_manifest
 from tests.plugin_factory import sha256_of, write_tiny_plugin
@@ -184,7 +184,6 @@ def test_empty_sha_allowed_for_untrained_weights(plugin_dir: Path) -> None:
 def test_any_toml_value_in_any_field_gives_manifest_error_or_manifest(plugin_dir: Path) -> None:
     """Property: whatever value a field holds, load_manifest returns or raises ManifestError only."""
     import tomllib
-
     from hypothesis import given, settings
     from hypothesis import strategies as st
 

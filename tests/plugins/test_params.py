@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import ParameterError
+from engine.core.errors import ParameterError
 from plugins.manifest import load_manifest
 from plugins.params import parse_param_assignments, resolve_params
 from tests.plugin_factory import write_tiny_plugin

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import PluginError, WeightsError
+from engine.core.errors import PluginError, WeightsError
 from plugins.api import PluginSource, Restorer, WeightsStatus
 from plugins.registry import PluginRegistry, UnknownPluginError, user_plugin_dirs
 from tests.plugin_factory import write_tiny_plugin

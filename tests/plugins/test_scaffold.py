@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli.main import main
-from engine.errors import PluginError
+from engine.core.errors import PluginError
 from plugins.api import PluginSource, Task, TilingPolicy, WeightsStatus
 from plugins.manifest import load_manifest
 from plugins.params import resolve_params

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import WeightsError
+from engine.core.errors import WeightsError
+from engine.core.hashing import sha256_file, sha256_file_cached
 from plugins.api import WeightsStatus
 from plugins.manifest import load_manifest
-from plugins.weights import cache_dir, check_weights, load_weights, sha256_file
+from plugins.weights import cache_dir, check_weights, load_weights
 from tests.plugin_factory import sha256_of, tiny_state_dict, write_tiny_plugin
 
 
@@ -36,8 +37,9 @@ def test_sha256_file_matches_hashlib_and_is_cached(tmp_path: Path) -> None:
     f = tmp_path / "x.bin"
     f.write_bytes(b"abc")
     assert sha256_file(f) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert sha256_file_cached(f) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     f.write_bytes(b"abcd")  # size changes -> new hash
-    assert sha256_file(f) == sha256_of(f)
+    assert sha256_file_cached(f) == sha256_of(f) == sha256_file(f)
 
 
 def test_ok_weights_load_as_tensors(plugin_dir: Path) -> None:

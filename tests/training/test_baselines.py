@@ -5,9 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.errors import ClarityError
-from engine.training.baselines import box_filter, dark_channel_prior, get_baseline, guided_derain, guided_filter, min_filter
-from engine.training.imresize import imresize_np
+from engine.core.errors import ClarityError
+from engine.core.imresize import imresize_np
+from engine.training.baselines import (
+    box_filter,
+    dark_channel_prior,
+    get_baseline,
+    guided_derain,
+    guided_filter,
+    min_filter,
+)
 from engine.training.metrics import psnr
 
 

@@ -27,7 +27,7 @@ def test_roundtrip_and_mismatch_detection(tmp_path: Path) -> None:
     meta = CheckpointMeta(step=7, config_toml='name = "x"\n', commands=["clarity train --config a.toml"], best_metric=30.5)
     st = save_checkpoint(tmp_path / "last", t, meta)
     assert st == tmp_path / "last.safetensors" and (tmp_path / "last.json").exists()
-    assert not list(tmp_path.glob("*.tmp"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.json", "last.safetensors"]  # no temp file left
     assert b"\x80\x04" not in st.read_bytes()[:8]  # not a pickle
     tensors, meta2 = load_checkpoint(tmp_path / "last.json")
     assert meta2 == meta and all(torch.equal(t[k], tensors[k]) for k in t)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.errors import ClarityError
+from engine.core.errors import ClarityError
 from engine.training.data import CropSampler, list_images, load_images, read_uint8
 
 

@@ -10,12 +10,12 @@ import pytest
 import torch
 from PIL import Image
 
-from engine.errors import ClarityError
+from engine.core.errors import ClarityError
+from engine.core.imresize import imresize_np
 from engine.training.degradations import DegradedBatch, parse_degradation
 from engine.training.degradations.camera import CameraNoise
 from engine.training.degradations.haze import add_haze
 from engine.training.degradations.jpeg import jpeg, quality_tables
-from engine.training.imresize import imresize_np
 
 ALL_SPECS = ("none", "awgn:25", "awgn:0-55", "camera", "bicubic:2", "bicubic:2,3,4", "rain", "haze", "snow", "mix:rain,haze,snow")
 

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from engine.cli.main import main
-from engine.errors import ClarityError
+from engine.core.errors import ClarityError
+from engine.core.imresize import imresize_np, imresize_uint8
 from engine.training.evaluate import evaluate, method_restore, pair_files
-from engine.training.imresize import imresize_np, imresize_uint8
 from engine.training.metrics import psnr, rgb_to_y, shave
 from tests.plugin_factory import write_tiny_plugin
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from engine.errors import ClarityError
+from engine.core.errors import ClarityError
 from engine.training.metrics import psnr, psnr_torch, rgb_to_y, shave, ssim
 
 

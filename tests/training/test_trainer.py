@@ -13,7 +13,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from engine.cli.main import main as clarity
-from engine.errors import ClarityError
+from engine.core.errors import ClarityError
 from engine.training.config import ConfigError, TrainConfig
 from engine.training.trainer import Trainer
 

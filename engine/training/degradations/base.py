@@ -64,7 +64,7 @@ def randn_like(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 def check_clean(clean: torch.Tensor, who: str) -> None:
     """Raise a :class:`ClarityError` unless ``clean`` is ``(N, 1|3, H, W)`` floating point."""
-    from engine.errors import ClarityError
+    from engine.core.errors import ClarityError
 
     if clean.ndim != 4 or clean.shape[1] not in (1, 3) or not clean.is_floating_point():
         raise ClarityError(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.errors import ClarityError
+from engine.core.errors import ClarityError
 from engine.training.degradations.base import Degradation, DegradedBatch, check_clean
 
 SPEC_HELP = (

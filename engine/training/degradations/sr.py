@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.core.imresize import imresize_torch
 from engine.training.degradations.base import DegradedBatch, check_clean
-from engine.training.imresize import imresize_torch
 
 
 @dataclass(frozen=True)

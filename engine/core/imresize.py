@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.errors import ClarityError
+from engine.core.errors import ClarityError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

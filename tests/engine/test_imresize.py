@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.errors import ClarityError
-from engine.training.imresize import cubic, imresize_np, imresize_torch, imresize_uint8, output_size, resize_matrix
+from engine.core.errors import ClarityError
+from engine.core.imresize import cubic, imresize_np, imresize_torch, imresize_uint8, output_size, resize_matrix
 
 # Hand derivation for [1, 2, 3, 4] shrunk by 0.5 (MATLAB algorithm, antialiased):
 # u = 1 / 0.5 + 0.5 * (1 - 2) = 1.5; kernel 0.5 * h(0.5 x) on taps -3..6 with weights (x 0.5)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.errors import ParameterError
+from engine.core.errors import ParameterError
 
 
 class Precision(str, enum.Enum):

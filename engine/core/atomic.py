@@ -9,7 +9,7 @@ Contract of :func:`atomic_output`:
   target's extension (so writers that infer the format from the extension still work);
 - on normal exit the temporary file is fsync'ed and renamed over the target with
   :func:`os.replace` (``overwrite=True``) or hard-linked to it, which fails atomically if the
-  target exists (``overwrite=False``, raising :class:`~engine.errors.ImageWriteError`);
+  target exists (``overwrite=False``, raising :class:`~engine.core.errors.ImageWriteError`);
 - on *any* exception the temporary file is removed and the exception propagates; an
   :class:`OSError` (from the body or from the rename) is turned into an ``ImageWriteError``
   whose message names the file and says how to fix the problem.
@@ -25,9 +25,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from engine.errors import ImageWriteError
+from engine.core.errors import ImageWriteError
 
-__all__ = ["atomic_output", "atomic_write_bytes", "describe_os_error"]
+__all__ = ["atomic_output", "atomic_write_bytes", "atomic_write_text", "describe_os_error"]
 
 _HINTS: dict[int, str] = {
     errno.ENOSPC: "the disk is full; free some space or choose another folder",
@@ -133,7 +133,7 @@ def _publish(tmp: Path, path: Path, overwrite: bool) -> None:
 def atomic_output(path: Path, *, overwrite: bool) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success move it into place atomically.
 
-    Raises :class:`~engine.errors.ImageWriteError` when the folder is missing or not writable,
+    Raises :class:`~engine.core.errors.ImageWriteError` when the folder is missing or not writable,
     when the disk fills up (any ``OSError`` during the body or the rename), or when
     ``overwrite`` is false and ``path`` already exists. The temporary file never survives.
     """
@@ -172,3 +172,8 @@ def atomic_write_bytes(path: Path, data: bytes, *, overwrite: bool) -> None:
     """Write ``data`` to ``path`` through :func:`atomic_output` (same errors, same guarantees)."""
     with atomic_output(Path(path), overwrite=overwrite) as tmp:
         _write_all(tmp, data)
+
+
+def atomic_write_text(path: Path, text: str, *, overwrite: bool = True) -> None:
+    """Write ``text`` as UTF-8 through :func:`atomic_output` (same errors, same guarantees)."""
+    atomic_write_bytes(path, text.encode("utf-8"), overwrite=overwrite)
