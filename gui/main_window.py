@@ -35,7 +35,6 @@ from PySide6.QtWidgets import (
 )
 
 from engine.core.types import RunResult
-from gui import save_export
 from gui.about import about_html
 from gui.batch_dialog import BatchDialog
 from gui.canvas import ImageCanvas
@@ -47,6 +46,7 @@ from gui.history import EditHistory, RegionEditCommand, ReplaceImageCommand
 from gui.notice_bar import NoticeBar, no_filter_notice
 from gui.plugins_dialog import PluginsDialog
 from gui.preferences_dialog import PreferencesDialog
+from gui import save_export
 from gui.selection import Selection, SelectionTool, mask_bbox
 from gui.settings import AppSettings
 from gui.status_bar import StatusFields, pixel_text
