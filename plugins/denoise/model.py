@@ -10,8 +10,10 @@ realistic camera-noise model: signal-dependent Poisson-Gaussian noise). Both are
 networks; gray images are replicated to RGB and the output channels averaged.
 
 Parameters: ``noise_level`` (0-75 on the 0-255 scale, or ``"auto"``: estimated on the whole
-image by :func:`plugins.denoise.noise_estimate.estimate_sigma`, the PCA estimator) and
-``model`` (``gaussian`` | ``camera``). A higher noise level smooths more.
+image by :func:`plugins.denoise.noise_level.estimate_noise`, which handles the correlated,
+signal-dependent noise of real photos) and ``model`` (``gaussian`` | ``camera`` | ``auto``:
+``camera`` when the estimate finds correlated noise, see :func:`auto_model`). A higher noise
+level smooths more.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import torch
 from torch import nn
 
 from plugins.api import AUTO, Manifest, ParamValues, Restorer, WeightsBundle
-from plugins.denoise.noise_estimate import estimate_sigma
+from plugins.denoise.noise_level import NoiseEstimate, estimate_noise
 from plugins.nets.loading import load_networks
 from plugins.nets.resunet import ResUNet, UNetArch
 
@@ -32,6 +34,8 @@ ARCH = UNetArch(widths=(64, 128, 256), enc_blocks=1, dec_blocks=1, bottom_dilati
 """Architecture of both variants (chosen with scripts/arch_speed.py; see MODEL.md)."""
 
 MAX_NOISE_LEVEL = 75.0
+CORRELATED_RATIO = 0.5
+"""``model = "auto"`` picks ``camera`` when ``white / total`` of the estimate is below this (correlated noise)."""
 
 
 def denoise_net(
@@ -62,20 +66,47 @@ NETWORKS: Mapping[str, Callable[[], nn.Module]] = {"gaussian": denoise_gaussian,
 """Weights-entry name -> factory of the network whose state dict that file holds."""
 
 
+def auto_model(estimate: NoiseEstimate) -> str:
+    """The weights entry for ``model = "auto"``: ``camera`` for correlated noise, else ``gaussian``.
+
+    Correlated noise (demosaiced sensor noise, grain, JPEG'd noise) has little high-frequency
+    energy: its white-equivalent level is well below its total level. White noise has both equal.
+    """
+    if estimate.total > 0.0 and estimate.white < CORRELATED_RATIO * estimate.total:
+        return "camera"
+    return "gaussian"
+
+
+def auto_level(estimate: NoiseEstimate, model: str) -> float:
+    """The ``noise_level`` (0-255) for ``"auto"``: what the chosen weights were trained to take.
+
+    ``camera`` was conditioned on the whole standard deviation of its synthetic noise, so it gets
+    the estimate's ``total``; ``gaussian`` gets ``sigma`` (white level for white noise, total for
+    correlated noise). Clipped to ``[0, MAX_NOISE_LEVEL]``.
+    """
+    level = estimate.total if model == "camera" else estimate.sigma
+    return float(min(max(level * 255.0, 0.0), MAX_NOISE_LEVEL))
+
+
 class DenoiseRestorer(Restorer):
     """Noise-level-conditioned denoiser.
 
-    ``analyse`` resolves ``noise_level = "auto"`` from the whole image. ``forward(x, params)``:
+    ``analyse`` resolves ``noise_level = "auto"`` and ``model = "auto"`` from one
+    :func:`estimate_noise` of the whole image (see :func:`auto_level`, :func:`auto_model`). ``forward(x, params)``:
     ``x`` ``(N, C, H, W)`` in ``[0, 1]``, ``C`` in ``{1, 3}``, ``H``, ``W`` multiples of 8;
     returns the same shape (not clipped). Gray input runs through the colour network with the
     channel replicated, and the three output channels are averaged.
     """
 
     def analyse(self, image: np.ndarray, params: ParamValues) -> ParamValues:
-        if params.get("noise_level") != AUTO:
+        level, model = params.get("noise_level"), params.get("model")
+        if level != AUTO and model != AUTO:
             return params
-        sigma = estimate_sigma(image) * 255.0
-        return params.replace(noise_level=float(min(max(sigma, 0.0), MAX_NOISE_LEVEL)))
+        estimate = estimate_noise(image)
+        model = auto_model(estimate) if model == AUTO else str(model)
+        if level == AUTO:
+            return params.replace(noise_level=auto_level(estimate, model), model=model)
+        return params.replace(model=model)
 
     def forward(self, x: torch.Tensor, params: ParamValues) -> torch.Tensor:
         variant = str(params.get("model"))

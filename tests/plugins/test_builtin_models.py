@@ -85,11 +85,14 @@ def _scales(manifest: Manifest) -> list[int]:
 
 
 def _variants(manifest: Manifest) -> list[dict[str, object]]:
-    """Every parameter combination that selects a different network (scale, model choice)."""
+    """Every parameter combination that selects a different network (scale, model choice).
+
+    A choice ``"auto"`` is left out: ``analyse`` resolves it before ``forward`` ever sees it.
+    """
     combos: list[dict[str, object]] = [{}]
     for p in manifest.parameters:
         if p.type is ParamType.CHOICE:
-            combos = [dict(c, **{p.name: v}) for c in combos for v in p.choices]
+            combos = [dict(c, **{p.name: v}) for c in combos for v in p.choices if v != AUTO]
     return combos
 
 
