@@ -20,7 +20,7 @@ import numpy as np
 
 from engine.cancel import CancelToken
 from engine.core.errors import ParameterError
-from engine.core.types import ProgressCallback, Region, RunOptions, RunResult
+from engine.core.types import ProgressCallback, Region, ResolvedValue, RunOptions, RunResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from plugins.api import ParamValue, PluginInfo
@@ -94,3 +94,24 @@ def apply_filter(
         progress=progress,
         cancel=cancel,
     )
+
+
+def analyse_filter(
+    image: np.ndarray,
+    plugin_id: str,
+    params: Mapping[str, ParamValue] | None = None,
+    *,
+    registry: PluginRegistry | None = None,
+) -> dict[str, ResolvedValue]:
+    """The values plugin ``plugin_id`` would resolve on ``image`` (e.g. an ``"auto"`` noise level).
+
+    Exactly what :func:`apply_filter` on the same whole image reports as ``RunResult.resolved``,
+    without running the network; empty when no parameter is resolved. A preview of a crop can
+    pass these values to run as the whole image would. Raises :class:`engine.errors.ClarityError`.
+    """
+    from engine.runner import analyse_params
+    from plugins.params import resolve_params
+
+    restorer = (registry or get_registry()).load(plugin_id)
+    values = resolve_params(restorer.manifest, params or {})
+    return analyse_params(restorer, image, values)[1]

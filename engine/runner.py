@@ -7,7 +7,8 @@ all go through it. Its contract:
 1. ``restorer.network.eval()``; ``restorer.analyse(image, params)`` once on the whole image
    (a gray image going to a colour plugin is shown broadcast to 3 channels, a colour image
    going to a gray-only plugin is shown its green channel, since each channel is then
-   restored on its own).
+   restored on its own); the values it changed are ``RunResult.resolved``
+   (:func:`analyse_params`).
 2. Channels: an image whose channel count the manifest does not accept is adapted: gray to a
    colour plugin is replicated to 3 channels and the output averaged back to 1; colour to a
    gray plugin runs each channel as its own batch item.
@@ -49,7 +50,7 @@ import numpy as np
 
 from engine.cancel import CancelToken
 from engine.core.errors import ClarityError, DeviceError, ParameterError, PluginError
-from engine.core.types import Precision, Progress, ProgressCallback, RunOptions, RunResult
+from engine.core.types import Precision, Progress, ProgressCallback, ResolvedValue, RunOptions, RunResult
 from engine.device import (
     ExecutionDevice,
     auto_tile_size,
@@ -163,7 +164,7 @@ def run_restorer(
     network = getattr(restorer, "network", None)
     if network is not None:
         network.eval()
-    params = restorer.analyse(_analysis_view(image, chan), params)
+    params, resolved = analyse_params(restorer, image, params)
     scale = int(restorer.scale(params))
     if scale < 1:
         raise PluginError(manifest.id, f"scale {scale} is not a positive integer")
@@ -226,7 +227,28 @@ def run_restorer(
         tiles=len(selected.tiles),
         scale=scale,
         warnings=tuple(warnings),
+        resolved=resolved,
     )
+
+
+def analyse_params(
+    restorer: Restorer, image: np.ndarray, params: ParamValues
+) -> tuple[ParamValues, dict[str, ResolvedValue]]:
+    """``restorer.analyse`` on the whole ``(H, W, C)`` image as the run shows it (see step 1).
+
+    Returns the resolved parameters and the values ``analyse`` changed, by name (what
+    ``RunResult.resolved`` reports). A failure inside ``analyse`` becomes a :class:`PluginError`.
+    """
+    image = _check_image(image)
+    chan = _Channels(channel_mode(image.shape[2], restorer.manifest.channels), image.shape[2])
+    try:
+        after = restorer.analyse(_analysis_view(image, chan), params)
+    except ClarityError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - plugin code: isolate every failure
+        raise PluginError(restorer.manifest.id, f"analyse() failed: {type(exc).__name__}: {exc}") from exc
+    changed = {k: v for k, v in after.values.items() if params.values.get(k) != v}
+    return after, changed
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:

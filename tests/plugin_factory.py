@@ -58,6 +58,12 @@ class TinyNet(nn.Module):
 
 
 class TinyRestorer(Restorer):
+    def analyse(self, image, params: ParamValues) -> ParamValues:
+        # a declared "level" parameter (see AUTO_LEVEL_TOML) resolves "auto" to 100 x the image mean
+        if self.manifest.parameter("level") is not None and params.get("level") == "auto":
+            return params.replace(level=round(float(image.mean()) * 100.0, 3))
+        return params
+
     def forward(self, x: torch.Tensor, params: ParamValues) -> torch.Tensor:
         if SLEEP:
             time.sleep(SLEEP)
@@ -72,6 +78,22 @@ def build(manifest: Manifest, weights: WeightsBundle) -> Restorer:
     net.load_state_dict(weights["main"])
     return TinyRestorer(manifest, net)
 '''
+
+
+AUTO_LEVEL_TOML = textwrap.dedent(
+    """
+    [[parameters]]
+    name = "level"
+    type = "float"
+    label = "Level"
+    help = "Resolved from the whole image when auto (100 x its mean); ignored by the network."
+    min = 0.0
+    max = 100.0
+    default = "auto"
+    auto = true
+    """
+)
+"""``extra_toml`` for a tiny plugin whose ``analyse`` resolves an ``"auto"`` parameter (to see it reported)."""
 
 
 def tiny_state_dict(kind: str = "conv", scale: int = 1, seed: int = 0) -> dict:

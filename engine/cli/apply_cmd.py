@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.api import apply_filter
     from engine.cli.progress import TerminalProgress
     from engine.core.errors import ParameterError
-    from engine.core.types import Region
+    from engine.core.types import Region, format_resolved
     from engine.imageio.document import resize_alpha
     from engine.io import read_image, read_mask, write_image
     from engine.runner import mask_bounding_box
@@ -125,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
     for message in [*result.warnings, *(str(w.message) for w in caught)]:
         print(f"clarity: warning: {message}", file=sys.stderr)
     h, w = result.image.shape[:2]
+    auto = f"; {args.filter} resolved {format_resolved(result.resolved)}" if result.resolved else ""
     print(f"{written}: {w}x{h}, {args.filter} on {result.device} ({result.precision.value}), "
-          f"{result.tiles} tile(s), {result.seconds:.2f} s")  # fmt: skip
+          f"{result.tiles} tile(s), {result.seconds:.2f} s{auto}")  # fmt: skip
     return 0

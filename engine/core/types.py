@@ -8,8 +8,9 @@ and ``C`` in ``{1, 3}`` (alpha is kept aside by :mod:`engine.io`). Masks are
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Union
 
 import numpy as np
 
@@ -90,6 +91,14 @@ class Progress:
 
 ProgressCallback = Callable[[Progress], None]
 
+ResolvedValue = Union[float, int, bool, str]
+"""A parameter value a plugin resolved for one run (same types as ``plugins.api.ParamValue``)."""
+
+
+def format_resolved(resolved: Mapping[str, ResolvedValue]) -> str:
+    """``"noise_level=14.2, model=camera"``: resolved values for one line of output (floats to 1 decimal)."""
+    return ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in resolved.items())
+
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -122,6 +131,8 @@ class RunResult:
     """The output of one run plus how it was computed.
 
     ``image`` has the input's channel count; its size is the input's times ``scale``.
+    ``resolved`` holds the parameter values the plugin's ``analyse`` resolved on the whole image
+    (e.g. ``{"noise_level": 14.2}`` for an ``"auto"`` noise level), by name; empty if none.
     """
 
     image: np.ndarray
@@ -132,3 +143,4 @@ class RunResult:
     tiles: int
     scale: int = 1
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    resolved: Mapping[str, ResolvedValue] = field(default_factory=dict)

@@ -15,7 +15,7 @@ import engine.api
 from engine.cli.main import main
 from engine.cli.progress import TerminalProgress
 from engine.core.types import Progress
-from tests.plugin_factory import write_tiny_plugin
+from tests.plugin_factory import AUTO_LEVEL_TOML, write_tiny_plugin
 
 
 @pytest.fixture
@@ -58,6 +58,23 @@ def test_apply_writes_the_filtered_image(user_plugins: Path, photo: Path, tmp_pa
     assert np.abs(got - want).max() <= 1
     assert np.abs(got - pixels(photo)).mean() > 1  # it really filtered
     assert "out.png: 53x37, tiny-dn on cpu (fp32), 12 tile(s)" in capsys.readouterr().out
+
+
+def test_apply_reports_the_values_resolved_on_the_whole_image(
+    user_plugins: Path, photo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_tiny_plugin(user_plugins, "tiny-auto", extra_toml=AUTO_LEVEL_TOML)
+    from engine.io import read_image
+
+    level = round(float(read_image(photo).pixels.mean()) * 100.0, 3)
+    assert engine.api.analyse_filter(read_image(photo).pixels, "tiny-auto") == {"level": level}
+    assert engine.api.analyse_filter(read_image(photo).pixels, "tiny-auto", {"level": "7"}) == {}
+    code = main(["apply", str(photo), str(tmp_path / "a.png"), "--filter", "tiny-auto", "--device", "cpu",
+                 "--tile", "16", "--region", "0,0,10,10"])  # fmt: skip
+    assert code == 0
+    assert capsys.readouterr().out.strip().endswith(f"; tiny-auto resolved level={level:.1f}")
+    code = main(["apply", str(photo), str(tmp_path / "b.png"), "--filter", "tiny-auto", "--param", "level=7"])
+    assert code == 0 and "resolved" not in capsys.readouterr().out
 
 
 def test_refuses_existing_output_unless_overwrite(user_plugins: Path, photo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.core.errors import ParameterError
-from engine.core.types import Region, RunOptions
+from engine.core.errors import ParameterError, PluginError
+from engine.core.types import Region, RunOptions, format_resolved
 from engine.runner import run_restorer
 from plugins.api import (
     Manifest,
@@ -303,6 +303,24 @@ def test_analyse_runs_once_on_the_whole_image(tmp_path: Path, small_rgb: np.ndar
                           options=RunOptions(device="cpu", tile=16), progress=None, cancel=None)  # fmt: skip
     assert restorer.seen == [(37, 53, 3)] and result.tiles == 3 * 4
     assert np.allclose(result.image, small_rgb.mean(), atol=1e-6)
+    assert dict(result.resolved) == {"amount": pytest.approx(float(small_rgb.mean()))}
+    fixed = run_restorer(restorer, small_rgb, ParamValues({"amount": 0.25}), mask=None,
+                         options=RunOptions(device="cpu", tile=16), progress=None, cancel=None)  # fmt: skip
+    assert dict(fixed.resolved) == {"amount": pytest.approx(float(small_rgb.mean()))}  # analyse overrode it
+    assert format_resolved({"amount": 0.25, "model": "camera", "n": 3}) == "amount=0.2, model=camera, n=3"
+
+
+class _BrokenAnalyse(AutoRestorer):
+    def analyse(self, image: np.ndarray, params: ParamValues) -> ParamValues:
+        raise ZeroDivisionError("no noise here")
+
+
+def test_analyse_failure_is_a_plugin_error_naming_the_plugin(tmp_path: Path, small_rgb: np.ndarray) -> None:
+    manifest = Manifest(id="broken", name="Broken", version="0", task=Task.OTHER, menu="Broken", folder=tmp_path,
+                        tiling=TilingSpec(TilingPolicy.TILED, 0, 1, 0))  # fmt: skip
+    with pytest.raises(PluginError, match="broken.*analyse\\(\\) failed: ZeroDivisionError: no noise here"):
+        run_restorer(_BrokenAnalyse(manifest, torch.nn.Identity()), small_rgb, ParamValues({"amount": "auto"}),
+                     mask=None, options=RunOptions(device="cpu"), progress=None, cancel=None)  # fmt: skip
 
 
 class _StridedRestorer(Restorer):

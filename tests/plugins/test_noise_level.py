@@ -1,0 +1,132 @@
+"""The Denoise plugin's noise-level estimator on synthetic noise of known level (issue 20).
+
+Clean base: the project's sample photo (a real JPEG photo, ``resources/sample.jpg``); noise
+tests use its central 256x256 crop to stay fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from plugins.api import AUTO, ParamValues
+from plugins.denoise.noise_estimate import estimate_sigma
+from plugins.denoise.noise_level import NoiseEstimate, blend, distinct_planes, estimate_noise
+
+SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample.jpg"
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    """The whole sample photo, RGB float64 in [0, 1]."""
+    return np.asarray(Image.open(SAMPLE).convert("RGB"), np.float64) / 255.0
+
+
+@pytest.fixture(scope="module")
+def crop(photo: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(photo[128:384, 128:384])
+
+
+def _awgn(clean: np.ndarray, sigma: float) -> np.ndarray:
+    return clean + np.random.default_rng(0).standard_normal(clean.shape) * sigma / 255.0
+
+
+def _level(image: np.ndarray) -> float:
+    return estimate_noise(image).sigma * 255.0
+
+
+@pytest.mark.parametrize("sigma", [5.0, 25.0, 50.0])
+def test_awgn_within_10_percent_in_rgb_gray_and_gray_replicated_rgb(crop: np.ndarray, sigma: float) -> None:
+    rgb = _awgn(crop, sigma)
+    gray = _awgn(crop.mean(axis=2), sigma)
+    replicated = np.repeat(gray[..., None], 3, axis=2)
+    assert _level(rgb) == pytest.approx(sigma, rel=0.10)
+    assert _level(gray) == pytest.approx(sigma, rel=0.10)
+    assert _level(replicated) == pytest.approx(_level(gray), abs=1e-9)  # one distinct plane
+    # the whole-patch PCA estimator sees no noise at all in identical channels (the bug of issue 20)
+    assert estimate_sigma(replicated) * 255.0 < 0.1 * sigma
+
+
+def test_clean_photo_is_near_zero(photo: np.ndarray) -> None:
+    estimate = estimate_noise(photo).scaled(255.0)
+    assert estimate.sigma < 2.5
+    assert estimate.white < 1.0
+
+
+def _camera(clean: np.ndarray, shot: float, quality: float | None, monkeypatch: pytest.MonkeyPatch) -> tuple[np.ndarray, float]:
+    """The project's camera-noise synthesis at a fixed shot-noise level (and JPEG ``quality``, or none)."""
+    import engine.training.degradations.camera as camera
+
+    monkeypatch.setattr(camera, "log_rand", lambda n, lo, hi, gen, dev: torch.full((n,), shot))
+    model = camera.CameraNoise(jpeg_probability=0.0 if quality is None else 1.0, quality_range=(quality or 75.0,) * 2)
+    batch = model(torch.from_numpy(clean.astype(np.float32)).permute(2, 0, 1)[None].contiguous(), torch.Generator().manual_seed(0))
+    return batch.degraded[0].permute(1, 2, 0).double().numpy(), float(batch.sigma[0]) * 255.0
+
+
+@pytest.mark.parametrize("quality", [None, 75.0])
+def test_camera_noise_is_monotone_in_its_level_with_and_without_jpeg(
+    crop: np.ndarray, quality: float | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    truths, levels = [], []
+    for shot in (1e-3, 3e-3, 1.2e-2):
+        noisy, truth = _camera(crop, shot, quality, monkeypatch)
+        estimate = estimate_noise(noisy)
+        truths.append(truth)
+        levels.append(estimate.total * 255.0)
+        assert estimate.white < 0.5 * estimate.total  # correlated: the white level misses most of it
+    assert truths == sorted(truths)
+    assert all(b > a + 0.2 for a, b in zip(levels, levels[1:])), levels
+    # strong noise is measured within 30 % of the synthesis' own standard deviation (before JPEG)
+    assert levels[-1] == pytest.approx(truths[-1], rel=0.30)
+
+
+def test_distinct_planes_drops_identical_channels() -> None:
+    gray = np.random.default_rng(1).random((20, 20))
+    assert len(distinct_planes(np.repeat(gray[..., None], 3, axis=2))) == 1
+    assert len(distinct_planes(np.random.default_rng(1).random((20, 20, 3)))) == 3
+    assert len(distinct_planes(gray)) == 1
+
+
+def test_blend_uses_white_for_white_noise_and_total_for_correlated_noise() -> None:
+    assert blend(10.0, 11.0) == 10.0
+    assert blend(2.0, 10.0) == 10.0
+    assert blend(4.0, 10.0) == pytest.approx(0.5 * 4.0 + 0.5 * 10.0)
+    assert blend(3.0, 0.0) == 3.0
+
+
+def test_tiny_and_saturated_images() -> None:
+    assert estimate_noise(np.zeros((8, 40, 3))) == NoiseEstimate(0.0, 0.0, 0.0, (), ())
+    black = np.zeros((64, 64))
+    assert estimate_noise(black).sigma == 0.0
+    half = np.zeros((64, 64))  # left half saturated white, right half noisy mid-gray
+    half[:, 32:] = 0.5 + np.random.default_rng(2).standard_normal((64, 32)) * 20.0 / 255.0
+    half[:, :32] = 1.0
+    estimate = estimate_noise(half).scaled(255.0)
+    assert estimate.white == pytest.approx(20.0, rel=0.15)
+
+
+def test_analyse_resolves_level_and_model_for_camera_and_white_noise(
+    crop: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from plugins.denoise.model import MAX_NOISE_LEVEL, DenoiseRestorer
+
+    restorer = DenoiseRestorer.__new__(DenoiseRestorer)  # analyse needs no network
+    auto = ParamValues({"noise_level": AUTO, "model": AUTO})
+    noisy, truth = _camera(crop, 1.2e-2, 75.0, monkeypatch)
+    resolved = restorer.analyse(noisy.astype(np.float32), auto)
+    assert resolved.get("model") == "camera"
+    assert resolved.float("noise_level") == pytest.approx(estimate_noise(noisy).total * 255.0, rel=1e-3)
+    white = restorer.analyse(_awgn(crop, 20.0).astype(np.float32), auto)
+    assert white.get("model") == "gaussian"
+    assert white.float("noise_level") == pytest.approx(20.0, rel=0.10)
+    fixed_model = restorer.analyse(_awgn(crop, 20.0), ParamValues({"noise_level": AUTO, "model": "camera"}))
+    assert fixed_model.get("model") == "camera"
+    assert restorer.analyse(_awgn(crop, 200.0), ParamValues({"noise_level": AUTO, "model": "gaussian"})).float(
+        "noise_level"
+    ) == MAX_NOISE_LEVEL
+    fixed = ParamValues({"noise_level": 7.0, "model": "gaussian"})
+    assert restorer.analyse(crop, fixed) is fixed
