@@ -11,6 +11,8 @@ from importlib import metadata
 
 from plugins.api import PluginInfo
 
+APP_NAME = "Clarity Studio"
+
 APP_LICENSE = "MIT"
 """The app's licence (pyproject.toml ``license``), used when the package metadata is unavailable."""
 
@@ -43,4 +45,4 @@ def about_html(app_name: str, infos: list[PluginInfo]) -> str:
     return body
 
 
-__all__ = ["about_html", "app_version"]
+__all__ = ["APP_LICENSE", "APP_NAME", "about_html", "app_version"]

@@ -35,10 +35,11 @@ from PySide6.QtWidgets import (
 )
 
 from engine.core.types import RunResult
-from gui.about import about_html
+from gui.about import APP_NAME, about_html
 from gui.batch_dialog import BatchDialog
 from gui.canvas import ImageCanvas
 from gui.document import EditorDocument
+from gui.file_actions import FileActions
 from gui.filter_dialog import FilterDialog
 from gui.filter_memory import remember_values, restore_values
 from gui.filter_menu import populate_filter_menu
@@ -46,7 +47,6 @@ from gui.history import EditHistory, RegionEditCommand, ReplaceImageCommand
 from gui.notice_bar import NoticeBar, no_filter_notice
 from gui.plugins_dialog import PluginsDialog
 from gui.preferences_dialog import PreferencesDialog
-from gui import save_export
 from gui.selection import Selection, SelectionTool, mask_bbox
 from gui.settings import AppSettings
 from gui.status_bar import StatusFields, pixel_text
@@ -55,7 +55,6 @@ from plugins.api import PluginInfo, Task
 
 log = logging.getLogger(__name__)
 
-APP_NAME = "Clarity Studio"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp", ".gif")
 
 
@@ -78,6 +77,7 @@ class MainWindow(QMainWindow):
         self._original_bits = 8
         self.selection: Selection | None = None
         self.undo_stack = EditHistory(parent=self)
+        self.files = FileActions(self)
         self._apply_preferences()
         self.undo_stack.clean_changed.connect(self._clean_changed)
         self.undo_stack.changed.connect(self._update_undo_actions)
@@ -340,93 +340,20 @@ class MainWindow(QMainWindow):
         self._update_enabled()
 
     def save(self) -> bool:
-        """File > Save: the same file in the same format (Save As for a new image or a format
-        the app cannot write, such as GIF)."""
-        if self.document is None:
-            return False
-        path = self.document.path
-        if path is None or save_export.type_for_path(path) is None:
-            return self.save_as()
-        return self.save_to(path)
-
-    def _ask_path(self, caption: str) -> tuple[Path, save_export.FileType] | None:
-        """The save dialog, pre-filled with the document's name and type (PNG for other types)."""
-        doc = self.document
-        assert doc is not None
-        folder = Path(self.settings.last_folder("save") or (doc.path.parent if doc.path else Path.home()))
-        start = (doc.path.parent if doc.path else folder) / (doc.path.name if doc.path else "Untitled.png")
-        file_type = save_export.type_for_path(start) or save_export.FILE_TYPES[0]
-        return save_export.ask_save_path(self, caption, start, file_type)
-
-    def _depth_ok(self, path: Path, file_type: save_export.FileType, out_bits: int) -> bool:
-        """Ask before 16-bit data goes into an 8-bit file; False means "do not write"."""
-        assert self.document is not None
-        question = save_export.depth_loss_warning(self.document.display_name, self.document.image.bit_depth,
-                                                  file_type, out_bits)
-        if not question:
-            return True
-        answer = QMessageBox.question(self, APP_NAME, question,
-                                      QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel,
-                                      QMessageBox.StandardButton.Cancel)
-        return answer == QMessageBox.StandardButton.Save
+        """File > Save: the same file in the same format (see :class:`gui.file_actions.FileActions`)."""
+        return self.files.save()
 
     def save_as(self) -> bool:
-        """File > Save As...: a new file of the chosen type (its extension is added to a bare name)."""
-        if self.document is None:
-            return False
-        chosen = self._ask_path("Save image as")
-        if chosen is None:
-            return False
-        path, file_type = chosen
-        out_bits = max(b for b in file_type.bit_depths if b <= max(8, self.document.image.bit_depth))
-        if not self._depth_ok(path, file_type, out_bits):
-            return False
-        return self.save_to(path)
+        """File > Save As...: a new file of the chosen type."""
+        return self.files.save_as()
 
     def export(self) -> bool:
-        """File > Export...: a copy in the chosen format with options; the document keeps its file."""
-        if self.document is None:
-            return False
-        chosen = self._ask_path("Export image")
-        if chosen is None:
-            return False
-        path, file_type = chosen
-        options = save_export.ask_export_options(self, file_type, self.document.image.bit_depth)
-        if options is None or not self._depth_ok(path, file_type, options.bit_depth):
-            return False
-        from engine.io import write_image_report
-
-        try:
-            report = write_image_report(path, self.document.image, format=options.format,
-                                        bit_depth=options.bit_depth, quality=options.quality, overwrite=True)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a message
-            self.show_error("Cannot export image", describe_error(exc))
-            return False
-        self.settings.set_last_folder("save", path.parent)
-        notes = "; ".join(report.warnings)
-        self.statusBar().showMessage(f"Exported {report.path} ({report.bit_depth}-bit {report.format})"
-                                     + (f": {notes}" if notes else ""), 8000)
-        return True
+        """File > Export...: a copy in the chosen format with options."""
+        return self.files.export()
 
     def save_to(self, path: Path) -> bool:
         """Write the document to ``path`` (atomic, keeps bit depth, alpha, ICC, EXIF)."""
-        if self.document is None:
-            return False
-        from engine.io import write_image_report
-
-        try:
-            report = write_image_report(Path(path), self.document.image, overwrite=True)
-            written = report.path
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a message
-            self.show_error("Cannot save image", describe_error(exc))
-            return False
-        self.undo_stack.set_clean()
-        self.document.mark_saved(Path(written))
-        self.settings.add_recent_file(Path(written))
-        self.settings.set_last_folder("save", Path(written).parent)
-        notes = "; ".join(report.warnings)
-        self.statusBar().showMessage(f"Saved {written} ({report.bit_depth}-bit {report.format})" + (f": {notes}" if notes else ""), 8000)
-        return True
+        return self.files.save_to(path)
 
     def close_document(self) -> bool:
         """File > Close."""
