@@ -299,7 +299,7 @@ class BatchDialog(QDialog):
     def _finished(self, report: BatchReport) -> None:
         self.report = report
         failed = [o for o in report.outcomes if o.status == FAILED]
-        refused = [o for o in failed if "already exists" in o.error]
+        refused = [o for o in failed if "already exists" in o.error or "overwrite" in o.error.lower()]  # kept files
         hint = ""
         if refused:
             hint = (f"\n{len(refused)} existing file(s) were kept, not replaced: tick \"Overwrite existing files\" "
