@@ -140,7 +140,9 @@ class FileOutcome:
 
     ``status`` is one of :data:`STATUSES`; ``error`` is a one-line reason for ``failed``
     (and for ``cancelled``). ``output`` is the planned output path (``None`` if none could be
-    planned). ``seconds`` is the wall time spent on this file. ``warnings`` are one-line notes
+    planned). ``seconds`` is the wall time spent on this file. ``resolved`` holds the parameter
+    values the filters resolved on this image (an ``"auto"`` noise level...), keyed
+    ``"PLUGIN.PARAM"``, in chain order. ``warnings`` are one-line notes
     from reading and writing (animated file: first frame only; alpha dropped by JPEG...).
     """
 
@@ -150,6 +152,7 @@ class FileOutcome:
     seconds: float
     error: str = ""
     warnings: tuple[str, ...] = ()
+    resolved: Mapping[str, ParamValue] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -194,6 +197,28 @@ class BatchReport:
     def ok(self) -> bool:
         """True when nothing failed and the batch was not cancelled."""
         return self.failed == 0 and not self.cancelled
+
+    def resolved_summary(self) -> tuple[str, ...]:
+        """One line per resolved parameter over the files (the per-file values are in the report).
+
+        Numbers as ``"denoise.noise_level: 3.1 to 25.4 (median 12.0) over 7 files"``, other values
+        as counts: ``"denoise.model: camera 5, gaussian 2"``.
+        """
+        values: dict[str, list[ParamValue]] = {}
+        for outcome in self.outcomes:
+            for key, value in outcome.resolved.items():
+                values.setdefault(key, []).append(value)
+        lines = []
+        for key, seen in values.items():
+            numbers = sorted(float(v) for v in seen if isinstance(v, (int, float)) and not isinstance(v, bool))
+            if len(numbers) == len(seen):
+                mid = len(numbers) // 2
+                median = numbers[mid] if len(numbers) % 2 else (numbers[mid - 1] + numbers[mid]) / 2
+                lines.append(f"{key}: {numbers[0]:.1f} to {numbers[-1]:.1f} (median {median:.1f}) over {len(numbers)} files")
+            else:
+                counts = {str(v): sum(1 for s in seen if str(s) == str(v)) for v in seen}
+                lines.append(f"{key}: " + ", ".join(f"{v} {n}" for v, n in sorted(counts.items())))
+        return tuple(lines)
 
     def summary(self) -> str:
         """One line: counts and report paths (the CLI's last line)."""

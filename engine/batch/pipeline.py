@@ -14,7 +14,7 @@ outputs already computed are still written (completely) so no work is lost.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,32 +131,35 @@ def run_pipeline(
         if progress is not None:
             progress(tracker.progress(position[0], current, file_progress))
 
-    def finish(index: int, status: str, seconds: float, error: str = "", warnings: tuple[str, ...] = ()) -> None:
+    def finish(
+        index: int, status: str, seconds: float, error: str = "", warnings: tuple[str, ...] = (),
+        resolved: Mapping[str, Any] | None = None,
+    ) -> None:  # fmt: skip
         source, output = pairs[index]
-        outcomes[index] = FileOutcome(source, output, status, seconds, error, warnings)
+        outcomes[index] = FileOutcome(source, output, status, seconds, error, warnings, dict(resolved or {}))
         tracker.record(status)
 
     readers: Executor = ThreadPoolExecutor(job.workers, thread_name_prefix="clarity-batch-read") if overlap else _InlineExecutor()
     writers: Executor = ThreadPoolExecutor(job.workers, thread_name_prefix="clarity-batch-write") if overlap else _InlineExecutor()
     reads: dict[int, Future[tuple[Any, BaseException | None, float]]] = {}
-    writes: dict[int, tuple[Future[tuple[Any, BaseException | None, float]], float]] = {}
+    writes: dict[int, tuple[Future[tuple[Any, BaseException | None, float]], float, Mapping[str, Any]]] = {}
     submitted = 0
     cancelled = False
     stopped_at: Path | None = None
 
     def collect_writes(block_until_below: int | None = None) -> None:
         while writes:
-            finished = [i for i, (f, _) in writes.items() if f.done()]
+            finished = [i for i, (f, *_) in writes.items() if f.done()]
             if not finished and block_until_below is not None and len(writes) >= block_until_below:
-                wait([f for f, _ in writes.values()], return_when=FIRST_COMPLETED)
+                wait([f for f, *_ in writes.values()], return_when=FIRST_COMPLETED)
                 continue
             if not finished:
                 return
             for i in sorted(finished):
-                future, before = writes.pop(i)
+                future, before, resolved = writes.pop(i)
                 notes, exc, seconds = future.result()
                 if exc is None:
-                    finish(i, DONE, before + seconds, warnings=notes or ())
+                    finish(i, DONE, before + seconds, warnings=notes or (), resolved=resolved)
                 else:
                     finish(i, FAILED, before + seconds, describe_error(exc))
                 emit(i, None, None)
@@ -204,7 +207,8 @@ def run_pipeline(
             tracker.computed_files += 1
             before = read_seconds + time.perf_counter() - start
             collect_writes(block_until_below=ahead)
-            writes[index] = (writers.submit(_timed, write_stage, job, source, output, computed, recipe), before)
+            writes[index] = (writers.submit(_timed, write_stage, job, source, output, computed, recipe), before,
+                             computed.resolved)  # fmt: skip
             del computed
             collect_writes()
     finally:

@@ -10,10 +10,11 @@ from typing import Any
 
 from engine.batch.job import STATUSES, BatchJob, BatchReport, FileOutcome
 from engine.batch.provenance import write_json_atomic
+from engine.core.types import format_resolved
 from engine.core.errors import ImageWriteError
 
 REPORT_STEM = "batch-report"
-CSV_COLUMNS: tuple[str, ...] = ("source", "output", "status", "seconds", "error", "warnings")
+CSV_COLUMNS: tuple[str, ...] = ("source", "output", "status", "seconds", "error", "warnings", "resolved")
 
 
 def job_to_json(job: BatchJob) -> dict[str, Any]:
@@ -47,6 +48,7 @@ def outcome_to_json(outcome: FileOutcome) -> dict[str, Any]:
         "seconds": round(outcome.seconds, 4),
         "error": outcome.error,
         "warnings": list(outcome.warnings),
+        "resolved": dict(outcome.resolved),
     }
 
 
@@ -95,7 +97,7 @@ def write_report(
     for o in outcomes:
         row = outcome_to_json(o)
         writer.writerow([row["source"], row["output"] or "", row["status"], f"{row['seconds']:.4f}", row["error"],
-                         " | ".join(o.warnings)])
+                         " | ".join(o.warnings), format_resolved(o.resolved)])
     from engine.core.atomic import atomic_write_bytes
 
     atomic_write_bytes(csv_path, buffer.getvalue().encode("utf-8"), overwrite=True)

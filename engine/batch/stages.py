@@ -11,8 +11,8 @@ into the one-line reason stored in the report.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,8 @@ class Computed:
     document: Any  # engine.io.ImageDocument with the filtered pixels
     stamp: SourceStamp
     replace: bool
+    resolved: Mapping[str, Any] = field(default_factory=dict)
+    """Values the filters resolved on this image, keyed ``"PLUGIN.PARAM"`` (``FileOutcome.resolved``)."""
 
 
 def describe_error(exc: BaseException) -> str:
@@ -103,6 +105,7 @@ def compute_stage(
     from engine.api import apply_filter
 
     pixels = loaded.document.pixels
+    resolved: dict[str, Any] = {}
     n = len(job.steps)
     for i, step in enumerate(job.steps):
         if cancel is not None:
@@ -115,7 +118,10 @@ def compute_stage(
 
         result = apply_filter(pixels, step.plugin_id, step.params, options=job.options, progress=on_tile, cancel=cancel)
         pixels = result.image
-    return Computed(document=loaded.document.with_pixels(pixels), stamp=loaded.stamp, replace=loaded.replace)
+        resolved.update({f"{step.plugin_id}.{k}": v for k, v in result.resolved.items()})
+    return Computed(
+        document=loaded.document.with_pixels(pixels), stamp=loaded.stamp, replace=loaded.replace, resolved=resolved
+    )
 
 
 def output_format_of(job: BatchJob, output: Path) -> str | None:
@@ -189,4 +195,4 @@ def process_one(
         notes = write_stage(job, source, output, computed, recipe)
     except Exception as exc:  # noqa: BLE001 - a bad file must never stop the batch
         return FileOutcome(source, output, FAILED, time.perf_counter() - start, describe_error(exc))
-    return FileOutcome(source, output, DONE, time.perf_counter() - start, warnings=notes)
+    return FileOutcome(source, output, DONE, time.perf_counter() - start, warnings=notes, resolved=computed.resolved)

@@ -193,6 +193,8 @@ def run(args: argparse.Namespace) -> int:
     for outcome in report.outcomes:
         if outcome.status == "failed":
             print(f"failed: {outcome.source}: {outcome.error}", file=sys.stderr)
+    for line in report.resolved_summary():
+        print(f"resolved {line}")
     print(report.summary())
     return exit_code(report)
 

@@ -133,3 +133,34 @@ def test_clarity_bench_batch_alone_prints_only_the_batch_table(registry: Path, p
     out = capsys.readouterr().out
     assert out.splitlines()[0].split()[:3] == ["filter", "images", "mode"]
     assert "MP/s" not in out and "overlapped" in out  # no synthetic-image table
+
+
+def test_resolved_values_in_output_and_reports(registry: Path, photos: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    import csv
+
+    from engine.io import read_image
+    from tests.plugin_factory import AUTO_LEVEL_TOML, write_tiny_plugin
+
+    write_tiny_plugin(registry, "tiny-auto", extra_toml=AUTO_LEVEL_TOML)
+    out = tmp_path / "out"
+    assert main(["batch", str(photos), str(out), "--filter", "tiny", "--filter", "tiny-auto"]) == 0
+    # tiny-auto sees the output of tiny; its "auto" level is 100 x that image's mean
+    levels = {}
+    for name in ("a.png", "b.png", "sub/c.png"):
+        from engine.api import apply_filter
+
+        first = apply_filter(read_image(photos / name).pixels, "tiny").image
+        levels[name] = round(float(first.mean()) * 100.0, 3)
+    data = json.loads((out / "batch-report.json").read_text())
+    got = {Path(f["source"]).relative_to(photos).as_posix(): f["resolved"] for f in data["files"]}
+    assert got == {name: {"tiny-auto.level": pytest.approx(level, abs=1e-3)} for name, level in levels.items()}
+    rows = list(csv.DictReader((out / "batch-report.csv").open()))
+    assert [r["resolved"] for r in rows] == [f"tiny-auto.level={levels[n]:.1f}" for n in ("a.png", "b.png", "sub/c.png")]
+    ordered = sorted(levels.values())
+    line = f"resolved tiny-auto.level: {ordered[0]:.1f} to {ordered[-1]:.1f} (median {ordered[1]:.1f}) over 3 files"
+    assert line in capsys.readouterr().out.splitlines()
+    # a fixed value resolves nothing: empty in the report, no line
+    assert main(["batch", str(photos), str(tmp_path / "o2"), "--filter", "tiny-auto", "--param", "level=5"]) == 0
+    assert not [line for line in capsys.readouterr().out.splitlines() if line.startswith("resolved ")]
+    assert all(f["resolved"] == {} for f in json.loads((tmp_path / "o2" / "batch-report.json").read_text())["files"])
