@@ -14,8 +14,9 @@ What is checked, per Linux platform (``xcb`` = X11, ``wayland``):
 - that a display is configured (``DISPLAY`` / ``WAYLAND_DISPLAY``) and answers a connection.
 
 Contract of :func:`prepare_platform`: with ``QT_QPA_PLATFORM`` already set by the user, or not on
-Linux, it does nothing. Otherwise it tries the platforms in Qt's order (Wayland first in a Wayland
-session, X11 first elsewhere); when the first cannot start but another can, it sets
+Linux, it does nothing. Otherwise it tries the platforms in Qt's order (Wayland first when
+``WAYLAND_DISPLAY`` is set or the session is Wayland, X11 first elsewhere); when the first cannot
+start but another can, it sets
 ``QT_QPA_PLATFORM`` to that one and returns a note saying what was tried; when none can start it
 raises :class:`~engine.core.errors.ClarityError` whose one-line message names every missing library
 and ends with the ``apt-get install`` line that installs them.
@@ -228,7 +229,7 @@ def check_platform(
     connect: Callable[[PlatformSpec, Mapping[str, str]], str] = display_answers,
 ) -> PlatformReport:
     """Whether ``spec`` can start under ``env`` (libraries first, then the display)."""
-    if not env.get(spec.display_env):
+    if not display_configured(spec, env):
         return PlatformReport(spec, problem=f"{spec.display_env} is not set")
     plugin = plugins_dir / spec.plugin if plugins_dir is not None else None
     if plugin is None or not plugin.exists():
@@ -268,9 +269,20 @@ def fix_clause(libraries: Sequence[str], *, apt: bool | None = None) -> str:
     return "; ".join(part.lstrip("# ") for part in apt_command(list(libraries)).splitlines())
 
 
+def _wayland_session(env: Mapping[str, str]) -> bool:
+    return bool(env.get("WAYLAND_DISPLAY")) or env.get("XDG_SESSION_TYPE", "").lower() == "wayland"
+
+
+def display_configured(spec: PlatformSpec, env: Mapping[str, str]) -> bool:
+    """True when ``env`` points ``spec`` at a server (Wayland: ``WAYLAND_DISPLAY``, or a Wayland
+    session whose default socket Qt would use)."""
+    return _wayland_session(env) if spec is WAYLAND else bool(env.get(spec.display_env))
+
+
 def platform_order(env: Mapping[str, str]) -> tuple[PlatformSpec, ...]:
-    """The platforms in the order Qt prefers them: Wayland first in a Wayland session."""
-    return (WAYLAND, XCB) if env.get("XDG_SESSION_TYPE", "").lower() == "wayland" else (XCB, WAYLAND)
+    """The platforms in the order Qt 6 tries them: Wayland first when ``WAYLAND_DISPLAY`` is set or
+    the session is Wayland, else X11 (checked with PySide6 6.12: with both displays Qt picks Wayland)."""
+    return (WAYLAND, XCB) if _wayland_session(env) else (XCB, WAYLAND)
 
 
 def _tried(reports: Sequence[PlatformReport]) -> str:
@@ -307,7 +319,7 @@ def choose_platform(
     missing = _missing(reports)
     if missing:
         error = f"{_tried(reports)}. Fix: {fix_clause(missing)}"
-    elif all(not env.get(r.spec.display_env) for r in reports):
+    elif not any(display_configured(r.spec, env) for r in reports):
         error = (
             "no display (neither DISPLAY nor WAYLAND_DISPLAY is set); run it in a desktop session, "
             "or set QT_QPA_PLATFORM=offscreen for a headless run"

@@ -103,24 +103,43 @@ def _fake(problems: dict[str, tuple[str, tuple[str, ...]]]) -> Callable[[Platfor
     return check
 
 
-def test_falls_back_to_wayland_when_xcb_cannot_start_and_says_what_was_tried() -> None:
-    check = _fake({"xcb": ("missing system libraries libxcb-cursor.so.0", ("libxcb-cursor.so.0",))})
+def test_a_broken_x11_does_not_matter_when_wayland_is_there() -> None:
+    """Qt 6 tries Wayland first whenever WAYLAND_DISPLAY is set: X11 is not even checked."""
+    seen: list[str] = []
+
+    def check(spec: PlatformSpec) -> PlatformReport:
+        seen.append(spec.name)
+        return _fake({"xcb": ("missing system libraries libxcb-cursor.so.0", ("libxcb-cursor.so.0",))})(spec)
+
     choice = pc.choose_platform({"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0"}, None, check=check)
-    assert choice.platform == "wayland"
-    assert choice.error == ""
-    assert choice.note == (
-        "X11 (xcb): missing system libraries libxcb-cursor.so.0; using Wayland instead "
-        "(to fix X11 (xcb): sudo apt-get install -y libxcb-cursor0)"
-    )
+    assert (choice.platform, choice.note, choice.error, seen) == (None, "", "", ["wayland"])
 
 
-def test_wayland_session_tries_wayland_first_then_x11() -> None:
-    env = {"XDG_SESSION_TYPE": "wayland", "DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0"}
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0"},
+        {"DISPLAY": ":0", "XDG_SESSION_TYPE": "wayland"},  # Qt uses the default socket, wayland-0
+    ],
+)
+def test_falls_back_to_x11_when_wayland_cannot_start_and_says_what_was_tried(env: dict[str, str]) -> None:
     assert pc.choose_platform(env, None, check=_fake({})).platform is None  # Qt's own choice works
     check = _fake({"wayland": ("missing system libraries libwayland-cursor.so.0", ("libwayland-cursor.so.0",))})
     choice = pc.choose_platform(env, None, check=check)
     assert choice.platform == "xcb"
-    assert choice.note.startswith("Wayland: missing system libraries libwayland-cursor.so.0; using X11 (xcb) instead")
+    assert choice.error == ""
+    assert choice.note == (
+        "Wayland: missing system libraries libwayland-cursor.so.0; using X11 (xcb) instead "
+        "(to fix Wayland: sudo apt-get install -y libwayland-cursor0)"
+    )
+
+
+def test_wayland_session_without_wayland_display_is_checked_on_the_default_socket(tmp_path: Path) -> None:
+    plugins = _plugins(tmp_path, WAYLAND.plugin)
+    report = pc.check_platform(
+        WAYLAND, {"XDG_SESSION_TYPE": "wayland"}, plugins, ldd=lambda p: [], connect=lambda s, e: "no socket"
+    )
+    assert report.problem == "no socket"  # got past the display gate to the connection
 
 
 def test_nothing_can_start_one_line_with_every_missing_library_and_the_fix() -> None:
@@ -133,7 +152,7 @@ def test_nothing_can_start_one_line_with_every_missing_library_and_the_fix() -> 
     choice = pc.choose_platform({"DISPLAY": ":0", "WAYLAND_DISPLAY": "w"}, None, check=check)
     assert choice.platform is None
     assert choice.error == (
-        "X11 (xcb): missing system libraries libxcb-icccm.so.4; Wayland: missing system libraries libweird.so.9. "
+        "Wayland: missing system libraries libweird.so.9; X11 (xcb): missing system libraries libxcb-icccm.so.4. "
         "Fix: sudo apt-get install -y libxcb-icccm4; also missing (find the package with `apt-file search`): "
         "libweird.so.9"
     )
@@ -152,10 +171,10 @@ def test_fix_without_apt_names_the_debian_packages() -> None:
 
 def test_prepare_platform_sets_the_fallback_and_respects_the_users_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pc.sys, "platform", "linux")
-    monkeypatch.setattr(pc, "check_platform", lambda spec, env, plugins: _fake({"xcb": ("down", ())})(spec))
+    monkeypatch.setattr(pc, "check_platform", lambda spec, env, plugins: _fake({"wayland": ("down", ())})(spec))
     env = {"DISPLAY": ":0", "WAYLAND_DISPLAY": "wayland-0"}
-    assert pc.prepare_platform(env) == "X11 (xcb): down; using Wayland instead"
-    assert env["QT_QPA_PLATFORM"] == "wayland"
+    assert pc.prepare_platform(env) == "Wayland: down; using X11 (xcb) instead"
+    assert env["QT_QPA_PLATFORM"] == "xcb"
     chosen = {"QT_QPA_PLATFORM": "xcb", "DISPLAY": ":0"}
     assert pc.prepare_platform(chosen) == "" and chosen == {"QT_QPA_PLATFORM": "xcb", "DISPLAY": ":0"}
     both_down = _fake({"xcb": ("down", ()), "wayland": ("WAYLAND_DISPLAY is not set", ())})
