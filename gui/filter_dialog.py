@@ -14,6 +14,10 @@ message box and leaves the image untouched; the dialog stays open to try again. 
 :meth:`FilterDialog.release_images` drops its references to the image, the mask and the preview
 so a finished dialog never keeps a copy of the photo alive.
 
+"Auto" parameters: the preview first resolves them on the WHOLE image
+(``engine.api.analyse_filter``, cached per parameter set), so the crop runs with the values
+Apply will use, and each checked Auto box shows its value ("Auto: 14").
+
 Super-resolution with a selection: the engine crops the selection's bounding box and
 upscales it; the window then replaces the image with that upscaled crop (one undo step).
 """
@@ -21,6 +25,7 @@ upscales it; the window then replaces the image with that upscaled crop (one und
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 from PySide6.QtCore import QRect, QTimer, Signal
@@ -45,7 +50,7 @@ from gui.preview_view import PreviewView, clamp_rect, preview_region
 from gui.qimage import to_qimage
 from gui.selection import mask_bbox
 from gui.worker import Job, ReportCallback
-from plugins.api import ParamValue, PluginInfo, Task
+from plugins.api import AUTO, ParamValue, PluginInfo, Task
 
 PREVIEW_MAX = 384
 PREVIEW_DEBOUNCE_MS = 300
@@ -89,6 +94,7 @@ class FilterDialog(QDialog):
             self.crop = self.crop.intersected(QRect(*self._selection_box))  # Apply upscales only the box
         self._preview_crop = QRect(self.crop)  # the area the running or last preview job computed
         self._preview_job: Job | None = None
+        self._resolved_cache: dict[tuple[tuple[str, str], ...], dict[str, ParamValue]] = {}
         self._preview_pending = False
         self._apply_job: Job | None = None
         self.preview_result: np.ndarray | None = None
@@ -212,10 +218,13 @@ class FilterDialog(QDialog):
         except Exception as exc:  # noqa: BLE001 - shown to the user
             self.preview_status.setText(str(exc))
             return
-        call = self._apply_filter
+        call, resolve = self._apply_filter, self._resolver(params)
 
         def task(report: ReportCallback, cancel: CancelToken) -> RunResult:
-            return call(px, plugin_id, params, mask=None if sr else mask, options=options, progress=report, cancel=cancel)
+            resolved = resolve()  # "auto" values from the whole image, so the crop runs as Apply will
+            result = call(px, plugin_id, {**params, **resolved}, mask=None if sr else mask, options=options,
+                          progress=report, cancel=cancel)  # fmt: skip
+            return replace(result, resolved=resolved)
 
         self._preview_crop = QRect(self.crop)
         self.preview_status.setText("Computing preview...")
@@ -224,6 +233,23 @@ class FilterDialog(QDialog):
         job.failed.connect(self._preview_failed)
         job.done.connect(self._preview_done)
         self._preview_job = job.start()
+
+    def _resolver(self, params: dict[str, ParamValue]) -> Callable[[], dict[str, ParamValue]]:
+        """A call (for the preview's worker thread) giving the values the plugin resolves on the
+        WHOLE image for ``params`` (``engine.api.analyse_filter``), cached per parameter set."""
+        if AUTO not in params.values():
+            return dict
+        key = tuple(sorted((k, str(v)) for k, v in params.items()))
+        cache, image, plugin_id = self._resolved_cache, self._image(), self.manifest.id
+
+        def resolve() -> dict[str, ParamValue]:
+            if key not in cache:
+                from engine import api
+
+                cache[key] = api.analyse_filter(image, plugin_id, params)
+            return cache[key]
+
+        return resolve
 
     def _region_note(self, mask: np.ndarray | None, sr: bool) -> str:
         """The line under the preview that says what the preview area holds."""
@@ -260,6 +286,7 @@ class FilterDialog(QDialog):
             return  # the user moved the preview meanwhile; a new preview is scheduled
         self.preview_result = result.image
         self.last_device = result.device
+        self.form.show_resolved(result.resolved)
         self.preview_status.setText(f"Preview: {result.seconds:.2f} s on {result.device}")
         self._show_preview()
         self.preview_ready.emit()
@@ -380,6 +407,7 @@ class FilterDialog(QDialog):
         """Stop every job and drop the image, mask and preview (the dialog is closed for good)."""
         self.shutdown()
         self._pixels = None
+        self._resolved_cache.clear()
         self._mask = None
         self.preview_result = None
         self.preview_view.clear()

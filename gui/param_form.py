@@ -9,7 +9,7 @@ parameter with ``allow_auto`` gets an "Auto" check box that disables its editor 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -164,6 +164,15 @@ class ParameterForm(QWidget):
     def values(self) -> dict[str, ParamValue]:
         """Current values by parameter name (``"auto"`` where the Auto box is checked)."""
         return {name: get() for name, get in self._getters.items()}
+
+    def show_resolved(self, resolved: Mapping[str, ParamValue]) -> None:
+        """Label each checked Auto box with the value the plugin resolved ("Auto: 14"), the others "Auto"."""
+        for name, box in self.auto_boxes.items():
+            value = resolved.get(name)
+            if box.isChecked() and isinstance(value, (int, float)) and not isinstance(value, bool):
+                box.setText(f"Auto: {value:.1f}".removesuffix(".0"))
+            else:
+                box.setText("Auto")
 
     def set_value(self, name: str, value: ParamValue) -> None:
         """Set one editor (``"auto"`` checks its Auto box). Unknown names raise ``KeyError``."""
