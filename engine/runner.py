@@ -50,7 +50,7 @@ import numpy as np
 
 from engine.cancel import CancelToken
 from engine.core.errors import ClarityError, DeviceError, ParameterError, PluginError
-from engine.core.types import Precision, Progress, ProgressCallback, ResolvedValue, RunOptions, RunResult
+from engine.core.types import Precision, Progress, ProgressCallback, Region, ResolvedValue, RunOptions, RunResult
 from engine.device import (
     ExecutionDevice,
     auto_tile_size,
@@ -62,7 +62,7 @@ from engine.device import (
     resolve_device,
     resolve_precision,
 )
-from engine.tiling import Box, Tile, TilePlan, gather, plan_tiles
+from engine.tiling import Tile, TilePlan, gather, plan_tiles
 from plugins.api import Manifest, ParamValues, Restorer, TilingPolicy
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -103,13 +103,14 @@ def channel_mode(image_channels: int, accepted: Sequence[int]) -> str:
     raise ParameterError(f"images with {image_channels} channels cannot be fed to a plugin accepting {tuple(accepted)}")
 
 
-def mask_bounding_box(mask: np.ndarray) -> Box | None:
-    """The smallest box holding every non-zero pixel of an ``(H, W)`` mask, or ``None`` if empty."""
-    rows = np.flatnonzero(np.any(mask > 0, axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(np.any(mask > 0, axis=0))
-    return Box(int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1)
+def output_area(height: int, width: int, mask: np.ndarray | None, scale: int) -> Region:
+    """The input area a run returns (``RunResult.area``): the whole image, or the mask's bounding box when ``scale > 1``."""
+    if mask is None or scale == 1:
+        return Region(0, 0, width, height)
+    box = Region.bounding(mask)
+    if box is None:
+        raise ParameterError("the mask selects no pixel; paint or select the area to upscale")
+    return box
 
 
 def choose_tile(
@@ -174,12 +175,7 @@ def run_restorer(
     batch = options.tiles_per_batch or default_tiles_per_batch(device)
     tile, warnings = choose_tile(manifest, options, device, precision, scale, batch)
 
-    area = Box(0, 0, height, width)
-    if mask is not None and scale > 1:
-        bbox = mask_bounding_box(mask)
-        if bbox is None:
-            raise ParameterError("the mask selects no pixel; paint or select the area to upscale")
-        area = bbox
+    area = output_area(height, width, mask, scale)
     overlap = max(manifest.tiling.context, options.overlap or 0)
     policy = manifest.tiling.policy
     can_halve = policy is TilingPolicy.TILED or (policy is TilingPolicy.MIN_TILE and manifest.tiling.min_tile > 0)
@@ -225,6 +221,7 @@ def run_restorer(
         precision=precision,
         tile=plan.tile,
         tiles=len(selected.tiles),
+        area=area,
         scale=scale,
         warnings=tuple(warnings),
         resolved=resolved,
@@ -275,10 +272,10 @@ def _analysis_view(image: np.ndarray, chan: _Channels) -> np.ndarray:
     return image
 
 
-def _bicubic(image: np.ndarray, area: Box, scale: int) -> np.ndarray:
+def _bicubic(image: np.ndarray, area: Region, scale: int) -> np.ndarray:
     import cv2
 
-    crop = image[area.y0 : area.y1, area.x0 : area.x1]
+    crop = image[area.slices]
     up = cv2.resize(crop, (area.width * scale, area.height * scale), interpolation=cv2.INTER_CUBIC)
     return np.clip(up.reshape(area.height * scale, area.width * scale, image.shape[2]), 0.0, 1.0)
 
@@ -293,7 +290,7 @@ def _run_plan(
     image: np.ndarray,
     params: ParamValues,
     plan: TilePlan,
-    area: Box,
+    area: Region,
     scale: int,
     chan: _Channels,
     mask: np.ndarray | None,
@@ -312,7 +309,7 @@ def _run_plan(
     if not blend:
         out = np.empty(out_shape, np.float32)
     elif scale == 1:
-        out = np.array(image[area.y0 : area.y1, area.x0 : area.x1], dtype=np.float32)
+        out = np.array(image[area.slices], dtype=np.float32)
     else:
         out = _bicubic(image, area, scale)
 
@@ -392,7 +389,7 @@ def _place(
     out: np.ndarray,
     tile: Tile,
     tile_out: np.ndarray,
-    area: Box,
+    area: Region,
     scale: int,
     mask: np.ndarray | None,
     strength: float | None,
@@ -413,7 +410,7 @@ def _place(
     if mask is None:
         dst[...] = dst * (1.0 - strength) + src * strength
         return
-    weight = mask[piece.y0 : piece.y1, piece.x0 : piece.x1] * np.float32(strength)
+    weight = mask[piece.slices] * np.float32(strength)
     if s > 1:
         weight = np.repeat(np.repeat(weight, s, axis=0), s, axis=1)
     weight = weight[:, :, None]

@@ -20,33 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Box:
-    """A half-open rectangle ``[y0, y1) x [x0, x1)`` in canvas (input) pixels."""
-
-    y0: int
-    x0: int
-    y1: int
-    x1: int
-
-    @property
-    def height(self) -> int:
-        """Rows in the box."""
-        return self.y1 - self.y0
-
-    @property
-    def width(self) -> int:
-        """Columns in the box."""
-        return self.x1 - self.x0
-
-    def intersect(self, other: Box) -> Box | None:
-        """The overlap of two boxes, or ``None`` when they do not overlap."""
-        y0, x0 = max(self.y0, other.y0), max(self.x0, other.x0)
-        y1, x1 = min(self.y1, other.y1), min(self.x1, other.x1)
-        if y1 <= y0 or x1 <= x0:
-            return None
-        return Box(y0, x0, y1, x1)
+from engine.core.types import Region
 
 
 @dataclass(frozen=True)
@@ -54,8 +28,8 @@ class Tile:
     """One tile: the network reads ``box``; the output pixels of ``core`` (inside the image) are kept."""
 
     index: int
-    core: Box
-    box: Box
+    core: Region
+    box: Region
 
 
 @dataclass(frozen=True)
@@ -80,14 +54,14 @@ class TilePlan:
         """Width of every tile's input box."""
         return self.tiles[0].box.width
 
-    def select(self, area: Box | None = None, mask: np.ndarray | None = None) -> TilePlan:
+    def select(self, area: Region | None = None, mask: np.ndarray | None = None) -> TilePlan:
         """The tiles whose core meets ``area`` and, if given, a non-zero pixel of ``mask`` ``(H, W)``."""
         kept = []
         for t in self.tiles:
             core = t.core if area is None else t.core.intersect(area)
             if core is None:
                 continue
-            if mask is not None and not np.any(mask[core.y0 : core.y1, core.x0 : core.x1] > 0):
+            if mask is not None and not np.any(mask[core.slices] > 0):
                 continue
             kept.append(t)
         return TilePlan(
@@ -133,7 +107,7 @@ def plan_tiles(height: int, width: int, *, tile: int, overlap: int, size_multipl
     tiles = []
     for cy0, cy1, by0, by1 in rows:
         for cx0, cx1, bx0, bx1 in cols:
-            tiles.append(Tile(len(tiles), Box(cy0, cx0, cy1, cx1), Box(by0, bx0, by1, bx1)))
+            tiles.append(Tile(len(tiles), Region.from_bounds(cx0, cy0, cx1, cy1), Region.from_bounds(bx0, by0, bx1, by1)))
     single = len(rows) == 1 and len(cols) == 1
     return TilePlan(height, width, canvas_h, canvas_w, 0 if single else tile, overlap, tuple(tiles))
 
@@ -152,11 +126,11 @@ def reflect_indices(start: int, stop: int, length: int) -> np.ndarray:
     return np.where(idx >= length, period - idx, idx)
 
 
-def gather(image: np.ndarray, box: Box) -> np.ndarray:
+def gather(image: np.ndarray, box: Region) -> np.ndarray:
     """Pixels of ``box`` from the (virtually reflect-padded) ``(H, W, C)`` image, as a new array."""
     h, w = image.shape[:2]
     if box.y1 <= h and box.x1 <= w:
-        return np.array(image[box.y0 : box.y1, box.x0 : box.x1])
+        return np.array(image[box.slices])
     rows = reflect_indices(box.y0, box.y1, h)
     cols = reflect_indices(box.x0, box.x1, w)
     return image[rows[:, None], cols[None, :]]

@@ -44,11 +44,10 @@ from PySide6.QtWidgets import (
 )
 
 from engine.cancel import CancelToken
-from engine.core.types import RunResult
+from engine.core.types import Region, RunResult
 from gui.param_form import ParameterForm, RunOptionsForm
 from gui.preview_view import PreviewView, clamp_rect, preview_region
 from gui.qimage import to_qimage
-from gui.selection import mask_bbox
 from gui.worker import Job, ReportCallback
 from plugins.api import AUTO, ParamValue, PluginInfo, Task
 
@@ -88,10 +87,11 @@ class FilterDialog(QDialog):
         self._mask = mask
         self._apply_filter = apply_filter
         h, w = pixels.shape[:2]
-        self._selection_box = mask_bbox(mask) if mask is not None else None
+        self._selection_box = Region.bounding(mask) if mask is not None else None
         self.crop = preview_region(visible, w, h, PREVIEW_MAX, self._selection_box)
         if self._selection_box is not None and info.manifest.task is Task.SUPER_RESOLUTION:
-            self.crop = self.crop.intersected(QRect(*self._selection_box))  # Apply upscales only the box
+            box = self._selection_box
+            self.crop = self.crop.intersected(QRect(box.x, box.y, box.width, box.height))  # Apply upscales only the box
         self._preview_crop = QRect(self.crop)  # the area the running or last preview job computed
         self._preview_job: Job | None = None
         self._resolved_cache: dict[tuple[tuple[str, str], ...], dict[str, ParamValue]] = {}

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from engine.core.types import Region
 from gui.document import EditorDocument
-from gui.selection import mask_bbox
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.io import ImageDocument
@@ -55,10 +55,10 @@ class EditCommand(Protocol):
     def undo(self) -> None: ...
 
 
-def changed_bbox(before: np.ndarray, after: np.ndarray) -> tuple[int, int, int, int] | None:
-    """``(x, y, w, h)`` of the pixels that differ between two same-sized images (``None``: none)."""
+def changed_bbox(before: np.ndarray, after: np.ndarray) -> Region | None:
+    """The rectangle of the pixels that differ between two same-sized images (``None``: none)."""
     diff = np.any(before != after, axis=2) if before.ndim == 3 else before != after
-    return mask_bbox(diff.astype(np.float32))
+    return Region.bounding(diff)
 
 
 class RegionEditCommand:
@@ -78,8 +78,7 @@ class RegionEditCommand:
         box = changed_bbox(document.pixels, new_pixels)
         if box is None:
             return None
-        x, y, w, h = box
-        return cls(document, x, y, new_pixels[y : y + h, x : x + w].copy(), text)
+        return cls(document, box.x, box.y, new_pixels[box.slices].copy(), text)
 
     @property
     def stored_bytes(self) -> int:

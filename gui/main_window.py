@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine.core.types import RunResult
+from engine.core.types import Region, RunResult
 from gui.about import APP_NAME, about_html
 from gui.batch_dialog import BatchDialog
 from gui.canvas import ImageCanvas
@@ -47,11 +47,11 @@ from gui.history import EditHistory, RegionEditCommand, ReplaceImageCommand
 from gui.notice_bar import NoticeBar, no_filter_notice
 from gui.plugins_dialog import PluginsDialog
 from gui.preferences_dialog import PreferencesDialog
-from gui.selection import Selection, SelectionTool, mask_bbox
+from gui.selection import Selection, SelectionTool
 from gui.settings import AppSettings
 from gui.status_bar import StatusFields, pixel_text
 from gui.worker import describe_error
-from plugins.api import PluginInfo, Task
+from plugins.api import PluginInfo
 
 log = logging.getLogger(__name__)
 
@@ -559,12 +559,11 @@ class MainWindow(QMainWindow):
                 self.undo_stack.push(command)
         else:
             base = doc.image
-            mask = dialog.mask
-            box = mask_bbox(mask) if (mask is not None and dialog.manifest.task is Task.SUPER_RESOLUTION) else None
+            area = result.area  # the part of the image the result covers (a selection's box when upscaling)
+            box = None if (area.height, area.width) == base.pixels.shape[:2] else area
             if box is not None:
-                x, y, w, h = box
-                alpha = None if base.alpha is None else np.ascontiguousarray(base.alpha[y : y + h, x : x + w])
-                base = base.with_pixels(np.ascontiguousarray(base.pixels[y : y + h, x : x + w]), alpha=alpha)
+                alpha = None if base.alpha is None else np.ascontiguousarray(base.alpha[area.slices])
+                base = base.with_pixels(np.ascontiguousarray(base.pixels[area.slices]), alpha=alpha)
             self.undo_stack.push(ReplaceImageCommand(doc, base.with_pixels(out), label, self._narrowed_source(doc, box)))
             self.canvas.fit()
         self.last_device = result.device
@@ -575,14 +574,13 @@ class MainWindow(QMainWindow):
         self._update_enabled()  # Filter > Repeat now names this filter
 
     @staticmethod
-    def _narrowed_source(doc: EditorDocument, box: tuple[int, int, int, int] | None) -> tuple[float, float, float, float] | None:
+    def _narrowed_source(doc: EditorDocument, box: Region | None) -> tuple[float, float, float, float] | None:
         """The original's region a result shows when it replaces ``box`` of the current image."""
         if box is None:
             return doc.source_box
         sx, sy, sw, sh = doc.source_box if doc.source_box is not None else (0.0, 0.0, float(doc.width), float(doc.height))
         fx, fy = sw / doc.width, sh / doc.height
-        x, y, w, h = box
-        return (sx + x * fx, sy + y * fy, w * fx, h * fy)
+        return (sx + box.x * fx, sy + box.y * fy, box.width * fx, box.height * fy)
 
     def _show_device(self, device: str) -> None:
         if device:

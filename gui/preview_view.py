@@ -17,6 +17,8 @@ from PySide6.QtCore import QPoint, QPointF, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPaintEvent, QWheelEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from engine.core.types import Region
+
 PREVIEW_ZOOMS: tuple[float, ...] = (1.0, 2.0, 4.0)
 """Display zooms of the preview: the crop is ``side / zoom`` image pixels shown ``zoom`` times larger."""
 
@@ -34,13 +36,12 @@ def preview_region(
     width: int,
     height: int,
     side: int,
-    selection_box: tuple[int, int, int, int] | None = None,
+    selection_box: Region | None = None,
 ) -> QRect:
     """The preview crop: ``side`` x ``side`` (clipped to the image), centred on the selection's
-    bounding box ``(x, y, w, h)`` when given, else on ``visible`` (empty: the whole image)."""
+    bounding box when given, else on ``visible`` (empty: the whole image)."""
     if selection_box is not None:
-        x, y, w, h = selection_box
-        cx, cy = x + w // 2, y + h // 2
+        cx, cy = selection_box.x + selection_box.width // 2, selection_box.y + selection_box.height // 2
     else:
         if visible.isEmpty():
             visible = QRect(0, 0, width, height)

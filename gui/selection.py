@@ -17,6 +17,8 @@ import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPainterPath, QPolygonF
 
+from engine.core.types import Region
+
 
 class SelectionTool(str, enum.Enum):
     """Canvas tools: the hand pans; the others draw a selection outline."""
@@ -106,15 +108,6 @@ class Selection:
             coverage = 1.0 - coverage
         return feather(coverage, self.feather)
 
-    def bounding_box(self, width: int, height: int) -> tuple[int, int, int, int] | None:
-        """``(x, y, w, h)`` of the mask's non-zero pixels, or ``None`` if it selects nothing."""
-        return mask_bbox(self.mask(width, height))
-
-
-def mask_bbox(mask: np.ndarray, threshold: float = 0.0) -> tuple[int, int, int, int] | None:
-    """``(x, y, w, h)`` of the pixels of ``mask`` above ``threshold``; ``None`` when there are none."""
-    rows = np.flatnonzero((mask > threshold).any(axis=1))
-    cols = np.flatnonzero((mask > threshold).any(axis=0))
-    if rows.size == 0 or cols.size == 0:
-        return None
-    return int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
+    def bounding_box(self, width: int, height: int) -> Region | None:
+        """The rectangle of the mask's non-zero pixels, or ``None`` if it selects nothing."""
+        return Region.bounding(self.mask(width, height))

@@ -95,7 +95,6 @@ def run(args: argparse.Namespace) -> int:
     from engine.core.types import Region, format_resolved
     from engine.imageio.document import resize_alpha
     from engine.io import read_image, read_mask, write_image
-    from engine.runner import mask_bounding_box
 
     if not 0.0 <= args.strength <= 100.0:
         raise ParameterError(f"--strength {args.strength:g} is outside 0-100")
@@ -110,15 +109,9 @@ def run(args: argparse.Namespace) -> int:
     with TerminalProgress(f"{args.filter} {args.input.name}") as bar:
         result = apply_filter(doc.pixels, args.filter, params, region=region, mask=mask, options=options,
                               progress=bar.callback)  # fmt: skip
-    new_alpha: object = None
-    if doc.alpha is not None:
-        new_alpha = doc.alpha
-        selection = mask if mask is not None else (region.to_mask(doc.width, doc.height) if region else None)
-        if result.scale > 1 and selection is not None:
-            box = mask_bounding_box(selection)
-            if box is not None:
-                new_alpha = doc.alpha[box.y0 : box.y1, box.x0 : box.x1]
-        new_alpha = resize_alpha(new_alpha, result.image.shape[1], result.image.shape[0])
+    new_alpha = None
+    if doc.alpha is not None:  # the alpha of the area the result covers, at the result's size
+        new_alpha = resize_alpha(doc.alpha[result.area.slices], result.image.shape[1], result.image.shape[0])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         written = write_image(args.output, doc.with_pixels(result.image, alpha=new_alpha), overwrite=args.overwrite)

@@ -37,7 +37,11 @@ class DeviceKind(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Region:
-    """An axis-aligned rectangle in image pixels (``x``, ``y`` = top-left corner)."""
+    """The one rectangle type of engine, app and CLI: image pixels, ``x``, ``y`` = top-left corner.
+
+    It covers columns ``x0 <= col < x1`` and rows ``y0 <= row < y1`` (half-open bounds);
+    ``image[region.slices]`` is its part of an ``(H, W, ...)`` array. Never empty, never negative.
+    """
 
     x: int
     y: int
@@ -49,6 +53,54 @@ class Region:
             raise ParameterError(f"region {self.width}x{self.height} is empty; width and height must be positive")
         if self.x < 0 or self.y < 0:
             raise ParameterError(f"region origin ({self.x}, {self.y}) is negative")
+
+    @classmethod
+    def from_bounds(cls, x0: int, y0: int, x1: int, y1: int) -> Region:
+        """The rectangle of columns ``x0..x1-1`` and rows ``y0..y1-1``."""
+        return cls(x0, y0, x1 - x0, y1 - y0)
+
+    @classmethod
+    def bounding(cls, mask: np.ndarray, threshold: float = 0.0) -> Region | None:
+        """The smallest rectangle holding every pixel of an ``(H, W)`` mask above ``threshold``; ``None`` if none is."""
+        hit = np.asarray(mask) > threshold
+        rows = np.flatnonzero(hit.any(axis=1))
+        if rows.size == 0:
+            return None
+        cols = np.flatnonzero(hit.any(axis=0))
+        return cls.from_bounds(int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1)
+
+    @property
+    def x0(self) -> int:
+        """First column (same as ``x``)."""
+        return self.x
+
+    @property
+    def y0(self) -> int:
+        """First row (same as ``y``)."""
+        return self.y
+
+    @property
+    def x1(self) -> int:
+        """One past the last column."""
+        return self.x + self.width
+
+    @property
+    def y1(self) -> int:
+        """One past the last row."""
+        return self.y + self.height
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """``(rows, columns)`` slices: ``array[region.slices]`` is the rectangle's part of an image or mask."""
+        return slice(self.y, self.y1), slice(self.x, self.x1)
+
+    def intersect(self, other: Region) -> Region | None:
+        """The overlap of two rectangles, or ``None`` when they do not overlap."""
+        x0, y0 = max(self.x, other.x), max(self.y, other.y)
+        x1, y1 = min(self.x1, other.x1), min(self.y1, other.y1)
+        if x1 <= x0 or y1 <= y0:
+            return None
+        return Region.from_bounds(x0, y0, x1, y1)
 
     @classmethod
     def parse(cls, text: str) -> Region:
@@ -130,7 +182,10 @@ class RunOptions:
 class RunResult:
     """The output of one run plus how it was computed.
 
-    ``image`` has the input's channel count; its size is the input's times ``scale``.
+    ``image`` has the input's channel count and covers ``area`` of the input, ``scale`` times
+    larger: ``image.shape[:2] == (area.height * scale, area.width * scale)``. ``area`` is the
+    whole input, except for a masked run with ``scale > 1``, which returns only the mask's
+    bounding box (so the caller crops anything it keeps beside the pixels, e.g. alpha, to it).
     ``resolved`` holds the parameter values the plugin's ``analyse`` resolved on the whole image
     (e.g. ``{"noise_level": 14.2}`` for an ``"auto"`` noise level), by name; empty if none.
     """
@@ -141,6 +196,7 @@ class RunResult:
     precision: Precision
     tile: int
     tiles: int
+    area: Region
     scale: int = 1
     warnings: tuple[str, ...] = field(default_factory=tuple)
     resolved: Mapping[str, ResolvedValue] = field(default_factory=dict)

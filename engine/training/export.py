@@ -13,7 +13,6 @@ tables rendered from ``clarity eval --json`` files.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -61,59 +60,32 @@ def find_checkpoint(path: Path | str) -> Path:
     return p
 
 
-_HEADER = re.compile(r"^\s*\[")
-_WEIGHTS_HEADER = re.compile(r"^\s*\[\[\s*weights\s*\]\]\s*(#.*)?$")
-_SHA_LINE = re.compile(r'^(\s*sha256\s*=\s*)("[^"]*"|\'[^\']*\')(.*)$')
-_FILE_LINE = re.compile(r"^\s*file\s*=")
-
-
 def set_weights_sha256(toml_text: str, weights_name: str, sha256: str, default_file: str) -> tuple[str, str]:
     """Return ``(new_text, file)``: ``toml_text`` with the sha256 of the ``[[weights]]`` entry ``weights_name`` set.
 
-    Only that entry's ``sha256`` line changes (added after its ``file`` line if absent). A
-    missing entry is appended as a new ``[[weights]]`` table with ``file = default_file``.
-    The result is re-parsed to check nothing else changed.
+    Edited with :mod:`tomlkit`, so comments, spacing and key order survive: only that entry's
+    ``sha256`` value changes (the key is added at the end of the entry if absent). A missing entry is
+    appended as a new ``[[weights]]`` table with ``file = default_file``.
     """
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
     try:
-        data = tomllib.loads(toml_text)
-    except tomllib.TOMLDecodeError as exc:
+        doc = tomlkit.parse(toml_text)
+    except TOMLKitError as exc:
         raise ExportError(f"plugin.toml is not valid TOML ({exc}); fix it before exporting") from exc
-    entries = data.get("weights", [])
-    index = next((i for i, e in enumerate(entries) if e.get("name") == weights_name), None)
-    if index is None:
-        block = f'\n[[weights]]\nname = "{weights_name}"\nfile = "{default_file}"\nsha256 = "{sha256}"\n'
-        new = toml_text.rstrip("\n") + "\n" + block
-        file_name = default_file
-    else:
-        file_name = str(entries[index]["file"])
-        lines = toml_text.splitlines(keepends=True)
-        headers = [i for i, ln in enumerate(lines) if _WEIGHTS_HEADER.match(ln)]
-        start = headers[index]
-        end = next((i for i in range(start + 1, len(lines)) if _HEADER.match(lines[i])), len(lines))
-        sha_at = next((i for i in range(start + 1, end) if _SHA_LINE.match(lines[i].rstrip("\r\n"))), None)
-        if sha_at is not None:
-            body = lines[sha_at].rstrip("\r\n")
-            eol = lines[sha_at][len(body):]
-            m = _SHA_LINE.match(body)
-            assert m is not None
-            lines[sha_at] = f'{m.group(1)}"{sha256}"{m.group(3)}{eol or chr(10)}'
-        else:
-            file_at = next((i for i in range(start + 1, end) if _FILE_LINE.match(lines[i])), start)
-            if not lines[file_at].endswith("\n"):
-                lines[file_at] += "\n"
-            lines.insert(file_at + 1, f'sha256 = "{sha256}"\n')
-        new = "".join(lines)
-    check = tomllib.loads(new)
-    expected = dict(data)
-    exp_entries = [dict(e) for e in entries]
-    if index is None:
-        exp_entries.append({"name": weights_name, "file": default_file, "sha256": sha256})
-    else:
-        exp_entries[index]["sha256"] = sha256
-    expected["weights"] = exp_entries
-    if check != expected:  # pragma: no cover - guards against unusual layouts
-        raise ExportError("could not edit plugin.toml safely (unusual layout); set the sha256 by hand: " + sha256)
-    return new, file_name
+    entries = doc.get("weights")
+    if entries is None:
+        entries = tomlkit.aot()
+        doc.append("weights", entries)
+    entry = next((e for e in entries if e.get("name") == weights_name), None)
+    if entry is None:
+        table = tomlkit.table()
+        table.update({"name": weights_name, "file": default_file, "sha256": sha256})
+        entries.append(table)
+        return tomlkit.dumps(doc), default_file
+    entry["sha256"] = sha256
+    return tomlkit.dumps(doc), str(entry["file"])
 
 
 def render_eval_tables(paths: Sequence[Path]) -> str:

@@ -221,6 +221,8 @@ def test_sr_with_mask_upscales_the_bounding_box(plugin_dir: Path, small_rgb: np.
     mask[12:15, 8:12] = 0.0  # a hole: bicubic there
     result = run(restorer, small_rgb, tile=12, mask=mask)
     assert result.image.shape == (20, 50, 3)
+    assert result.area == Region(5, 10, 25, 10)  # the mask's bounding box, in input pixels
+    assert run(restorer, small_rgb, tile=12).area == Region(0, 0, 53, 37)
     crop_sr = full[20:40, 10:60]
     bicubic = np.clip(cv2.resize(small_rgb[10:20, 5:30], (50, 20), interpolation=cv2.INTER_CUBIC), 0, 1)
     hole = np.zeros((20, 50), bool)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.tiling import Box, gather, plan_tiles, reflect_indices, round_up
+from engine.core.types import Region
+from engine.tiling import gather, plan_tiles, reflect_indices, round_up
 
 
 @pytest.mark.parametrize(
@@ -36,8 +37,8 @@ def test_tile_zero_or_larger_than_image_is_one_whole_tile() -> None:
     for tile in (0, 53, 500):
         plan = plan_tiles(37, 53, tile=tile, overlap=3, size_multiple=8)
         assert plan.tile == 0 and len(plan.tiles) == 1
-        assert plan.tiles[0].box == Box(0, 0, 40, 56)
-        assert plan.tiles[0].core == Box(0, 0, 37, 53)
+        assert plan.tiles[0].box == Region.from_bounds(0, 0, 56, 40)
+        assert plan.tiles[0].core == Region.from_bounds(0, 0, 53, 37)
 
 
 def test_tile_counts() -> None:
@@ -55,17 +56,29 @@ def test_reflect_indices_match_numpy_pad_even_beyond_the_image(length: int) -> N
 def test_gather_reads_padded_boxes() -> None:
     img = np.random.default_rng(0).random((5, 6, 3), dtype=np.float32)
     padded = np.pad(img, ((0, 11), (0, 10), (0, 0)), mode="reflect")
-    box = Box(2, 1, 16, 16)
+    box = Region.from_bounds(1, 2, 16, 16)
     assert np.array_equal(gather(img, box), padded[2:16, 1:16])
-    inside = gather(img, Box(1, 1, 3, 3))
+    inside = gather(img, Region.from_bounds(1, 1, 3, 3))
     inside[...] = -1  # a copy, never a view
     assert img.min() >= 0
+
+
+def test_region_is_the_one_rectangle() -> None:
+    r = Region.from_bounds(2, 1, 7, 4)
+    assert (r.x, r.y, r.width, r.height, r.x0, r.y0, r.x1, r.y1) == (2, 1, 5, 3, 2, 1, 7, 4)
+    assert r.slices == (slice(1, 4), slice(2, 7))
+    assert r.intersect(Region(5, 0, 10, 2)) == Region(5, 1, 2, 1)
+    assert r.intersect(Region(7, 1, 3, 3)) is None  # touching edges do not overlap
+    mask = np.zeros((10, 12), np.float32)
+    mask[3, 4] = mask[6, 9] = 0.25
+    assert Region.bounding(mask) == Region(4, 3, 6, 4)
+    assert Region.bounding(mask, threshold=0.5) is None
 
 
 def test_select_by_area_and_mask() -> None:
     plan = plan_tiles(32, 32, tile=8, overlap=2)
     mask = np.zeros((32, 32), np.float32)
     mask[9:11, 9:11] = 0.5
-    assert [t.core for t in plan.select(mask=mask).tiles] == [Box(8, 8, 16, 16)]
-    assert len(plan.select(Box(0, 0, 9, 9)).tiles) == 4
-    assert len(plan.select(Box(0, 0, 32, 32), np.zeros((32, 32))).tiles) == 0
+    assert [t.core for t in plan.select(mask=mask).tiles] == [Region.from_bounds(8, 8, 16, 16)]
+    assert len(plan.select(Region.from_bounds(0, 0, 9, 9)).tiles) == 4
+    assert len(plan.select(Region.from_bounds(0, 0, 32, 32), np.zeros((32, 32))).tiles) == 0

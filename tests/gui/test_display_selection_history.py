@@ -13,7 +13,8 @@ from gui.canvas import DisplayPyramid
 from gui.document import EditorDocument
 from gui.history import EditHistory, RegionEditCommand, ReplaceImageCommand
 from gui.qimage import CHECKER_DARK, CHECKER_LIGHT, from_qimage, to_qimage
-from gui.selection import Selection, SelectionTool, mask_bbox
+from engine.core.types import Region
+from gui.selection import Selection, SelectionTool
 
 
 def _doc(pixels: np.ndarray, alpha: np.ndarray | None = None) -> ImageDocument:
@@ -51,7 +52,7 @@ def test_rectangle_mask_is_exact_and_feather_blurs() -> None:
     mask = sel.mask(40, 30)
     assert mask.dtype == np.float32 and mask.shape == (30, 40)
     assert mask.sum() == 20 * 8 and mask[5:13, 10:30].min() == 1.0
-    assert mask_bbox(mask) == (10, 5, 20, 8)
+    assert Region.bounding(mask) == Region(10, 5, 20, 8)
     soft = Selection.rectangle(10, 5, 20, 8, feather=2.0).mask(40, 30)
     assert 0.0 < soft[9, 8] < 1.0  # just outside the left edge is partly selected
     assert soft.sum() == pytest.approx(160, rel=0.02)  # blur preserves the mass away from borders

@@ -277,6 +277,25 @@ def test_super_resolution_of_selection_makes_upscaled_crop(qtbot, window: MainWi
     np.testing.assert_array_equal(window.document.pixels, original)
 
 
+def test_scale_2_filter_of_another_task_crops_alpha_to_the_selection(qtbot, window: MainWindow, plugin_path: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    """Regression (issue 17): the app cropped the alpha only for super-resolution plugins."""
+    from engine.imageio.document import resize_alpha
+    from engine.io import ImageDocument, write_image
+
+    write_tiny_plugin(plugin_path, "x2other", kind="sr", scale=2, task="other", menu="Other x2")
+    window.reload_plugins_action.trigger()
+    rng = np.random.default_rng(5)
+    px = rng.random((30, 40, 3), dtype=np.float32)
+    alpha = np.tile(np.linspace(0, 1, 40, dtype=np.float32), (30, 1))  # a horizontal ramp
+    src = write_image(tmp_path / "ramp.png", ImageDocument(px, alpha, 16, None, None, "PNG"))
+    assert window.open_file(src)
+    loaded = window.document.alpha.copy()
+    window.set_selection(Selection.rectangle(4, 6, 20, 10))
+    _apply(qtbot, _filter_dialog_via_menu(qtbot, window, "x2other"))
+    assert (window.document.width, window.document.height) == (40, 20)
+    np.testing.assert_array_equal(window.document.alpha, resize_alpha(loaded[6:16, 4:24], 40, 20))
+
+
 def test_unsaved_changes_prompt_and_save(qtbot, window: MainWindow, photo, messages, tmp_path: Path) -> None:  # noqa: ANN001
     from PySide6.QtWidgets import QMessageBox
 
