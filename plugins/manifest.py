@@ -206,11 +206,15 @@ def manifest_from_dict(data: Mapping[str, Any], path: Path) -> Manifest:
 def _entry(check: _Checker, data: Mapping[str, Any]) -> str:
     entry = check.string(data, "entry", "entry", required=False, default="model:build")
     module, sep, function = entry.partition(":")
-    if not sep or not IDENTIFIER_PATTERN.match(module) or not IDENTIFIER_PATTERN.match(function):
+    parts = module.split(".")
+    if not sep or not all(IDENTIFIER_PATTERN.match(p) for p in parts) or not IDENTIFIER_PATTERN.match(function):
         raise check.fail(
             "entry",
-            f"'{entry}' must be 'module:function' naming a .py file in the plugin folder, e.g. \"model:build\"",
+            f"'{entry}' must be 'module:function' naming a .py file in the plugin folder, e.g. \"model:build\", "
+            "or an importable module, e.g. \"plugins.nets.weather:build_weather\"",
         )
+    if len(parts) > 1:
+        return entry  # an importable module (shared by several plugins); checked when the plugin loads
     candidates = [f"{module}.py", f"{module}/__init__.py"]
     for relative in candidates:
         target = check.inside_folder(relative, "entry")

@@ -305,6 +305,15 @@ def _import_entry(manifest: Manifest) -> Callable[..., object]:
     (``from .net import Net``).
     """
     module_part, _, function = manifest.entry.partition(":")
+    if "." in module_part:  # an importable module shared by several plugins, e.g. plugins.nets.weather
+        try:
+            module = importlib.import_module(module_part)
+        except Exception as exc:  # noqa: BLE001 - any import failure is reported
+            raise PluginError(manifest.id, f"importing module '{module_part}' failed: {type(exc).__name__}: {exc}") from exc
+        build = getattr(module, function, None)
+        if not callable(build):
+            raise PluginError(manifest.id, f"module '{module_part}' has no function '{function}' (entry = \"{manifest.entry}\")")
+        return build
     package = module_name(manifest.id)
     if package not in sys.modules:
         pkg = types.ModuleType(package)

@@ -15,21 +15,8 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # pragma: no cover
-    from engine.core.types import RunOptions
-
-DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-
-
-def add_run_options(p: argparse.ArgumentParser) -> None:
-    """``--device``, ``--tile``, ``--overlap``, ``--precision``: shared by ``apply`` and ``bench``."""
-    p.add_argument("--device", choices=DEVICES, default="auto", help="compute device (default: auto = cuda, mps, cpu)")
-    p.add_argument("--tile", type=int, metavar="N", help="tile edge in pixels; 0 = whole image (default: automatic)")
-    p.add_argument("--overlap", type=int, metavar="N", help="tile overlap in pixels (never below the plugin's context)")
-    p.add_argument("--precision", choices=PRECISIONS, default="auto", help="numeric precision (fp16/bf16 on GPU only)")
+from engine.cli.options import add_run_options, parse_params, run_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,13 +36,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def parse_params(items: list[str]) -> dict[str, str]:
-    """``NAME=VALUE`` items to a dict (delegates to :func:`plugins.params.parse_param_assignments`)."""
-    from plugins.params import parse_param_assignments
-
-    return parse_param_assignments(items)
-
-
 def check_paths(input_path: Path, output_path: Path, overwrite: bool) -> None:
     """Refuse to write onto the input (always) or onto an existing output (unless ``overwrite``)."""
     from engine.core.errors import ImageWriteError, UnsupportedImageError
@@ -72,19 +52,6 @@ def check_paths(input_path: Path, output_path: Path, overwrite: bool) -> None:
         raise ImageWriteError(f"OUTPUT '{output_path}' is the input file; choose another output name")
     if output_path.exists() and not overwrite:
         raise ImageWriteError(f"OUTPUT '{output_path}' already exists; add --overwrite to replace it")
-
-
-def run_options(args: argparse.Namespace, strength: float = 1.0) -> RunOptions:
-    """:class:`engine.core.types.RunOptions` from ``--device/--tile/--overlap/--precision``."""
-    from engine.core.types import DeviceKind, Precision, RunOptions
-
-    return RunOptions(
-        tile=args.tile,
-        overlap=args.overlap,
-        device=DeviceKind(args.device),
-        precision=Precision(args.precision),
-        strength=strength,
-    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from engine.cli.options import add_run_options, run_options
+
 if TYPE_CHECKING:  # pragma: no cover
     from engine.batch.bench import BatchBenchResult
 
@@ -74,9 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="output file name; fields {stem} {ext} {srcext} {name} {plugin} {index} (default: {stem}{ext})")
     p.add_argument("--overwrite", action="store_true",
                    help="allow replacing existing files that this batch did not write, and inputs")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), default="auto", help="compute device")
-    p.add_argument("--tile", type=int, default=None, metavar="PX", help="tile edge in pixels (0: whole image)")
-    p.add_argument("--precision", choices=("auto", "fp32", "fp16", "bf16"), default="auto", help="numeric precision")
+    add_run_options(p)
     p.add_argument("--strength", type=float, default=100.0, metavar="0-100",
                    help="blend with the original: 0 unchanged, 100 full filter (default 100)")
     p.add_argument("--workers", type=int, default=2, metavar="N", help="reader and writer threads (default 2)")
@@ -93,7 +93,6 @@ def build_job(args: argparse.Namespace) -> Any:
     """The :class:`engine.batch.BatchJob` described by parsed arguments (raises ClarityError)."""
     from engine.batch import BatchJob, FilterStep
     from engine.core.errors import ParameterError
-    from engine.core.types import DeviceKind, Precision, RunOptions
     from plugins.params import parse_param_assignments
 
     if not args.chain:
@@ -101,12 +100,7 @@ def build_job(args: argparse.Namespace) -> Any:
     if not 0.0 <= args.strength <= 100.0:
         raise ParameterError(f"--strength {args.strength} is outside 0-100")
     steps = tuple(FilterStep(plugin_id, parse_param_assignments(params)) for plugin_id, params in args.chain)
-    options = RunOptions(
-        tile=args.tile,
-        device=DeviceKind(args.device),
-        precision=Precision(args.precision),
-        strength=args.strength / 100.0,
-    )
+    options = run_options(args, args.strength / 100.0)
     return BatchJob(
         input_dir=args.input_dir,
         output_dir=args.output_dir,
@@ -238,7 +232,7 @@ def bench_batch_section(args: argparse.Namespace) -> BatchBenchResult | None:
     if getattr(args, "batch", None) is None:
         return None
     from engine.batch.bench import bench_batch
-    from engine.cli.apply_cmd import parse_params, run_options
+    from engine.cli.options import parse_params, run_options
 
     if not args.json:
         print(f"timing a batch over {args.batch} with {args.filter[0]} (serial, then overlapped)...", file=sys.stderr)

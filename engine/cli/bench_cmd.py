@@ -22,7 +22,7 @@ DEFAULT_SIZE = "1024x1024"
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``bench`` subcommand."""
-    from engine.cli.apply_cmd import add_run_options
+    from engine.cli.options import add_run_options
 
     p = subparsers.add_parser("bench", help="measure a filter's speed and memory (whole image vs tiled)")
     p.add_argument("--filter", "-f", action="append", required=True, metavar="ID",
@@ -56,7 +56,7 @@ def _batch_section(args: argparse.Namespace) -> BatchBenchResult | None:
 def run(args: argparse.Namespace) -> int:
     """Benchmark every ``--filter`` and print the table (or JSON); returns 0."""
     from engine.bench import bench_plugin, format_table, parse_size
-    from engine.cli.apply_cmd import parse_params, run_options
+    from engine.cli.options import parse_params, run_options
     from engine.core.errors import ParameterError
 
     synthetic = args.size is not None or args.batch is None

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.cli.options import add_run_options, parse_params
+
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
@@ -38,29 +40,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--channels", choices=("auto", "gray", "rgb"), default="auto",
                    help="read images as gray or RGB (default: as stored)")
     p.add_argument("--save", type=Path, default=None, metavar="DIR", help="write each output as DIR/<stem>.png")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | mps (plugins only)")
-    p.add_argument("--tile", type=int, default=None, metavar="N", help="tile size in pixels, 0 = whole image (plugins only)")
+    add_run_options(p, overlap=False, precision=False, note=" (plugins only)")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     p.set_defaults(func=run)
-
-
-def _params(items: list[str]) -> dict[str, str]:
-    from engine.core.errors import ParameterError
-
-    values: dict[str, str] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise ParameterError(f"--param '{item}' is not NAME=VALUE, e.g. --param sigma=25")
-        values[name.strip()] = value.strip()
-    return values
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate and print a table (or JSON); returns 0."""
     from engine.training.evaluate import ImageScore, evaluate, method_restore
 
-    restore = method_restore(args.method, _params(args.param), tile=args.tile, device=args.device)
+    restore = method_restore(args.method, parse_params(args.param), tile=args.tile, device=args.device)
     saver = None
     if args.save is not None:
         saver = _saver(args.save)

@@ -14,6 +14,8 @@ import argparse
 import shlex
 from pathlib import Path
 
+from engine.cli.options import add_device_option
+
 EXIT_MORE_TO_DO = 3
 
 
@@ -25,7 +27,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", type=Path, help="start from these weights (exported .safetensors or a checkpoint): a fine-tuning run with a fresh optimizer, warm-up and EMA")
     p.add_argument("--steps", type=int, help="run at most N steps in this command (the schedule still spans run.steps)")
     p.add_argument("--minutes", type=float, help="time budget of this command in minutes (overrides run.minutes)")
-    p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (overrides run.device)")
+    add_device_option(p, indexed=True, default=None, note=" (overrides run.device)")
     p.add_argument("--threads", type=int, help="CPU threads for torch (torch.set_num_threads); 1 helps on a busy machine")
     p.add_argument("--quiet", action="store_true", help="print only the final line")
 

@@ -19,6 +19,14 @@ from engine.core.errors import ClarityError
 
 _ALIASES: dict[str, str] = {}
 
+LEGACY_ARCHES: dict[str, str] = {
+    "plugins.derain.model:derain_net": "plugins.nets.weather:weather_net",
+    "plugins.dehaze.model:dehaze_net": "plugins.nets.weather:weather_net",
+    "plugins.desnow.model:desnow_net": "plugins.nets.weather:weather_net",
+    "plugins.all_weather.model:all_weather_net": "plugins.nets.weather:weather_net",
+}
+"""Names of networks whose module moved; checkpoints store ``model.arch``, so these keep resolving."""
+
 
 class ArchError(ClarityError):
     """``model.arch`` cannot be resolved or called."""
@@ -39,6 +47,7 @@ def registered_arches() -> dict[str, str]:
 def resolve_arch(spec: str) -> Callable[..., torch.nn.Module]:
     """Import and return the callable named by ``spec`` (alias or ``module:callable``)."""
     target = _ALIASES.get(spec, spec)
+    target = LEGACY_ARCHES.get(target, target)
     if ":" not in target:
         raise ArchError(
             f"model.arch '{spec}' is neither a registered alias ({', '.join(sorted(_ALIASES)) or 'none'}) "

@@ -1,4 +1,10 @@
-"""The all-weather restoration network shared by ``derain``, ``dehaze``, ``desnow`` and ``all-weather``.
+"""The all-weather restoration network and entry shared by ``derain``, ``dehaze``, ``desnow`` and ``all-weather``.
+
+The four plugin folders hold only ``plugin.toml``, ``MODEL.md`` and their weights; their manifests
+say ``entry = "plugins.nets.weather:build_weather"`` and training configs name the network
+``arch = "plugins.nets.weather:weather_net"`` (the older per-plugin names such as
+``plugins.derain.model:derain_net``, stored in existing checkpoints, resolve to it; see
+:mod:`engine.training.registry`).
 
 Chen et al. (CVPR 2022, "Learning Multiple Adverse Weather Removal via Two-stage Knowledge
 Learning and Multi-contrastive Regularization") train one teacher per weather and distil
@@ -11,9 +17,11 @@ collaborative knowledge transfer.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 import torch
+from torch import nn
 
 from plugins.api import Manifest, ParamValues, Restorer, WeightsBundle
 from plugins.nets.resunet import ResUNet, UNetArch
@@ -35,6 +43,10 @@ def weather_net(widths: str = "", bottom_dilations: str = "") -> ResUNet:
         ),
     )
     return arch.build(channels=3, noise_map=False)
+
+
+NETWORKS: Mapping[str, Callable[[], nn.Module]] = {"main": weather_net}
+"""Weights-entry name -> factory of the network whose state dict that file holds (all four plugins)."""
 
 
 class WeatherRestorer(Restorer):

@@ -49,7 +49,9 @@ TILING_FOLDERS = [
 
 
 def _module(folder: str) -> ModuleType:
-    return importlib.import_module(f"plugins.{folder}.model")
+    """The module of the plugin's entry: its ``model.py`` or a shared module (the weather plugins)."""
+    module = _manifest(folder).entry.partition(":")[0]
+    return importlib.import_module(module if "." in module else f"plugins.{folder}.{module}")
 
 
 def _manifest(folder: str) -> Manifest:
@@ -71,7 +73,8 @@ def _random_bundle(folder: str, seed: int = 0) -> WeightsBundle:
 
 
 def _restorer(folder: str) -> Restorer:
-    return _module(folder).build(_manifest(folder), _random_bundle(folder))
+    build = getattr(_module(folder), _manifest(folder).entry.partition(":")[2])
+    return build(_manifest(folder), _random_bundle(folder))
 
 
 def _params(manifest: Manifest, **changes: object) -> ParamValues:

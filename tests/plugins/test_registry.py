@@ -241,3 +241,18 @@ def test_listing_is_not_blocked_by_a_slow_load(tmp_path: Path) -> None:
     finally:
         worker.join(timeout=30)
     assert isinstance(results[0], Restorer) and registry.load("slowbuild") is results[0]
+
+
+def test_entry_may_name_an_importable_module(tmp_path: Path) -> None:
+    """``entry = "package.module:function"`` loads a module shared by several plugins (issue 17)."""
+    folder = write_tiny_plugin(tmp_path / "user", "shared")
+    (tmp_path / "empty").mkdir()
+    manifest = folder / "plugin.toml"
+    manifest.write_text(manifest.read_text().replace('entry = "model:build"', 'entry = "plugins.no_such_module:build"'))
+    registry = _registry(tmp_path / "empty", tmp_path / "user")
+    with pytest.raises(PluginError, match=r"plugin 'shared': importing module 'plugins.no_such_module' failed: ModuleNotFoundError"):
+        registry.load("shared")
+    manifest.write_text(manifest.read_text().replace("plugins.no_such_module:build", "plugins.nets.weather:no_such_function"))
+    registry = _registry(tmp_path / "empty", tmp_path / "user")
+    with pytest.raises(PluginError, match=r"module 'plugins.nets.weather' has no function 'no_such_function'"):
+        registry.load("shared")

@@ -19,6 +19,8 @@ from safetensors.torch import load_file
 from engine.cli.main import main as clarity
 from engine.core.hashing import sha256_file
 from engine.training.checkpoint import read_meta
+from engine.training.registry import LEGACY_ARCHES, build_model, resolve_arch
+from plugins.nets.weather import weather_net
 from tests.training.test_trainer import make_images
 
 FIXTURE = Path(__file__).parent / "fixtures" / "compat_v1"
@@ -67,3 +69,10 @@ def test_old_checkpoint_exports_into_a_plugin(old_run: Path, tmp_path: Path) -> 
     for key, value in ema.items():
         assert torch.equal(exported[key], value), key
     assert sorted(p.name for p in plugin.iterdir()) == ["MODEL.md", "g.safetensors", "plugin.toml"]
+
+
+@pytest.mark.parametrize("old", sorted(LEGACY_ARCHES))
+def test_moved_network_names_stored_in_checkpoints_still_resolve(old: str) -> None:
+    """The weather plugins lost their model.py; configs stored in checkpoints still name it."""
+    assert resolve_arch(old) is weather_net
+    assert set(build_model(old, {}).state_dict()) == set(weather_net().state_dict())
