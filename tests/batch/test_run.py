@@ -60,7 +60,8 @@ def test_first_run_writes_outputs_sidecars_and_reports(registry: Path, photos: P
     assert data["summary"]["counts"]["done"] == 3 and data["summary"]["ok"] is True
     assert [f["status"] for f in data["files"]] == [DONE] * 3
     csv_lines = report.csv_path.read_text().splitlines()
-    assert csv_lines[0] == "source,output,status,seconds,error,warnings" and len(csv_lines) == 4
+    assert csv_lines[0] == "source,output,status,seconds,error,warnings,resolved" and len(csv_lines) == 4
+    assert all(f["resolved"] == {} for f in data["files"])  # amount was given: nothing resolved
     # progress: ends with every file counted, ETA known once a file was computed
     assert seen[-1].done == 3 and seen[-1].total == 3
     assert any(p.eta_seconds is not None for p in seen)
