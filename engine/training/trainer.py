@@ -295,6 +295,10 @@ class Trainer:
                 tc = time.monotonic()
                 self.save("last")
                 ckpt_time = time.monotonic() - tc
+        if stopped_by == "done" and cfg.val.every > 0 and (not self.val_history or self.val_history[-1]["step"] != self.step):
+            # the final weights are the ones a finished run is exported with: always validate them
+            if self.validate_and_log():
+                self.save("best")
         last = self.save("last")
         plot = self.logs.plot(title=f"{cfg.name} (step {self.step})")
         best = self.out_dir / "best.safetensors"

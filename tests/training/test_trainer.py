@@ -174,7 +174,8 @@ def test_noise_map_adapter_and_cli_resume_records_commands(tmp_path: Path, arch_
     assert meta["config_toml"] == text
     assert (out / "best.safetensors").exists() and (out / "plot.png").exists()
     val = (out / "val.csv").read_text().splitlines()
-    assert len(val) == 2 and 10 < float(val[1].split(",")[1]) < 60
+    # validated every 3 steps and once more at the final step 4 (the weights a finished run exports)
+    assert [int(r.split(",")[0]) for r in val[1:]] == [3, 4] and 10 < float(val[1].split(",")[1]) < 60
     assert val[0] == "step,psnr,ssim,seconds,input_psnr"
     with Image.open(out / "plot.png") as plot:
         assert plot.size == (640, 420) and len(plot.convert("RGB").getcolors(1 << 24) or []) > 3
