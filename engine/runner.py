@@ -48,8 +48,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from engine.cancel import CancelToken
+from engine.cancel import CancelToken, interrupt_was_signalled
 from engine.core.errors import ClarityError, DeviceError, ParameterError, PluginError
+from engine.core.text import one_line
 from engine.core.types import Precision, Progress, ProgressCallback, Region, ResolvedValue, RunOptions, RunResult
 from engine.device import (
     ExecutionDevice,
@@ -363,10 +364,16 @@ def _forward(
             y = restorer.forward(x, params)
     except ClarityError:
         raise
+    except KeyboardInterrupt as exc:
+        if interrupt_was_signalled():  # the user's Ctrl+C/SIGTERM: stop as asked
+            raise
+        raise PluginError(pid, f"forward() raised KeyboardInterrupt on a {w}x{h} tile (plugin bug)") from exc
+    except SystemExit as exc:  # a plugin calling sys.exit() fails alone, never ends the program
+        raise PluginError(pid, f"forward() called sys.exit({exc.code!r}) on a {w}x{h} tile (plugin bug)") from exc
     except Exception as exc:  # noqa: BLE001 - plugin code: isolate every failure
         if is_out_of_memory(exc):
             raise _OutOfMemory(exc) from exc
-        raise PluginError(pid, f"forward() failed on a {w}x{h} tile: {type(exc).__name__}: {exc}") from exc
+        raise PluginError(pid, f"forward() failed on a {w}x{h} tile: {type(exc).__name__}: {one_line(exc)}") from exc
     del x
     items = n * c if chan.mode == "per_channel" else n
     expected = (items, chan.net_channels, h * scale, w * scale)

@@ -112,12 +112,16 @@ class TilingSpec:
 
 @dataclass(frozen=True)
 class WeightsFileSpec:
-    """One weights file of a plugin: ``file`` relative to the plugin folder, its sha256, optional url."""
+    """One weights file of a plugin: ``file`` relative to the plugin folder, its sha256, optional url.
+
+    ``size`` (bytes, optional) caps a download: more bytes than that are never fetched.
+    """
 
     name: str
     file: str
     sha256: str
     url: str | None = None
+    size: int | None = None
 
 
 class PluginSource(str, enum.Enum):

@@ -23,6 +23,8 @@ from typing import Any
 import tomllib
 
 from engine.core.errors import ManifestError
+from engine.core.files import open_regular
+from engine.core.text import printable
 from plugins.api import (
     AUTO,
     Manifest,
@@ -53,7 +55,7 @@ TILING_KEYS: frozenset[str] = frozenset({"policy", "context", "size_multiple", "
 PARAMETER_KEYS: frozenset[str] = frozenset(
     {"name", "type", "label", "help", "min", "max", "step", "default", "auto", "choices"}
 )
-WEIGHTS_KEYS: frozenset[str] = frozenset({"name", "file", "sha256", "url"})
+WEIGHTS_KEYS: frozenset[str] = frozenset({"name", "file", "sha256", "url", "size"})
 REFUSED_WEIGHT_SUFFIXES: frozenset[str] = frozenset({".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle", ".tar", ".zip"})
 
 
@@ -84,6 +86,12 @@ class _Checker:
             raise self.fail(field, f"must be a string, got {_describe(value)}")
         if required and not value.strip():
             raise self.fail(field, "must not be empty")
+        if printable(value.replace("\r", "")) != value.replace("\r", ""):
+            raise self.fail(
+                field,
+                f"contains control characters ('{printable(value)}'): terminal escapes, NUL or text-direction "
+                "overrides are not allowed in a manifest; remove them",
+            )
         return value
 
     def boolean(self, table: Mapping[str, Any], key: str, field: str, default: bool) -> bool:
@@ -129,6 +137,10 @@ def _describe(value: object) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
+MAX_MANIFEST_BYTES = 1 << 20
+"""A ``plugin.toml`` larger than this is refused unread (a manifest is a few KiB)."""
+
+
 def load_manifest(path: Path) -> Manifest:
     """Parse and validate the manifest at ``path`` (a ``plugin.toml`` file or its folder).
 
@@ -141,11 +153,16 @@ def load_manifest(path: Path) -> Manifest:
         path = path / MANIFEST_NAME
     check = _Checker(path)
     try:
-        raw = path.read_bytes()
+        with open_regular(path) as handle:
+            raw = handle.read(MAX_MANIFEST_BYTES + 1)
     except OSError as exc:
         raise check.fail(None, f"cannot read the manifest ({exc.strerror or exc})") from exc
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise check.fail(None, f"is larger than {MAX_MANIFEST_BYTES // 1024} KiB; a manifest is a short text file")
     try:
         data = tomllib.loads(raw.decode("utf-8"))
+    except RecursionError as exc:
+        raise check.fail(None, "nests tables or arrays too deeply") from exc
     except UnicodeDecodeError as exc:
         raise check.fail(None, "is not UTF-8 text; save plugin.toml as UTF-8") from exc
     except tomllib.TOMLDecodeError as exc:
@@ -425,5 +442,8 @@ def _weights(check: _Checker, data: Mapping[str, Any]) -> tuple[WeightsFileSpec,
             raise check.fail(prefix + "url", f"'{url_text}' must be an http(s) URL")
         if url_text and not sha:
             raise check.fail(prefix + "sha256", "a download url needs the file's sha256 so the download can be verified")
-        specs.append(WeightsFileSpec(name=name, file=file, sha256=sha.lower(), url=url_text or None))
+        size = table.get("size")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
+            raise check.fail(prefix + "size", f"must be the file's size in bytes (a positive whole number), got {size!r}")
+        specs.append(WeightsFileSpec(name=name, file=file, sha256=sha.lower(), url=url_text or None, size=size))
     return tuple(specs)

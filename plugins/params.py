@@ -151,4 +151,4 @@ def _to_number(spec: ParamSpec, value: ParamValue, where: str) -> float | int:
 
 def _check_range(spec: ParamSpec, number: float | int, where: str) -> None:
     if (spec.minimum is not None and number < spec.minimum) or (spec.maximum is not None and number > spec.maximum):
-        raise ParameterError(f"{where} is {number:g}, outside its range {describe_range(spec)}")
+        raise ParameterError(f"{where} is {number!r}, outside its range {describe_range(spec)}")

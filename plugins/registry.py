@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from engine.core.errors import ManifestError, PluginError, WeightsError
+from engine.core.text import one_line
 from plugins.api import Manifest, PluginInfo, PluginSource, Restorer, Task, WeightsStatus
 from plugins.manifest import MANIFEST_NAME, load_manifest
 from plugins.weights import DownloadProgress, check_weights, load_weights
@@ -276,14 +277,17 @@ def _inspect(source: PluginSource, folder: Path) -> PluginInfo:
     try:
         manifest = load_manifest(folder / MANIFEST_NAME)
     except ManifestError as exc:
-        return PluginInfo(source, folder, None, WeightsStatus.INVALID_MANIFEST, str(exc))
+        return PluginInfo(source, folder, None, WeightsStatus.INVALID_MANIFEST, one_line(exc))
     except Exception as exc:  # noqa: BLE001 - a validator bug must not hide the other plugins
-        reason = f"{folder / MANIFEST_NAME}: unexpected {type(exc).__name__} while reading the manifest: {exc}"
+        reason = one_line(f"{folder / MANIFEST_NAME}: unexpected {type(exc).__name__} while reading the manifest: {exc}")
         return PluginInfo(source, folder, None, WeightsStatus.INVALID_MANIFEST, reason)
     try:
         status, reason = check_weights(manifest)
     except OSError as exc:
         return PluginInfo(source, folder, manifest, WeightsStatus.MISSING, f"cannot read weights: {exc}")
+    except Exception as exc:  # noqa: BLE001 - one crafted plugin must never stop the others
+        reason = one_line(f"checking its weights failed: {type(exc).__name__}: {exc}")
+        return PluginInfo(source, folder, manifest, WeightsStatus.IMPORT_ERROR, reason)
     return PluginInfo(source, folder, manifest, status, reason)
 
 
@@ -323,10 +327,10 @@ def _import_entry(manifest: Manifest) -> Callable[..., object]:
         sys.modules[package] = pkg
     try:
         module = importlib.import_module(f"{package}.{module_part}")
-    except Exception as exc:  # noqa: BLE001 - any import failure of third-party code is reported
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any import failure of third-party code is reported
         for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
             del sys.modules[name]
-        raise PluginError(manifest.id, f"importing {module_part}.py failed: {type(exc).__name__}: {exc}") from exc
+        raise PluginError(manifest.id, one_line(f"importing {module_part}.py failed: {type(exc).__name__}: {exc}")) from exc
     build = getattr(module, function, None)
     if not callable(build):
         raise PluginError(manifest.id, f"{module_part}.py has no function '{function}' (entry = \"{manifest.entry}\")")
@@ -337,8 +341,8 @@ def _build(manifest: Manifest, weights: object) -> Restorer:
     build = _import_entry(manifest)
     try:
         restorer = build(manifest, weights)
-    except Exception as exc:  # noqa: BLE001 - any build failure of third-party code is reported
-        raise PluginError(manifest.id, f"{manifest.entry} raised {type(exc).__name__}: {exc}") from exc
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any build failure of third-party code is reported
+        raise PluginError(manifest.id, one_line(f"{manifest.entry} raised {type(exc).__name__}: {exc}")) from exc
     if not isinstance(restorer, Restorer):
         raise PluginError(
             manifest.id,

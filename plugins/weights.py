@@ -17,11 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import struct
 from collections.abc import Callable
 from pathlib import Path
 
 from engine.core.errors import WeightsError
+from engine.core.files import open_regular
 from engine.core.hashing import sha256_file_cached
 from plugins.api import Manifest, WeightsBundle, WeightsFileSpec, WeightsStatus
 
@@ -31,6 +33,8 @@ DownloadProgress = Callable[[int, int], None]
 NOT_TRAINED_REASON = "weights not trained yet"
 _CHUNK = 1 << 20
 _MAX_HEADER = 100 * 1024 * 1024
+_MAX_HEADER_DEPTH = 8  # a safetensors header nests 3 deep ({name: {"shape": [..]}})
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
 def cache_dir() -> Path:
@@ -51,18 +55,38 @@ def cached_weights_path(manifest: Manifest, spec: WeightsFileSpec) -> Path:
 def weights_path(manifest: Manifest, spec: WeightsFileSpec) -> Path | None:
     """The existing file for ``spec`` (plugin folder first, then the download cache), or ``None``."""
     for candidate in (manifest.folder / spec.file, cached_weights_path(manifest, spec)):
-        if candidate.is_file():
-            return candidate
+        if os.path.exists(candidate):
+            return candidate  # a FIFO or device here is refused by _verify, never opened
     return None
+
+
+def json_too_deep(data: bytes, limit: int = _MAX_HEADER_DEPTH) -> bool:
+    """True when the JSON text ``data`` nests arrays/objects deeper than ``limit``.
+
+    Scans tokens (strings skipped) and stops at the first level past ``limit``, so a crafted
+    header of 100,000 nested arrays costs microseconds and never reaches ``json.loads`` (whose
+    recursion it would exhaust).
+    """
+    depth = 0
+    for match in _JSON_TOKEN.finditer(data):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return False
 
 
 def safetensors_problem(path: Path) -> str | None:
     """``None`` if ``path`` starts with a valid safetensors header, else why it does not.
 
-    Reads only the 8-byte length and the JSON header; never unpickles anything.
+    Reads only the 8-byte length and the JSON header (at most 100 MiB, nested at most
+    8 deep); never unpickles anything, never opens a FIFO or device.
     """
     try:
-        with Path(path).open("rb") as handle:
+        with open_regular(path) as handle:
             head = handle.read(8)
             if len(head) < 8:
                 return "file is too short to be safetensors"
@@ -77,9 +101,11 @@ def safetensors_problem(path: Path) -> str | None:
             header = handle.read(length)
     except OSError as exc:
         return f"cannot read it ({exc.strerror or exc})"
+    if json_too_deep(header):
+        return f"its header nests deeper than {_MAX_HEADER_DEPTH} levels (a crafted file?)"
     try:
         parsed = json.loads(header.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return "its bytes are not a safetensors header"
     if not isinstance(parsed, dict):
         return "its bytes are not a safetensors header"
@@ -127,6 +153,24 @@ def load_weights(
     return WeightsBundle(state_dicts)
 
 
+MAX_DOWNLOAD_BYTES = 2 << 30
+"""Largest download when the manifest gives no ``size``."""
+
+
+def download_deadline(expected_bytes: int) -> float:
+    """Total seconds a download of ``expected_bytes`` may take: 30 s plus 4 s per MiB, at most 1 h."""
+    return min(3600.0, 30.0 + 4.0 * expected_bytes / (1 << 20))
+
+
+def _content_length(value: str | None) -> int:
+    """The server's Content-Length as a byte count; 0 when absent, malformed or negative."""
+    try:
+        length = int(value or 0)
+    except ValueError:
+        return 0
+    return max(0, length)
+
+
 def download_weights(
     spec: WeightsFileSpec,
     dest: Path,
@@ -134,42 +178,81 @@ def download_weights(
     *,
     plugin_id: str = "?",
     timeout: float = 30.0,
+    deadline: float | None = None,
 ) -> Path:
     """Download ``spec.url`` to ``dest`` (a file path), verifying ``spec.sha256``; returns ``dest``.
 
     Writes ``dest``'s folder/``.<name>.<random>.part`` first and renames it over ``dest`` with
-    :func:`os.replace` only after the hash matched, so ``dest`` is never half-written. On a
-    mismatch or a network error the temporary file is deleted and :class:`WeightsError` raised.
+    :func:`os.replace` only after the hash matched, so ``dest`` is never half-written. Never
+    fetches more than ``spec.size`` bytes (or :data:`MAX_DOWNLOAD_BYTES`), and gives up after
+    ``deadline`` seconds in all (default :func:`download_deadline`; ``timeout`` bounds each
+    wait for data). On a mismatch, a cut, an overrun or a network error the temporary file is
+    deleted and :class:`WeightsError` raised with a one-line reason.
     """
     import tempfile
+    import time
     import urllib.error
     import urllib.request
+
+    from engine.core.text import one_line
 
     if not spec.url:
         raise WeightsError(plugin_id, f"weights '{spec.name}' have no url to download from; copy {spec.file} into the plugin folder")
     if not spec.sha256:
         raise WeightsError(plugin_id, f"weights '{spec.name}' have no sha256, so a download cannot be verified")
+    cap = spec.size or MAX_DOWNLOAD_BYTES
+    if deadline is None:
+        deadline = download_deadline(spec.size or 256 << 20)
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     temp = Path(temp_name)
     digest = hashlib.sha256()
+    started = time.monotonic()
+    total = done = 0
     try:
         with os.fdopen(fd, "wb") as out:
             try:
-                with urllib.request.urlopen(spec.url, timeout=timeout) as response:  # noqa: S310 (http(s) checked in manifest)
-                    total = int(response.headers.get("Content-Length") or 0)
-                    done = 0
+                with urllib.request.urlopen(spec.url, timeout=min(timeout, deadline)) as response:  # noqa: S310 (http(s) checked in manifest)
+                    total = _content_length(response.headers.get("Content-Length"))
+                    if total > cap:
+                        raise WeightsError(
+                            plugin_id,
+                            f"{spec.url} announces {total} bytes, more than the {cap} expected for {spec.file}; "
+                            "nothing was downloaded (wrong url?)",
+                        )
                     if progress:
                         progress(0, total)
-                    while chunk := response.read(_CHUNK // 4):
+                    while chunk := response.read1(min(_CHUNK // 4, cap + 1 - done)):
                         out.write(chunk)
                         digest.update(chunk)
                         done += len(chunk)
+                        if done > cap:
+                            raise WeightsError(
+                                plugin_id,
+                                f"{spec.url} sent more than the {cap} bytes expected for {spec.file}; "
+                                "the download was stopped and discarded (wrong url?)",
+                            )
+                        if time.monotonic() - started > deadline:
+                            raise WeightsError(
+                                plugin_id,
+                                f"downloading {spec.url} took longer than {deadline:.0f} s ({done} bytes received); "
+                                "the server is too slow or stalled, try again later",
+                            )
                         if progress:
                             progress(done, total)
-            except (urllib.error.URLError, OSError, ValueError) as exc:
-                raise WeightsError(plugin_id, f"downloading {spec.url} failed: {exc}; check the network or the url") from exc
+            except WeightsError:
+                raise
+            except (urllib.error.URLError, OSError, ValueError, http_client_errors()) as exc:
+                raise WeightsError(
+                    plugin_id, f"downloading {spec.url} failed: {one_line(exc)}; check the network or the url"
+                ) from exc
+        if total and done < total:
+            raise WeightsError(
+                plugin_id,
+                f"the download of {spec.file} from {spec.url} was cut off after {done} of {total} bytes; "
+                "the partial file was discarded, try again",
+            )
         actual = digest.hexdigest()
         if actual != spec.sha256:
             raise WeightsError(
@@ -182,6 +265,13 @@ def download_weights(
         temp.unlink(missing_ok=True)
         raise
     return dest
+
+
+def http_client_errors() -> type[Exception]:
+    """``http.client.HTTPException`` (incomplete reads, bad status lines)."""
+    import http.client
+
+    return http.client.HTTPException
 
 
 class _Problem(Exception):
@@ -225,10 +315,11 @@ def _verify(manifest: Manifest, spec: WeightsFileSpec) -> Path:
 
 
 def _read_safetensors(path: Path, plugin_id: str) -> dict:
-    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     try:
         return load_file(str(path), device="cpu")
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise WeightsError(plugin_id, f"{path.name} is not a readable safetensors file: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - a crafted file must fail as this plugin's problem
+        from engine.core.text import one_line
+
+        raise WeightsError(plugin_id, f"{path.name} is not a readable safetensors file: {one_line(exc)}") from exc

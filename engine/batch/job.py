@@ -164,7 +164,9 @@ class BatchReport:
     """The result of :func:`engine.batch.run_batch`: one outcome per planned file, in plan order.
 
     ``stopped_at`` is the file being processed when the batch was cancelled (``None`` if it
-    was not). ``json_path`` and ``csv_path`` are the written report files.
+    was not). ``json_path`` and ``csv_path`` are the report files; ``report_error`` is empty
+    when they were written, else the one-line reason they could not be (the outcomes are
+    still complete, and :meth:`summary` says where the outputs are).
     """
 
     job: BatchJob
@@ -173,6 +175,7 @@ class BatchReport:
     stopped_at: Path | None
     json_path: Path
     csv_path: Path
+    report_error: str = ""
 
     def count(self, status: str) -> int:
         """Number of outcomes with ``status``."""
@@ -195,8 +198,8 @@ class BatchReport:
 
     @property
     def ok(self) -> bool:
-        """True when nothing failed and the batch was not cancelled."""
-        return self.failed == 0 and not self.cancelled
+        """True when nothing failed, the batch was not cancelled and the report was written."""
+        return self.failed == 0 and not self.cancelled and not self.report_error
 
     def resolved_summary(self) -> tuple[str, ...]:
         """One line per resolved parameter over the files (the per-file values are in the report).
@@ -221,9 +224,13 @@ class BatchReport:
         return tuple(lines)
 
     def summary(self) -> str:
-        """One line: counts and report paths (the CLI's last line)."""
+        """One line: counts and report paths (the CLI's last line); control characters escaped."""
+        from engine.core.text import one_line
+
         text = f"{self.done} done, {self.skipped} skipped (complete), {self.failed} failed"
         if self.cancelled:
             left = self.count(NOT_STARTED) + self.count(CANCELLED)
             text += f"; cancelled at {self.stopped_at} ({left} not processed)"
-        return f"{text}; report: {self.json_path} , {self.csv_path}"
+        if self.report_error:
+            return one_line(f"{text}; outputs are in {self.job.output_dir}; the report was NOT written: {self.report_error}")
+        return one_line(f"{text}; report: {self.json_path} , {self.csv_path}")

@@ -23,12 +23,21 @@ def run_local(
     """Run ``job`` in this process (see :func:`engine.batch.run_batch`).
 
     Job-level problems (missing input folder, unknown plugin, bad parameter, outputs that
-    would replace inputs) raise :class:`engine.core.errors.ClarityError` before any file is
-    written; problems with single files end up in the report.
+    would replace inputs, a device this machine lacks, a report folder that cannot be written)
+    raise :class:`engine.core.errors.ClarityError` before any file is written; problems with single
+    files end up in the report. Temp files an interrupted run left for the planned outputs
+    are removed first (:mod:`engine.batch.cleanup`).
     """
+    from engine.batch.cleanup import remove_stale_temps
+    from engine.batch.report import check_report_location
+    from engine.device import resolve_device
+
     start = time.perf_counter()
     pairs = plan_pairs(job)
     recipe = build_recipe(job)
+    resolve_device(job.options.device)  # DeviceError (usage, exit 2) rather than every file failing
+    check_report_location(job)
+    remove_stale_temps(pairs)
     result = run_pipeline(job, pairs, recipe, progress=progress, cancel=cancel, overlap=overlap)
     return write_report(
         job,

@@ -14,6 +14,7 @@ A name template is a :meth:`str.format` string with these fields:
 from __future__ import annotations
 
 import os
+import re
 import string
 from pathlib import Path
 
@@ -23,21 +24,56 @@ from engine.core.errors import ParameterError
 
 TEMPLATE_FIELDS: tuple[str, ...] = ("stem", "ext", "srcext", "name", "plugin", "index")
 
+MAX_NAME_BYTES = 255
+"""Longest file name (UTF-8 bytes) most file systems accept; longer template results are refused."""
+
+MAX_TEMPLATE_CHARS = 1024
+"""Longest accepted name template."""
+
+_SPEC_NUMBERS = re.compile(r"\d+")
+_SAMPLE = {"stem": "IMG_0001", "ext": ".png", "srcext": "jpg", "name": "IMG_0001.jpg", "plugin": "denoise", "index": 1}
+
 
 def check_template(template: str) -> None:
-    """Raise :class:`ParameterError` unless ``template`` is a valid name template."""
+    """Raise :class:`ParameterError` unless ``template`` is a valid name template.
+
+    Checked before any file is touched: the fields (only :data:`TEMPLATE_FIELDS`, no attribute
+    or index access), each format spec (no nested fields, widths and precisions of at most
+    :data:`MAX_NAME_BYTES`, and it must format a sample value), no path separator, and the
+    length of a sample result. :func:`output_name` checks every real name's length.
+    """
+    from engine.core.text import one_line
+
+    shown = one_line(template if len(template) <= 80 else template[:77] + "...")
+    if len(template) > MAX_TEMPLATE_CHARS:
+        raise ParameterError(f"name template '{shown}' is longer than {MAX_TEMPLATE_CHARS} characters")
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError as exc:
-        raise ParameterError(f"name template '{template}' is malformed ({exc}); example: '{{stem}}_denoised{{ext}}'") from exc
-    for _, field_name, _, _ in parsed:
-        if field_name is not None and field_name not in TEMPLATE_FIELDS:
+        raise ParameterError(f"name template '{shown}' is malformed ({exc}); example: '{{stem}}_denoised{{ext}}'") from exc
+    for _, field_name, spec, _ in parsed:
+        if field_name is None:
+            continue
+        if field_name not in TEMPLATE_FIELDS:
             raise ParameterError(
-                f"name template '{template}' uses unknown field '{{{field_name}}}'; "
+                f"name template '{shown}' uses unknown field '{{{one_line(field_name)}}}'; "
                 f"available: {', '.join('{' + f + '}' for f in TEMPLATE_FIELDS)}"
             )
+        if spec and ("{" in spec or "}" in spec):
+            raise ParameterError(f"name template '{shown}': the format of {{{field_name}}} may not contain fields")
+        if spec and any(int(n) > MAX_NAME_BYTES for n in _SPEC_NUMBERS.findall(spec)):
+            raise ParameterError(
+                f"name template '{shown}': the format '{{{field_name}:{one_line(spec)}}}' asks for more than "
+                f"{MAX_NAME_BYTES} characters; a file name is at most {MAX_NAME_BYTES} bytes"
+            )
     if "/" in template or "\\" in template:
-        raise ParameterError(f"name template '{template}' must be a file name, not a path (no '/')")
+        raise ParameterError(f"name template '{shown}' must be a file name, not a path (no '/')")
+    try:
+        sample = template.format(**_SAMPLE)
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise ParameterError(f"name template '{shown}' cannot be used: {one_line(exc)}; example: '{{index:03d}}_{{stem}}{{ext}}'") from exc
+    if len(sample.encode("utf-8")) > MAX_NAME_BYTES:
+        raise ParameterError(f"name template '{shown}' gives names longer than {MAX_NAME_BYTES} bytes")
 
 
 def output_extension(source: Path, output_format: str | None) -> str:
@@ -67,6 +103,11 @@ def output_name(job: BatchJob, source: Path, index: int) -> str:
         raise ParameterError(
             f"name template '{job.name_template}' gives the file name '{name}' for {source.name}; "
             "it must give a visible file name, e.g. '{stem}_out{ext}'"
+        )
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME_BYTES:
+        raise ParameterError(
+            f"name template '{job.name_template}' gives a file name of {len(name.encode('utf-8', 'surrogateescape'))} "
+            f"bytes for {source.name}; file names are at most {MAX_NAME_BYTES} bytes: shorten the template"
         )
     return name
 

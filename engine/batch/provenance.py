@@ -1,6 +1,8 @@
-"""Provenance sidecars: what produced an output, so a re-run can tell complete from stale.
+"""Provenance records: what produced an output, so a re-run can tell complete from stale.
 
-Every batch output ``photo.png`` gets ``photo.png.clarity.json``::
+Every batch output ``OUT/x/photo.png`` gets a record in the hidden folder next to it,
+``OUT/x/.clarity/photo.png.json`` (one hidden folder per output folder, one small file per
+output, so concurrent writers, local threads or Ray tasks, never share a file)::
 
     {"clarity_sidecar": 1,
      "recipe": {"steps": [{"plugin_id", "version", "weights": {name: sha256}, "params": {...}}],
@@ -8,9 +10,12 @@ Every batch output ``photo.png`` gets ``photo.png.clarity.json``::
      "source": {"path", "sha256", "size", "mtime_ns"},
      "output": {"sha256", "size"}}
 
-The sidecar is written *before* the output is renamed into place, so a crash at any point
-leaves either no output, or an output whose hash does not match its sidecar (partial: redone),
-or a complete pair. An existing output without a sidecar is someone else's file.
+The record is written *before* the output is renamed into place, so a crash at any point
+leaves no output (redone), a complete pair, or an output whose hash differs from its record.
+An output whose hash differs from its record was changed after we wrote it (a user's edit)
+or is the file an interrupted ``--overwrite`` run was replacing: it is never replaced
+without ``overwrite``. Records of older versions (``photo.png.clarity.json`` beside the
+output) are still read, and removed when the output is rewritten.
 """
 
 from __future__ import annotations
@@ -24,16 +29,27 @@ from pathlib import Path
 from typing import Any
 
 from engine.batch.job import BatchJob
-from engine.batch.walk import SIDECAR_SUFFIX
+from engine.batch.walk import RECORD_DIR, RECORD_SUFFIX, SIDECAR_SUFFIX
 from engine.core.errors import PluginError
+from engine.core.files import is_regular_file, open_regular
 from engine.core.hashing import sha256_file
 
 SIDECAR_VERSION = 1
+MAX_RECORD_BYTES = 1 << 20
+"""A provenance record larger than this is corrupt (they are about 1 KiB)."""
 
 
-def sidecar_path(output: Path) -> Path:
-    """The sidecar of ``output`` (``output`` + ``.clarity.json``)."""
+def record_path(output: Path) -> Path:
+    """The provenance record of ``output``: ``<folder>/.clarity/<name>.json``."""
+    return output.parent / RECORD_DIR / (output.name + RECORD_SUFFIX)
+
+
+def legacy_sidecar_path(output: Path) -> Path:
+    """Where older versions kept the record: ``output`` + ``.clarity.json`` beside it."""
     return output.with_name(output.name + SIDECAR_SUFFIX)
+
+
+sidecar_path = record_path  # the name used before records moved into the hidden folder
 
 
 @dataclass(frozen=True)
@@ -131,38 +147,58 @@ def _resolve(manifest: Any, params: Mapping[str, Any]) -> Mapping[str, Any]:
 class OutputState(str, enum.Enum):
     """What a re-run finds at an output path."""
 
-    ABSENT = "absent"  # neither output nor sidecar: write it
-    COMPLETE = "complete"  # output matches its sidecar, source and recipe unchanged: skip
-    PARTIAL = "partial"  # sidecar present but output missing, corrupt or mismatching: redo
-    STALE = "stale"  # source or recipe changed since: redo
-    FOREIGN = "foreign"  # an output exists without our sidecar: someone's file
+    ABSENT = "absent"  # no output (a record without its output is an interrupted write): write it
+    COMPLETE = "complete"  # output matches its record, source and recipe unchanged: skip
+    MODIFIED = "modified"  # output differs from its record (edited by someone): keep unless overwrite
+    STALE = "stale"  # made from another source or with other settings: keep unless overwrite
+    FOREIGN = "foreign"  # an output exists without a valid record of ours: someone's file
 
 
-def read_sidecar(output: Path) -> dict[str, Any] | None:
-    """The parsed sidecar of ``output``; ``None`` if absent; raises ``ValueError`` if corrupt."""
-    path = sidecar_path(output)
+def _read_json_record(path: Path) -> dict[str, Any] | None:
     try:
-        text = path.read_text(encoding="utf-8")
+        with open_regular(path) as fh:
+            raw = fh.read(MAX_RECORD_BYTES + 1)
     except FileNotFoundError:
         return None
-    data = json.loads(text)
+    if len(raw) > MAX_RECORD_BYTES:
+        raise ValueError(f"{path} is too large for a provenance record")
+    data = json.loads(raw.decode("utf-8"))
     if not isinstance(data, dict) or data.get("clarity_sidecar") != SIDECAR_VERSION:
-        raise ValueError(f"{path} is not a Clarity Studio sidecar")
+        raise ValueError(f"{path} is not a Clarity Studio provenance record")
     return data
 
 
+def read_record(output: Path) -> dict[str, Any] | None:
+    """The parsed record of ``output`` (the hidden folder's, else a legacy sidecar's); ``None`` if
+    there is none; raises ``ValueError``/``OSError`` when it is corrupt or not a regular file."""
+    data = _read_json_record(record_path(output))
+    return data if data is not None else _read_json_record(legacy_sidecar_path(output))
+
+
+read_sidecar = read_record  # the name used before records moved into the hidden folder
+
+
 def check_output(source: Path, output: Path, recipe: Recipe) -> OutputState:
-    """Classify ``output`` for resume (hashes the output, and the source when its size matches)."""
+    """Classify ``output`` for resume (hashes the output, and the source when its size matches).
+
+    Never opens anything but regular files: an output that is a FIFO or device is FOREIGN.
+    """
+    exists = os.path.lexists(output)
     try:
-        data = read_sidecar(output)
-    except (ValueError, OSError, UnicodeDecodeError):
-        return OutputState.PARTIAL
-    if data is None:
-        return OutputState.FOREIGN if output.exists() else OutputState.ABSENT
+        data = read_record(output)
+    except (ValueError, OSError, UnicodeDecodeError, RecursionError):
+        data = None  # a corrupt record proves nothing
+    if not exists:
+        return OutputState.ABSENT
+    if data is None or not is_regular_file(output) or os.path.islink(output):
+        return OutputState.FOREIGN
     try:
         out_rec, src_rec, rec = data["output"], data["source"], data["recipe"]
-        if not output.is_file() or sha256_file(output) != out_rec["sha256"]:
-            return OutputState.PARTIAL
+        try:
+            if sha256_file(output) != out_rec["sha256"]:
+                return OutputState.MODIFIED
+        except OSError:
+            return OutputState.FOREIGN
         if rec != json.loads(json.dumps(recipe.to_json())):
             return OutputState.STALE
         st = os.stat(source)
@@ -171,7 +207,9 @@ def check_output(source: Path, output: Path, recipe: Recipe) -> OutputState:
         if st.st_mtime_ns != src_rec["mtime_ns"] and sha256_file(source) != src_rec["sha256"]:
             return OutputState.STALE
     except (KeyError, TypeError):
-        return OutputState.PARTIAL
+        return OutputState.FOREIGN
+    except OSError:  # the source vanished or is not a regular file: the read stage says why
+        return OutputState.STALE
     return OutputState.COMPLETE
 
 
@@ -183,6 +221,30 @@ def sidecar_document(source: Path, stamp: SourceStamp, recipe: Recipe, output_sh
         "source": {"path": str(source), "sha256": stamp.sha256, "size": stamp.size, "mtime_ns": stamp.mtime_ns},
         "output": {"sha256": output_sha256, "size": output_size},
     }
+
+
+def write_record(output: Path, document: dict[str, Any]) -> Path:
+    """Write ``output``'s record atomically into the hidden folder (created); return its path."""
+    path = record_path(output)
+    try:
+        path.parent.mkdir(exist_ok=True)
+    except OSError as exc:
+        from engine.core.atomic import describe_os_error
+        from engine.core.errors import ImageWriteError
+
+        raise ImageWriteError(describe_os_error(exc, path)) from exc
+    write_json_atomic(path, document)
+    return path
+
+
+def remove_legacy_sidecar(output: Path) -> None:
+    """Delete the old-style ``<output>.clarity.json`` (once the record lives in the hidden folder)."""
+    path = legacy_sidecar_path(output)
+    try:
+        if is_regular_file(path) and not os.path.islink(path):
+            path.unlink()
+    except OSError:
+        pass
 
 
 def write_json_atomic(path: Path, data: object) -> None:
@@ -198,8 +260,14 @@ __all__ = [
     "SourceStamp",
     "build_recipe",
     "check_output",
+    "legacy_sidecar_path",
+    "read_record",
     "read_sidecar",
+    "record_path",
+    "remove_legacy_sidecar",
+    "sha256_file",
     "sidecar_document",
     "sidecar_path",
     "write_json_atomic",
+    "write_record",
 ]

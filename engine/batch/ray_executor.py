@@ -126,6 +126,11 @@ def run_ray(
     start = time.perf_counter()
     pairs = plan_pairs(job)
     recipe = build_recipe(job)
+    from engine.batch.cleanup import remove_stale_temps
+    from engine.batch.report import check_report_location
+
+    check_report_location(job)
+    remove_stale_temps(pairs)
     started_here = False
     if not ray.is_initialized():
         try:

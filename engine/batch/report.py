@@ -52,6 +52,26 @@ def outcome_to_json(outcome: FileOutcome) -> dict[str, Any]:
     }
 
 
+def check_report_location(job: BatchJob) -> None:
+    """Make sure the report can be written, before any work: create the report folder and a
+    probe file in it (removed at once). Raises :class:`ImageWriteError` saying how to fix it."""
+    import os
+    import tempfile
+
+    from engine.core.atomic import describe_os_error
+
+    folder = job.effective_report_dir
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".~batch-report.", suffix=".probe", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ImageWriteError(
+            describe_os_error(exc, folder / f"{REPORT_STEM}.json") + "; choose another folder with --report-dir"
+        ) from exc
+
+
 def write_report(
     job: BatchJob,
     outcomes: Sequence[FileOutcome],
@@ -63,19 +83,34 @@ def write_report(
 ) -> BatchReport:
     """Write ``batch-report.json`` and ``batch-report.csv`` to the job's report folder.
 
-    Both are written atomically (temp file + rename). Raises :class:`ImageWriteError` when the
-    report folder cannot be created or written.
+    Both are written atomically (temp file + rename). Never raises for a report that cannot be
+    written (read-only folder, full disk): the returned report then has ``report_error`` set,
+    so the outcomes and the summary are never lost.
     """
+    from dataclasses import replace
+
     folder = job.effective_report_dir
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ImageWriteError(f"cannot create the report folder '{folder}' ({exc.strerror}); choose another with --report-dir") from exc
     json_path = folder / f"{REPORT_STEM}.json"
     csv_path = folder / f"{REPORT_STEM}.csv"
     report = BatchReport(
         job=job, outcomes=tuple(outcomes), cancelled=cancelled, stopped_at=stopped_at, json_path=json_path, csv_path=csv_path
     )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _write_files(report, executor, seconds)
+    except (ImageWriteError, OSError) as exc:
+        from engine.core.atomic import describe_os_error
+        from engine.core.text import one_line
+
+        reason = describe_os_error(exc, json_path) if isinstance(exc, OSError) else str(exc)
+        return replace(report, report_error=one_line(reason))
+    return report
+
+
+def _write_files(report: BatchReport, executor: str, seconds: float) -> None:
+    job, outcomes = report.job, report.outcomes
+    cancelled, stopped_at = report.cancelled, report.stopped_at
+    json_path, csv_path = report.json_path, report.csv_path
     data = {
         "clarity_batch_report": 1,
         "executor": executor,
@@ -101,4 +136,3 @@ def write_report(
     from engine.core.atomic import atomic_write_bytes
 
     atomic_write_bytes(csv_path, buffer.getvalue().encode("utf-8"), overwrite=True)
-    return report

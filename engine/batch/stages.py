@@ -3,7 +3,8 @@
 1. :func:`read_stage` (I/O, reader threads): resume check, stamp the source, decode it.
 2. :func:`compute_stage` (the model, one at a time): run the filter chain.
 3. :func:`write_stage` (I/O, writer threads): encode to a temp file, hash it, write the
-   sidecar, then move the output into place (never clobbering a file that is not ours).
+   provenance record, then move the output into place (never clobbering a file that is not
+   ours, nor one of ours that was edited or made with other settings, unless overwriting).
 
 Each stage either returns its result or raises; :func:`describe_error` turns any exception
 into the one-line reason stored in the report.
@@ -22,9 +23,11 @@ from engine.batch.provenance import (
     Recipe,
     SourceStamp,
     check_output,
+    record_path,
+    remove_legacy_sidecar,
+    sha256_file,
     sidecar_document,
-    sidecar_path,
-    write_json_atomic,
+    write_record,
 )
 from engine.cancel import CancelToken
 from engine.core.errors import ClarityError, ImageWriteError
@@ -58,7 +61,12 @@ class Computed:
 
 
 def describe_error(exc: BaseException) -> str:
-    """A one-line reason for the report: the message of a ClarityError, else type + message."""
+    """A one-line reason for the report: the message of a ClarityError, else type + message.
+
+    Control characters (from file names, plugin messages) are escaped (:func:`engine.core.text.one_line`).
+    """
+    from engine.core.text import one_line
+
     if isinstance(exc, ClarityError):
         text = str(exc)
     elif isinstance(exc, OSError) and exc.strerror:
@@ -66,26 +74,39 @@ def describe_error(exc: BaseException) -> str:
         text = f"{exc.strerror}{where} ({type(exc).__name__})"
     else:
         text = f"{type(exc).__name__}: {exc}"
-    return " ".join(text.split()) or type(exc).__name__
+    return one_line(text) or type(exc).__name__
+
+
+_REFUSALS: dict[OutputState, str] = {
+    OutputState.FOREIGN: "already exists and was not written by this batch",
+    OutputState.MODIFIED: "already exists and was changed since this batch wrote it (edited?)",
+    OutputState.STALE: "already exists and was made from another version of the input or with other settings",
+}
 
 
 def read_stage(job: BatchJob, source: Path, output: Path, recipe: Recipe) -> Skip | Loaded:
     """Decide what to do with ``output`` and, if it must be (re)computed, decode ``source``.
 
-    Raises :class:`ImageWriteError` when ``output`` exists, is not ours, and the job may not
-    overwrite; :class:`engine.core.errors.UnsupportedImageError` (from engine.io) for a bad input.
+    Raises :class:`ImageWriteError` when ``output`` exists and is not a complete output of
+    this very recipe (someone's file, an edited output, an output of other settings or of a
+    changed input) and the job may not overwrite; :class:`engine.core.errors.UnsupportedImageError`
+    for a bad input, including one that is not a regular file (never opened).
     """
+    from engine.core.errors import UnsupportedImageError
+    from engine.core.files import regular_file_problem
     from engine.io import read_image
 
+    if (kind := regular_file_problem(source)) is not None:
+        raise UnsupportedImageError(f"cannot read '{source}': it is {kind}, not a regular file; skipped")
     state = check_output(source, output, recipe)
     if state is OutputState.COMPLETE:
         return Skip()
-    if state is OutputState.FOREIGN and not job.overwrite:
+    if state in _REFUSALS and not job.overwrite:
         raise ImageWriteError(
-            f"output '{output}' already exists and was not written by this batch; "
-            "pass --overwrite to replace it, or choose another output folder or --name"
+            f"output '{output}' {_REFUSALS[state]}; it was kept: pass --overwrite to replace it, "
+            "or choose another output folder or --name"
         )
-    replace = state is not OutputState.ABSENT or job.overwrite
+    replace = job.overwrite
     stamp = SourceStamp.of(source)
     document = read_image(source)
     return Loaded(document=document, stamp=stamp, replace=replace)
@@ -132,13 +153,13 @@ def output_format_of(job: BatchJob, output: Path) -> str | None:
 
 
 def write_stage(job: BatchJob, source: Path, output: Path, computed: Computed, recipe: Recipe) -> tuple[str, ...]:
-    """Write ``output`` and its sidecar without ever leaving a partial or temp file behind.
+    """Write ``output`` and its provenance record without ever leaving a partial or temp file.
 
     Inside :func:`engine.core.atomic.atomic_output`: encode to a temp file in the output folder,
-    hash it, write the sidecar (atomically); on leaving, the temp file is moved into place with
+    hash it, write the record (atomically); on leaving, the temp file is moved into place with
     ``os.replace`` when replacing is allowed, else hard-linked, which fails if a file appeared
-    meanwhile (no clobbering). Raises :class:`ImageWriteError` (disk full, read-only folder...).
-    Returns the load and write warnings of this file (one line each).
+    meanwhile (no clobbering). Raises :class:`ImageWriteError` (disk full, read-only folder...)
+    naming the output, never the temp file. Returns the load and write warnings (one line each).
     """
     from engine.core.atomic import atomic_output
     from engine.io import write_image_report
@@ -149,18 +170,22 @@ def write_stage(job: BatchJob, source: Path, output: Path, computed: Computed, r
         from engine.core.atomic import describe_os_error
 
         raise ImageWriteError(describe_os_error(exc, output)) from exc
-    sidecar_written = False
+    record_written = False
     try:
         with atomic_output(output, overwrite=computed.replace) as tmp:
-            written = write_image_report(tmp, computed.document, format=output_format_of(job, output), overwrite=True)
+            try:
+                written = write_image_report(tmp, computed.document, format=output_format_of(job, output), overwrite=True)
+            except ImageWriteError as exc:  # name the output, not our hidden temp file
+                raise ImageWriteError(str(exc).replace(str(tmp), str(output))) from exc
             document = sidecar_document(source, computed.stamp, recipe, sha256_file(tmp), tmp.stat().st_size)
-            write_json_atomic(sidecar_path(output), document)
-            sidecar_written = True
+            write_record(output, document)
+            record_written = True
     except BaseException:
-        if sidecar_written and not computed.replace:
-            # never leave our sidecar next to a file that is not ours (it would mark it as ours)
-            sidecar_path(output).unlink(missing_ok=True)
+        if record_written and not computed.replace:
+            # never leave our record for a file that is not ours (it would mark it as ours)
+            record_path(output).unlink(missing_ok=True)
         raise
+    remove_legacy_sidecar(output)
     notes = [*getattr(computed.document, "warnings", ()), *written.warnings]
     return tuple(" ".join(str(n).split()) for n in notes)
 

@@ -9,7 +9,13 @@ from pathlib import Path
 from engine.core.errors import ParameterError
 
 SIDECAR_SUFFIX = ".clarity.json"
-"""Suffix of the provenance sidecar written next to every output (``photo.png.clarity.json``)."""
+"""Suffix of the provenance sidecar older versions wrote next to every output (``photo.png.clarity.json``)."""
+
+RECORD_DIR = ".clarity"
+"""Hidden folder, in every output folder, holding one provenance record per output."""
+
+RECORD_SUFFIX = ".json"
+"""A record is ``<output folder>/.clarity/<output name>.json``."""
 
 TEMP_MARKER = ".clarity-tmp-"
 """Substring of the names of temporary files written by a batch (removed on any failure)."""
@@ -47,7 +53,8 @@ def walk_inputs(input_dir: Path, *, recursive: bool, exclude: Iterable[Path] = (
 
     Skips hidden files and folders (name starting with ``.``), files whose extension the
     engine cannot read, batch artefacts (sidecars, temp files), outputs of an earlier batch
-    (a file with a ``.clarity.json`` sidecar next to it), folder symlinks (no loops), and
+    (a file with a record in ``.clarity/`` or a ``.clarity.json`` sidecar next to it), folder
+    symlinks (no loops), and
     everything under the ``exclude`` folders (the output and report folders when they lie
     inside the input folder).
     """
@@ -68,13 +75,20 @@ def walk_inputs(input_dir: Path, *, recursive: bool, exclude: Iterable[Path] = (
         if not recursive:
             dirnames[:] = []
         names = set(filenames)
+        if (here / RECORD_DIR).is_dir():
+            try:
+                recorded = {n[: -len(RECORD_SUFFIX)] for n in os.listdir(here / RECORD_DIR) if n.endswith(RECORD_SUFFIX)}
+            except OSError:
+                recorded = set()
+        else:
+            recorded = set()
         for name in sorted(filenames):
             path = here / name
             if name.startswith(".") or is_batch_artifact(path):
                 continue
             if path.suffix.lower() not in extensions:
                 continue
-            if name + SIDECAR_SUFFIX in names:  # an output of an earlier batch written here
+            if name + SIDECAR_SUFFIX in names or name in recorded:  # an output of an earlier batch written here
                 continue
             found.append(path)
     return found

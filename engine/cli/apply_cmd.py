@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.core.types import Region, format_resolved
     from engine.imageio.document import resize_alpha
     from engine.io import read_image, read_mask, write_image
+    from engine.core.text import one_line
 
     if not 0.0 <= args.strength <= 100.0:
         raise ParameterError(f"--strength {args.strength:g} is outside 0-100")
@@ -82,10 +83,10 @@ def run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         written = write_image(args.output, doc.with_pixels(result.image, alpha=new_alpha), overwrite=args.overwrite)
-    for message in [*result.warnings, *(str(w.message) for w in caught)]:
-        print(f"clarity: warning: {message}", file=sys.stderr)
+    for message in [*doc.warnings, *result.warnings, *(str(w.message) for w in caught)]:
+        print(f"clarity: warning: {one_line(message)}", file=sys.stderr)
     h, w = result.image.shape[:2]
     auto = f"; {args.filter} resolved {format_resolved(result.resolved)}" if result.resolved else ""
-    print(f"{written}: {w}x{h}, {args.filter} on {result.device} ({result.precision.value}), "
-          f"{result.tiles} tile(s), {result.seconds:.2f} s{auto}")  # fmt: skip
+    print(f"{one_line(written)}: {w}x{h}, {one_line(args.filter)} on {result.device} ({result.precision.value}), "
+          f"{result.tiles} tile(s), {result.seconds:.2f} s{one_line(auto)}")  # fmt: skip
     return 0

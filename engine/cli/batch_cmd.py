@@ -10,7 +10,6 @@ Nothing heavy is imported at module level (no torch): ``clarity --help`` stays f
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -157,53 +156,47 @@ class TerminalProgress:
 
 
 def exit_code(report: Any) -> int:
-    """0 all ok, 1 some failed, 130 cancelled."""
+    """0 all ok, 1 some failed (or the report could not be written), 130 cancelled."""
     if report.cancelled:
         return EXIT_CANCELLED
-    return EXIT_SOME_FAILED if report.failed else EXIT_OK
+    return EXIT_SOME_FAILED if report.failed or getattr(report, "report_error", "") else EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the batch; Ctrl+C cancels after the current tile and still writes the report."""
+    """Run the batch; Ctrl+C or SIGTERM cancels after the current tile and still writes the report.
+
+    A second Ctrl+C/SIGTERM aborts at once (temporary files are still removed).
+    """
     from engine.batch import run_batch
-    from engine.cancel import CancelToken
+    from engine.cancel import CancelToken, install_interrupt_handlers, note_interrupt, restore_handlers
+    from engine.core.text import one_line
 
     job = build_job(args)
     token = CancelToken()
     bar = TerminalProgress(sys.stderr)
 
-    def on_sigint(signum: int, frame: object) -> None:
-        if token.cancelled:  # second Ctrl+C: give up at once
+    def on_signal(signum: int, frame: object) -> None:
+        note_interrupt()
+        if token.cancelled:  # second Ctrl+C / SIGTERM: give up at once
             raise KeyboardInterrupt
         token.cancel()
         print("\nclarity: cancelling after the current tile (Ctrl+C again to abort)", file=sys.stderr)
 
-    previous = _install_sigint(on_sigint)
+    previous = install_interrupt_handlers(on_signal)
     try:
         report = run_batch(job, progress=bar, cancel=token, executor=args.executor, ray_address=args.ray_address)
     finally:
         bar.close()
-        _restore_sigint(previous)
+        restore_handlers(previous)
     for outcome in report.outcomes:
         if outcome.status == "failed":
-            print(f"failed: {outcome.source}: {outcome.error}", file=sys.stderr)
+            print(f"failed: {one_line(outcome.source)}: {one_line(outcome.error)}", file=sys.stderr)
     for line in report.resolved_summary():
-        print(f"resolved {line}")
+        print(f"resolved {one_line(line)}")
+    if getattr(report, "report_error", ""):
+        print(f"clarity: error: {one_line(report.report_error)}", file=sys.stderr)
     print(report.summary())
     return exit_code(report)
-
-
-def _install_sigint(handler: Any) -> Any:
-    """Install ``handler`` for SIGINT when possible (main thread only); return the previous one."""
-    try:
-        return signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread (e.g. called from a test worker thread)
-        return None
-
-
-def _restore_sigint(previous: Any) -> None:
-    if previous is not None:
-        signal.signal(signal.SIGINT, previous)
 
 
 def main(argv: Sequence[str]) -> int:  # pragma: no cover - convenience for `python -m`

@@ -114,6 +114,7 @@ def plugin_to_dict(info: Any) -> dict[str, Any]:
 
 def format_table(infos: list[Any]) -> str:
     """A readable table: one row per plugin, then indented parameter, reason and location lines."""
+    from engine.core.text import one_line
     from plugins.params import describe_range
 
     if not infos:
@@ -131,6 +132,7 @@ def format_table(infos: list[Any]) -> str:
                 info.source.value,
             )
         )
+    rows = [tuple(one_line(cell) for cell in row) for row in rows]
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     lines: list[str] = []
     for index, row in enumerate(rows):
@@ -141,8 +143,8 @@ def format_table(infos: list[Any]) -> str:
         info = infos[index - 1]
         if info.manifest is not None:
             for p in info.manifest.parameters:
-                lines.append(f"    param {p.name}: {p.type.value} {describe_range(p)}, default {p.default}")
+                lines.append("    " + one_line(f"param {p.name}: {p.type.value} {describe_range(p)}, default {p.default}"))
         if info.reason:
-            lines.append(f"    reason: {info.reason}")
-        lines.append(f"    location: {info.location}")
+            lines.append(f"    reason: {one_line(info.reason)}")
+        lines.append(f"    location: {one_line(info.location)}")
     return "\n".join(lines) + "\n"

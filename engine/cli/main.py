@@ -7,7 +7,8 @@ Each subcommand lives in ``engine/cli/<name>_cmd.py`` and exposes::
 
 Subcommand modules import nothing heavy at module level (no torch, no Qt), so
 ``clarity --help`` and ``clarity list`` start fast. Every :class:`ClarityError` becomes one
-line on stderr and exit code 2; Ctrl+C becomes exit code 130.
+line on stderr (control characters escaped, see :mod:`engine.core.text`) and exit code 2; Ctrl+C
+and SIGTERM become ``KeyboardInterrupt`` (so temporary files are cleaned up) and exit code 130.
 """
 
 from __future__ import annotations
@@ -64,14 +65,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.command is None:
         args = parser.parse_args(["open"])
+    from engine.cancel import install_interrupt_handlers, restore_handlers
+    from engine.core.text import one_line
+
+    # the app handles its own signals
+    previous = install_interrupt_handlers() if args.command != "open" else {}
     try:
         return int(args.func(args))
     except ClarityError as exc:
-        print(f"clarity: error: {exc}", file=sys.stderr)
+        print(f"clarity: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("clarity: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        restore_handlers(previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from engine.core.text import one_line
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``plugin`` subcommand and its actions."""
@@ -62,7 +64,7 @@ def run_check(args: argparse.Namespace) -> int:
 
     manifest = load_manifest(args.path)
     status, reason = check_weights(manifest)
-    print(f"{manifest.id}: manifest ok; weights {status.value}" + (f": {reason}" if reason else ""))
+    print(one_line(f"{manifest.id}: manifest ok; weights {status.value}" + (f": {reason}" if reason else "")))
     return 0 if status is WeightsStatus.OK else 1
 
 
@@ -73,7 +75,7 @@ def run_hash(args: argparse.Namespace) -> int:
 
     for file in args.files:
         try:
-            print(f"{sha256_file(file)}  {file}")
+            print(f"{sha256_file(file)}  {one_line(file)}")
         except OSError as exc:
             raise ClarityError(f"cannot hash {file}: {exc.strerror or exc}") from exc
     return 0
@@ -90,11 +92,11 @@ def run_fetch(args: argparse.Namespace) -> int:
         raise PluginError(args.plugin_id, info.reason)
 
     def progress(done: int, total: int) -> None:
-        text = f"{done / total:6.1%}" if total else f"{done} bytes"
-        print(f"\rdownloading {args.plugin_id}: {text}", end="", file=sys.stderr, flush=True)
+        text = f"{min(done / total, 1.0):6.1%}" if total > 0 else f"{done} bytes"
+        print(f"\rdownloading {one_line(args.plugin_id)}: {text}", end="", file=sys.stderr, flush=True)
 
     load_weights(info.manifest, download=True, progress=progress)
     print(file=sys.stderr)
     status, reason = check_weights(info.manifest)
-    print(f"{args.plugin_id}: weights {status.value}" + (f": {reason}" if reason else ""))
+    print(one_line(f"{args.plugin_id}: weights {status.value}" + (f": {reason}" if reason else "")))
     return 0

@@ -13,6 +13,8 @@ import hashlib
 import threading
 from pathlib import Path
 
+from engine.core.files import open_regular
+
 CHUNK = 1 << 20
 """Bytes read per step."""
 
@@ -21,9 +23,13 @@ _lock = threading.Lock()
 
 
 def sha256_file(path: Path | str) -> str:
-    """Hex sha256 of the bytes of ``path`` (raises :class:`OSError` if it cannot be read)."""
+    """Hex sha256 of the bytes of ``path`` (raises :class:`OSError` if it cannot be read).
+
+    Only regular files are read: a FIFO, device or socket raises
+    :class:`engine.core.files.NotRegularFileError` without blocking.
+    """
     digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
+    with open_regular(path) as handle:
         while chunk := handle.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()

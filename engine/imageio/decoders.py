@@ -104,6 +104,11 @@ def _cmyk_to_rgb(im: PILImage, icc: bytes | None, warnings: list[str]) -> PILIma
     return im.convert("RGB")
 
 
+def _dropped_channels(samples: int, used: int) -> str:
+    extra = samples - used
+    return f"TIFF with {samples} channels: {extra} extra channel{'s' if extra > 1 else ''} dropped (only {used} loaded)"
+
+
 def decode_pillow(data: bytes, fmt: str, limit: int, source: object) -> Decoded:
     Image = pillow_image(limit)
     with pillow_errors(source, fmt, limit):
@@ -120,6 +125,10 @@ def decode_pillow(data: bytes, fmt: str, limit: int, source: object) -> Decoded:
         im.load()
         icc, exif, orientation = _pil_metadata(im, fmt, source, warnings)
         mode = im.mode
+        if fmt == "TIFF":
+            samples = getattr(im, "tag_v2", {}).get(277)  # SamplesPerPixel
+            if isinstance(samples, int) and samples > len(im.getbands()):
+                warnings.append(_dropped_channels(samples, len(im.getbands())))
         bit_depth = 8
         if mode == "CMYK":
             im = _cmyk_to_rgb(im, icc, warnings)
@@ -306,6 +315,9 @@ def decode_tiff_highbit(data: bytes, source: object) -> Decoded:
     else:
         raise read_failure(source, f"TIFF photometric interpretation {photometric} with {depth}-bit samples is not supported")
     alpha = extra[..., 0] if extra.shape[2] >= 1 and extrasamples else None
+    used = color.shape[2] + (alpha is not None)
+    if arr.shape[2] > used:
+        warnings.append(_dropped_channels(arr.shape[2], used))
     if alpha is not None and extrasamples[0] == 1:  # associated (premultiplied) alpha
         a = alpha.astype(np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):

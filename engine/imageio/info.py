@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from engine.core.files import open_regular
 from engine.imageio.decoders import TIFF_ORIENTATION_TAG
 from engine.imageio.exif import exif_orientation, normalise_exif
 from engine.imageio.failures import decoder_errors, pillow_errors, pillow_image, read_failure
@@ -47,12 +48,10 @@ def image_info(path: str | Path) -> ImageInfo:
     """
     p = Path(os.fspath(path))
     try:
-        with open(p, "rb") as fh:
+        with open_regular(p) as fh:
             head = fh.read(64 * 1024)
     except FileNotFoundError:
         raise read_failure(p, "the file does not exist; check the path") from None
-    except IsADirectoryError:
-        raise read_failure(p, "it is a folder, not an image file") from None
     except PermissionError:
         raise read_failure(p, "permission denied; check the file's permissions (chmod u+r)") from None
     except OSError as exc:

@@ -7,7 +7,9 @@ then the EXIF orientation is applied and samples are scaled to float32 in [0, 1]
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,26 +20,59 @@ from engine.imageio.document import ImageDocument
 from engine.imageio.exif import apply_orientation, reset_orientation
 from engine.imageio.failures import read_failure
 from engine.imageio.info import ImageInfo, image_info
-from engine.imageio.limits import check_pixel_count, max_pixels_limit
+from engine.core.files import open_regular
+from engine.imageio.limits import ENV_MAX_PIXELS, check_pixel_count, max_pixels_limit
 from engine.imageio.sniff import png_ihdr, quick_size, sniff_format, unknown_format
 
 __all__ = ["ImageInfo", "decode_image", "image_info", "read_image", "read_mask", "sniff_format"]
 
 
-def _read_bytes(path: Path) -> bytes:
+HEAD_BYTES = 64 * 1024
+"""How much of a file is read to recognise its format and claimed size before the rest."""
+
+BYTES_PER_PIXEL_MAX = 16
+"""The most bytes one pixel can take in a supported file (uncompressed 32-bit float RGBA)."""
+
+
+def _open_failure(path: Path, exc: OSError) -> Exception:
+    if isinstance(exc, FileNotFoundError):
+        return read_failure(path, "the file does not exist; check the path")
+    if isinstance(exc, PermissionError):
+        return read_failure(path, "permission denied; check the file's permissions (chmod u+r)")
+    return read_failure(path, f"{exc.strerror or exc}")
+
+
+def _read_bytes(path: Path, limit: int) -> bytes:
+    """The bytes of an image file, read only after the header passed the checks.
+
+    Refuses without blocking anything but a regular file (FIFO, ``/dev/zero``, socket,
+    folder); sniffs the format from the first :data:`HEAD_BYTES` and checks the size
+    the header claims against ``limit``; refuses a file larger than any image of ``limit``
+    pixels could be (``limit * 16`` bytes plus 64 MiB of metadata) before reading it whole.
+    """
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise read_failure(path, "the file does not exist; check the path") from None
-    except IsADirectoryError:
-        raise read_failure(path, "it is a folder, not an image file") from None
-    except PermissionError:
-        raise read_failure(path, "permission denied; check the file's permissions (chmod u+r)") from None
+        with open_regular(path) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size == 0:
+                raise read_failure(path, "the file is empty (0 bytes); it is not an image")
+            head = fh.read(HEAD_BYTES)
+            fmt = sniff_format(head[:16])
+            if fmt is None:
+                raise unknown_format(path, head[:64])
+            if (claimed := quick_size(head, fmt)) is not None:
+                check_pixel_count(claimed[0], claimed[1], limit, path)
+            ceiling = limit * BYTES_PER_PIXEL_MAX + (64 << 20)
+            if size > ceiling:
+                raise read_failure(
+                    path,
+                    f"the file is {size / 2**30:.1f} GiB, more than any image within the limit of {limit / 1e6:g} "
+                    f"megapixels can take; if you trust it, raise {ENV_MAX_PIXELS}",
+                )
+            return head + fh.read()
     except OSError as exc:
-        raise read_failure(path, f"{exc.strerror or exc}") from None
-    if not data:
-        raise read_failure(path, "the file is empty (0 bytes); it is not an image")
-    return data
+        raise _open_failure(path, exc) from None
+    except MemoryError:
+        raise read_failure(path, "not enough memory to read this file") from None
 
 
 def _to_unit(values: np.ndarray, scale: float) -> np.ndarray:
@@ -54,6 +89,22 @@ def decode_image(data: bytes, *, max_pixels: int | None = None, source: str | Pa
 
     ``source`` only names the data in messages and in :attr:`ImageDocument.source`.
     """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        document = _decode(data, max_pixels, source)
+    notes = [n for n in dict.fromkeys(_warning_note(w.message) for w in caught) if n]
+    return dataclasses.replace(document, warnings=(*document.warnings, *notes)) if notes else document
+
+
+def _warning_note(message: Warning | str) -> str:
+    """A decoder's Python warning (Pillow: "Tag data larger than file...") as a one-line note."""
+    if isinstance(message, ResourceWarning):
+        return ""
+    text = " ".join(str(message).split())
+    return f"metadata problem ignored: {text}" if text else ""
+
+
+def _decode(data: bytes, max_pixels: int | None, source: str | Path | None) -> ImageDocument:
     limit = max_pixels_limit(max_pixels)
     name = source if source is not None else "<memory>"
     if not data:
@@ -102,7 +153,7 @@ def read_image(path: str | Path, *, max_pixels: int | None = None) -> ImageDocum
     """
     p = Path(os.fspath(path))
     limit = max_pixels_limit(max_pixels)
-    return decode_image(_read_bytes(p), max_pixels=limit, source=p)
+    return decode_image(_read_bytes(p, limit), max_pixels=limit, source=p)
 
 
 def read_mask(path: str | Path, width: int, height: int) -> np.ndarray:

@@ -76,7 +76,7 @@ def test_ctrl_c_cancels_after_current_tile_exit_130(registry: Path, photos: Path
     assert "cancelled at" in capsys.readouterr().out
     data = json.loads((out / "batch-report.json").read_text())
     assert [f["status"] for f in data["files"]] == ["done", "cancelled", "not-started"]
-    assert list_files(out) == ["a.png", "a.png.clarity.json", "batch-report.csv", "batch-report.json"]
+    assert list_files(out) == [".clarity/a.png.json", "a.png", "batch-report.csv", "batch-report.json"]
 
 
 def test_batch_modules_do_not_import_torch_or_ray_at_start_up() -> None:

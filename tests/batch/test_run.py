@@ -44,9 +44,9 @@ def test_first_run_writes_outputs_sidecars_and_reports(registry: Path, photos: P
     report = run_batch(BatchJob(photos, out, TINY), progress=seen.append)
     assert statuses(report) == {"a.png": DONE, "b.png": DONE, "c.png": DONE}
     assert report.ok and (report.done, report.failed, report.skipped) == (3, 0, 0)
-    assert list_files(out) == [
-        "a.png", "a.png.clarity.json", "b.png", "b.png.clarity.json", "batch-report.csv", "batch-report.json",
-        "sub/c.png", "sub/c.png.clarity.json",
+    assert list_files(out) == [  # provenance in one hidden folder per output folder, nothing beside the photos
+        ".clarity/a.png.json", ".clarity/b.png.json", "a.png", "b.png", "batch-report.csv", "batch-report.json",
+        "sub/.clarity/c.png.json", "sub/c.png",
     ]
     side = read_sidecar(out / "a.png")
     assert side is not None
@@ -107,7 +107,7 @@ def test_bad_files_are_reported_and_never_stop_the_batch(registry: Path, photos:
     assert temp_files(out) == []
 
 
-def test_resume_skips_complete_and_redoes_missing_stale_partial(registry: Path, photos: Path, tmp_path: Path) -> None:
+def test_resume_skips_complete_redoes_missing_and_keeps_stale_or_edited(registry: Path, photos: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     job = BatchJob(photos, out, TINY)
     assert run_batch(job).done == 3
@@ -119,22 +119,37 @@ def test_resume_skips_complete_and_redoes_missing_stale_partial(registry: Path, 
     assert statuses(second) == {"a.png": SKIPPED_COMPLETE, "b.png": SKIPPED_COMPLETE, "c.png": SKIPPED_COMPLETE}
     assert second.ok and {f: os.stat(out / f).st_mtime_ns for f in stamps} == stamps
 
-    (out / "a.png").unlink()  # deleted output
-    write_png(photos / "b.png", photo(22))  # source changed: stale
-    (out / "sub" / "c.png").write_bytes((out / "sub" / "c.png").read_bytes()[:40])  # partial/corrupt output
+    (out / "a.png").unlink()  # deleted output: redone
+    write_png(photos / "b.png", photo(22))  # source changed: stale, kept without overwrite
+    edited = (out / "sub" / "c.png").read_bytes()[:40]
+    (out / "sub" / "c.png").write_bytes(edited)  # changed after we wrote it: kept without overwrite
+    kept_b = (out / "b.png").read_bytes()
     third = run_batch(job)
-    assert statuses(third) == {"a.png": DONE, "b.png": DONE, "c.png": DONE}
+    assert statuses(third) == {"a.png": DONE, "b.png": FAILED, "c.png": FAILED}
+    errors = {o.source.name: o.error for o in third.outcomes}
+    assert errors["b.png"] == (f"output '{out / 'b.png'}' already exists and was made from another version of the input "
+                               "or with other settings; it was kept: pass --overwrite to replace it, or choose another "
+                               "output folder or --name")
+    assert errors["c.png"].startswith(f"output '{out / 'sub' / 'c.png'}' already exists and was changed since this "
+                                      "batch wrote it (edited?)")
+    assert (out / "b.png").read_bytes() == kept_b and (out / "sub" / "c.png").read_bytes() == edited
+    forced = run_batch(BatchJob(photos, out, TINY, overwrite=True))
+    assert statuses(forced) == {"a.png": SKIPPED_COMPLETE, "b.png": DONE, "c.png": DONE}
     assert read_sidecar(out / "b.png")["source"]["sha256"] == hashlib.sha256((photos / "b.png").read_bytes()).hexdigest()
 
-    sidecar_path(out / "a.png").write_text("{ not json")  # corrupt sidecar
+    sidecar_path(out / "a.png").write_text("{ not json")  # corrupt record: the output is no longer provably ours
     touched = photos / "sub" / "c.png"
     age(touched, 5)  # mtime changed, content same: still complete
     fourth = run_batch(job)
-    assert statuses(fourth) == {"a.png": DONE, "b.png": SKIPPED_COMPLETE, "c.png": SKIPPED_COMPLETE}
+    assert statuses(fourth) == {"a.png": FAILED, "b.png": SKIPPED_COMPLETE, "c.png": SKIPPED_COMPLETE}
+    assert "was not written by this batch" in fourth.outcomes[0].error
 
-    changed = run_batch(BatchJob(photos, out, (FilterStep("tiny", {"amount": "0.7"}),)))  # params changed
-    assert changed.done == 3
-    assert run_batch(BatchJob(photos, out, TINY, options=RunOptions(strength=0.5))).done == 3
+    other = BatchJob(photos, out, (FilterStep("tiny", {"amount": "0.7"}),))  # params changed: stale
+    refused = run_batch(other)
+    assert refused.failed == 3  # a.png: still not provably ours; b and c: made with other settings
+    assert ["other settings" in o.error for o in refused.outcomes] == [False, True, True]
+    assert run_batch(BatchJob(photos, out, other.steps, overwrite=True)).done == 3
+    assert run_batch(BatchJob(photos, out, TINY, options=RunOptions(strength=0.5), overwrite=True)).done == 3
     # plugin updated (new version): every output is stale
     manifest = registry / "tiny" / "plugin.toml"
     manifest.write_text(manifest.read_text().replace('version = "0.1.0"', 'version = "0.2.0"'))
@@ -142,7 +157,8 @@ def test_resume_skips_complete_and_redoes_missing_stale_partial(registry: Path, 
 
     engine.api._default_registry = None
     job_half = BatchJob(photos, out, TINY, options=RunOptions(strength=0.5))
-    assert run_batch(job_half).done == 3
+    assert run_batch(job_half).failed == 3
+    assert run_batch(BatchJob(photos, out, TINY, options=RunOptions(strength=0.5), overwrite=True)).done == 3
     assert read_sidecar(out / "a.png")["recipe"]["steps"][0]["version"] == "0.2.0"
     assert run_batch(job_half).skipped == 3
     assert temp_files(out) == []
@@ -165,7 +181,7 @@ def test_cancel_stops_after_current_tile_without_partial_files(registry: Path, p
     assert report.stopped_at == second
     assert statuses(report) == {"a.png": DONE, "b.png": CANCELLED, "c.png": NOT_STARTED}
     assert tiles_of_second == [1]  # stopped right after the tile that was running
-    assert list_files(out) == ["a.png", "a.png.clarity.json", "batch-report.csv", "batch-report.json"]
+    assert list_files(out) == [".clarity/a.png.json", "a.png", "batch-report.csv", "batch-report.json"]
     data = json.loads(report.json_path.read_text())
     assert data["summary"]["cancelled"] is True and data["summary"]["stopped_at"] == str(second)
     assert data["summary"]["counts"]["not-started"] == 1 and data["summary"]["counts"]["cancelled"] == 1

@@ -364,10 +364,12 @@ def test_unreadable_file_simulated(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     path = tmp_path / "locked.png"
     Image.new("RGB", (2, 2)).save(path)
 
-    def denied(self: Path) -> bytes:
+    import engine.imageio.reader as reader
+
+    def denied(path: object) -> object:
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr(reader, "open_regular", denied)
     with pytest.raises(UnsupportedImageError, match="locked.png.*permission denied"):
         read_image(path)
 
