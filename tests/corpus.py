@@ -4,6 +4,9 @@
 must give: :class:`CorpusCase` with ``expect="ok"`` (and the decoded size, channels, bit depth,
 alpha) or ``expect="error"`` (and the :class:`~engine.core.errors.ClarityError` subclass).
 ``make_good_photos(folder, n)`` writes ``n`` small, structured, photo-like images.
+The hostile cases of issue 19 are part of the corpus: a FIFO, a link to ``/dev/zero``, a
+socket, a 4 GiB sparse non-image and a name full of terminal escapes (all refused, none
+opened or read whole).
 """
 
 from __future__ import annotations
@@ -171,6 +174,23 @@ def make_bad_input_corpus(folder: Path) -> list[CorpusCase]:
     buf = io.BytesIO()
     Image.fromarray(rgb, "RGB").save(buf, "BMP")
     ok("plain.bmp", buf.getvalue(), channels=3, bit_depth=8)
+
+    # --- hostile (issue 19): never opened or never read whole, refused with a one-line reason
+    os.mkfifo(folder / "named-pipe.png")
+    cases.append(CorpusCase("named-pipe.png", folder / "named-pipe.png", "error", error=UnsupportedImageError))
+    os.symlink("/dev/zero", folder / "dev-zero-link.jpg")
+    cases.append(CorpusCase("dev-zero-link.jpg", folder / "dev-zero-link.jpg", "error", error=UnsupportedImageError))
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(folder / "socket.png"))
+    cases.append(CorpusCase("socket.png", folder / "socket.png", "error", error=UnsupportedImageError))
+    with open(folder / "huge-sparse-non-image.png", "wb") as fh:
+        fh.write(b"this is not an image; 4 GiB of nothing follow\n" * 2)
+        fh.truncate(4 * 1024**3)  # sparse: takes no disk space, must never be read whole
+    cases.append(CorpusCase("huge-sparse-non-image.png", folder / "huge-sparse-non-image.png", "error",
+                            error=UnsupportedImageError))
+    bad("escape\x1b]0;title\x07\x1b[2J\u202e-name.png", b"text, and a name full of terminal escapes\n" * 2)
 
     # --- unreadable (permission): root reads anything, so the case is marked skipped there
     locked = folder / "unreadable.png"

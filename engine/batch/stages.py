@@ -12,6 +12,7 @@ into the one-line reason stored in the report.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,8 +108,11 @@ def read_stage(job: BatchJob, source: Path, output: Path, recipe: Recipe) -> Ski
             "or choose another output folder or --name"
         )
     replace = job.overwrite
+    before = os.stat(source)
+    document = read_image(source)  # refuses a bad file from its first bytes, before it is hashed whole
     stamp = SourceStamp.of(source)
-    document = read_image(source)
+    if (stamp.size, stamp.mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise UnsupportedImageError(f"cannot read '{source}': it changed while it was being read; run the batch again")
     return Loaded(document=document, stamp=stamp, replace=replace)
 
 

@@ -26,8 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--corpus", type=Path, default=None, help="folder of seed files (default: built-in tiny images)")
     p.add_argument("--out", type=Path, default=Path("clarity-fuzz-out"),
                    help="folder for crash samples and tracebacks (created on the first crash)")
-    p.add_argument("--target", choices=("read", "info"), default="read",
-                   help="read: decode whole images (default); info: header probes on files (image_info)")
+    p.add_argument("--target", choices=("read", "info", "hostile"), default="read",
+                   help="read: decode whole images (default); info: header probes on files (image_info); "
+                        "hostile: deep safetensors headers, name templates, control characters, FIFOs/devices")
     p.add_argument("--seed", type=int, default=0, help="random seed of the mutator (default 0)")
     p.add_argument("--max-pixels", type=int, default=4_000_000,
                    help="pixel limit while fuzzing, keeps each decode fast (default 4000000)")
@@ -44,11 +45,19 @@ def run(args: argparse.Namespace) -> int:
     )
     if seconds <= 0:
         raise ParameterError(f"fuzzing time must be positive, got {seconds:g} s")
-    seeds = load_seed_folder(args.corpus) if args.corpus is not None else builtin_seeds()
-
     def tick(runs: int, crashes: int) -> None:
         print(f"\r{runs} inputs, {crashes} crashes", end="", file=sys.stderr, flush=True)
 
+    if args.target == "hostile":
+        from engine.cli.fuzz_hostile import run_hostile_fuzz
+
+        report = run_hostile_fuzz(seconds=seconds, rng_seed=args.seed, out_dir=args.out,
+                                  progress=tick if sys.stderr.isatty() else None)
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+        print(format_report(report))
+        return 1 if report.crashes else 0
+    seeds = load_seed_folder(args.corpus) if args.corpus is not None else builtin_seeds()
     report = run_fuzz(
         seeds, seconds=seconds, rng_seed=args.seed, out_dir=args.out, max_pixels=args.max_pixels,
         progress=tick if sys.stderr.isatty() else None, target=args.target,

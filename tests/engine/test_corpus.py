@@ -23,6 +23,7 @@ def test_corpus_has_every_required_case(corpus: list[CorpusCase]) -> None:
         "zero-byte.png", "truncated.png", "truncated.jpg", "truncated.tif", "text-file.jpg", "huge-header.png",
         "bilevel.png", "palette.png", "gray-alpha.png", "cmyk.jpg", "gray16.png", "rgb16.png", "float32.tif",
         "animated.gif", "animated.webp", "ünïcødé 写真.png", "name  with spaces .jpg", "unreadable.png",
+        "named-pipe.png", "dev-zero-link.jpg", "socket.png", "huge-sparse-non-image.png",
     ):
         assert required in names
     assert all(c.path.exists() for c in corpus)

@@ -194,3 +194,11 @@ def test_out_of_range_value_is_shown_exactly() -> None:
     spec = ParamSpec(name="amount", type=ParamType.FLOAT, minimum=0.0, maximum=2.0, default=1.0)
     with pytest.raises(ParameterError, match=r"is 2.0000001, outside its range 0..2"):
         _check_range(spec, 2.0000001, "parameter 'amount'")
+
+
+def test_hostile_fuzz_target_finds_no_crash(tmp_path: Path) -> None:
+    from engine.cli.fuzz_hostile import KINDS, run_hostile_fuzz
+
+    report = run_hostile_fuzz(seconds=2.0, rng_seed=3, out_dir=tmp_path / "out")
+    assert report.runs >= len(KINDS) and report.crashes == ()
+    assert report.ok + report.rejected == report.runs
