@@ -4,7 +4,10 @@
   template plugin (into the user plugin folder by default);
 - ``clarity plugin check PATH``: validate a plugin folder's manifest and weights;
 - ``clarity plugin hash FILE...``: print sha256 values for ``plugin.toml``;
-- ``clarity plugin fetch ID``: download a plugin's missing weights into the cache.
+- ``clarity plugin fetch ID``: download a plugin's missing weights into the cache;
+- ``clarity plugin import MODEL_FILE [--id ID] [--name NAME] [--license TEXT] [--min-tile N] [--dir DIR]``:
+  make a plugin from community weights (.pth/.ckpt/.safetensors) through spandrel;
+- ``clarity plugin remove ID``: delete a plugin created by ``clarity plugin import``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from engine.core.text import one_line
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``plugin`` subcommand and its actions."""
-    p = subparsers.add_parser("plugin", help="create and check plugins (new, check, hash, fetch)")
+    p = subparsers.add_parser("plugin", help="create, import and check plugins (new, import, remove, check, hash, fetch)")
     actions = p.add_subparsers(dest="plugin_action", metavar="ACTION", required=True)
 
     new = actions.add_parser("new", help="scaffold a working template plugin (identity filter until trained)")
@@ -40,6 +43,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fetch = actions.add_parser("fetch", help="download a plugin's missing weights (manifest url) into the cache")
     fetch.add_argument("plugin_id", metavar="ID")
     fetch.set_defaults(func=run_fetch)
+
+    imp = actions.add_parser("import", help="make a plugin from a community model file (.pth, .ckpt, .safetensors)")
+    imp.add_argument("model_file", type=Path, metavar="MODEL_FILE")
+    imp.add_argument("--id", dest="plugin_id", default=None, help="plugin id (default: the file name as a slug)")
+    imp.add_argument("--name", default=None, help="display name and Filter-menu label (default: the file name)")
+    imp.add_argument("--license", dest="license_text", default=None, help='license of the weights (default "unknown (imported)")')
+    imp.add_argument("--min-tile", type=int, default=None,
+                     help="smallest tile for models that cannot be tiled exactly (default 512; 0: always whole image)")
+    imp.add_argument("--dir", type=Path, default=None, help="parent folder (default: the user plugin folder)")
+    imp.set_defaults(func=run_import)
+
+    remove = actions.add_parser("remove", help="delete a plugin created by `clarity plugin import`")
+    remove.add_argument("plugin_id", metavar="ID")
+    remove.set_defaults(func=run_remove)
 
 
 def run_new(args: argparse.Namespace) -> int:
@@ -99,4 +116,36 @@ def run_fetch(args: argparse.Namespace) -> int:
     print(file=sys.stderr)
     status, reason = check_weights(info.manifest)
     print(one_line(f"{args.plugin_id}: weights {status.value}" + (f": {reason}" if reason else "")))
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """Detect, measure and write the plugin; print what was detected and where it went."""
+    from engine.errors import ClarityError
+    from plugins.community.importer import check_id_free, default_id, inspect_model, write_plugin
+    from plugins.community.measure import DEFAULT_MIN_TILE
+    from plugins.registry import user_plugin_dirs
+
+    min_tile = DEFAULT_MIN_TILE if args.min_tile is None else args.min_tile
+    if min_tile < 0:
+        raise ClarityError(f"--min-tile {min_tile} is negative; use 0 to always run on the whole image")
+    parent = args.dir if args.dir is not None else user_plugin_dirs()[0]
+    check_id_free(args.plugin_id or default_id(args.model_file), parent)  # before the slow part
+    print(f"inspecting {args.model_file} (detecting, measuring the receptive field) ...", file=sys.stderr)
+    plan = inspect_model(args.model_file, min_tile=min_tile)
+    folder = write_plugin(plan, parent, plugin_id=args.plugin_id, name=args.name, license_text=args.license_text)
+    for line in plan.summary_lines():
+        print(f"  {line}")
+    print(f"imported plugin '{folder.name}' into {folder}")
+    if args.dir is not None:
+        print("  (not in a plugin folder searched by default: add it to CLARITY_PLUGIN_PATH to use it)")
+    return 0
+
+
+def run_remove(args: argparse.Namespace) -> int:
+    """Delete an imported plugin's folder."""
+    from plugins.community.importer import remove_imported
+
+    folder = remove_imported(args.plugin_id)
+    print(f"removed plugin '{args.plugin_id}' ({folder})")
     return 0

@@ -1,0 +1,189 @@
+"""Receptive field and tiling policy of an imported model, measured at import.
+
+spandrel says whether tiling is supported/discouraged/internal but gives no receptive field.
+Contract of :func:`decide_tiling`:
+
+1. spandrel ``internal`` tiling -> policy ``whole``.
+2. The receptive-field radius is measured by autograd (:func:`plugins.nets.receptive.measured_context`)
+   on probes of :data:`PROBE_SIZES` input pixels (several phases for strided networks). A radius
+   that reaches the probe's border at the largest probe means a global operation (global pooling,
+   channel attention, instance/layer norm over space, global attention) or a field wider than the
+   probe: the model is *not local*.
+3. A local model that spandrel marks ``supported`` is then *verified* through the engine itself:
+   a probe image run as 2 x 2 small tiles (overlap = the measured context) must equal the whole-image
+   run within :data:`TILE_TOLERANCE`; if not (e.g. windows aligned to the image grid), the context
+   is doubled once and re-verified. Success -> policy ``tiled`` with that context.
+4. Everything else (spandrel ``discouraged``, not local, failed verification, a model whose
+   gradient cannot be measured) -> policy ``min-tile`` with ``min_tile`` (default
+   :data:`DEFAULT_MIN_TILE`; ``0`` makes it ``whole``). The engine then never uses smaller tiles
+   and warns when it tiles at all: never silent seams.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from plugins.api import Manifest, TilingPolicy, TilingSpec
+from plugins.community.detect import Detection
+
+PROBE_SIZES: tuple[int, ...] = (48, 96, 192, 384)
+"""Input sizes of the receptive-field probes, tried in order until the field fits."""
+
+TILE_TOLERANCE = 1e-4
+"""Largest allowed |tiled - whole| for policy ``tiled`` (fp32)."""
+
+DEFAULT_MIN_TILE = 512
+"""Smallest tile for non-local models unless ``--min-tile`` says otherwise."""
+
+
+@dataclass(frozen=True)
+class TilingDecision:
+    """The ``[tiling]`` table of the generated manifest and why it was chosen.
+
+    ``radius``: measured receptive-field radius in input pixels, ``None`` when not local or not
+    measurable. ``tiled_error``: max |tiled - whole| of the verification run (``None`` if not run).
+    """
+
+    spec: TilingSpec
+    radius: int | None
+    probe: int
+    tiled_error: float | None
+    reason: str
+
+
+def _round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+def call_function(descriptor: Any) -> Callable[[Any], Any]:
+    """``x -> output`` exactly as spandrel's descriptor computes it, but with autograd enabled."""
+    call = getattr(descriptor, "_call_fn", None)  # spandrel 0.4: the architecture's call function
+    model = descriptor.model.eval()  # batch norm must use its running statistics
+    if call is None:
+        return model
+    return lambda x: call(model, x)
+
+
+def check_runs(descriptor: Any, detection: Detection) -> None:
+    """Run the model once on a small probe; a failure or a wrong output shape is a ModelFileError."""
+    import torch
+
+    from plugins.community.model_file import ModelFileError
+
+    size = _round_up(max(PROBE_SIZES[0], detection.min_size), max(1, detection.size_multiple))
+    x = torch.rand((1, detection.channels, size, size), generator=torch.Generator().manual_seed(0))
+    try:
+        with torch.inference_mode():
+            y = call_function(descriptor)(x)
+    except Exception as exc:  # noqa: BLE001 - third-party model code
+        raise ModelFileError(
+            f"{detection.arch_name} model failed on a {size}x{size} test image: {type(exc).__name__}: "
+            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        ) from exc
+    expected = (1, detection.channels, size * detection.scale, size * detection.scale)
+    if tuple(y.shape) != expected or not bool(torch.isfinite(y).all()):
+        raise ModelFileError(
+            f"{detection.arch_name} model returned shape {tuple(y.shape)} (expected {expected}) "
+            "or non-finite values on a test image"
+        )
+
+
+def measure_radius(descriptor: Any, detection: Detection) -> tuple[int | None, int]:
+    """(radius or ``None`` if it reaches the largest probe's border / cannot be measured, probe size)."""
+    import torch
+
+    from plugins.nets.receptive import measured_context
+
+    forward = call_function(descriptor)
+    multiple = max(1, detection.size_multiple)
+    offsets = (0,) if multiple == 1 else (0, multiple // 2, multiple - 1)  # phases of strided layers
+    size = 0
+    for base in PROBE_SIZES:
+        if detection.scale > 1 and base > PROBE_SIZES[2]:
+            break  # super-resolution outputs grow by scale**2: stop at the third probe
+        size = _round_up(max(base, detection.min_size), multiple)
+        try:
+            with torch.enable_grad():
+                radius = measured_context(forward, detection.channels, size, scale=detection.scale, offsets=offsets)
+        except Exception:  # noqa: BLE001 - in-place ops or no_grad blocks: not measurable
+            return None, size
+        if radius + max(offsets) < size // 2 - 1:
+            return radius, size
+    return None, size
+
+
+def probe_manifest(detection: Detection, spec: TilingSpec) -> Manifest:
+    """An in-memory manifest used to run the model through the engine during the verification."""
+    from plugins.api import Task
+
+    return Manifest(
+        id="import-probe", name="probe", version="0", task=Task.OTHER, menu="probe", folder=Path("."),
+        scales=(detection.scale,), channels=(detection.channels,), tiling=spec,
+    )  # fmt: skip
+
+
+def tiled_error(descriptor: Any, detection: Detection, context: int) -> tuple[float, int]:
+    """(max |tiled - whole|, tile) for a probe image run through the engine on the CPU in fp32."""
+    from engine.runner import run_restorer
+    from engine.types import DeviceKind, Precision, RunOptions
+    from plugins.api import ParamValues
+    from plugins.community.runtime import SpandrelRestorer
+
+    multiple = max(1, detection.size_multiple)
+    tile = _round_up(max(32, detection.min_size, 2 * multiple), multiple)
+    spec = TilingSpec(policy=TilingPolicy.TILED, context=context, size_multiple=multiple)
+    restorer = SpandrelRestorer(probe_manifest(detection, spec), descriptor)
+    rng = np.random.default_rng(0)
+    side = tile + tile // 2 + 5  # 2 x 2 tiles, odd size (exercises the padding)
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
+    image = np.stack([xx, yy, (xx + yy) / 2], axis=-1)[..., : detection.channels]
+    image = np.clip(image + 0.1 * rng.standard_normal(image.shape).astype(np.float32), 0, 1).astype(np.float32)
+    params = ParamValues({})
+    whole, tiled = (
+        run_restorer(restorer, image, params, mask=None, progress=None, cancel=None,
+                     options=RunOptions(tile=t, device=DeviceKind.CPU, precision=Precision.FP32)).image
+        for t in (0, tile)
+    )  # fmt: skip
+    return float(np.abs(whole - tiled).max()), tile
+
+
+def decide_tiling(descriptor: Any, detection: Detection, *, min_tile: int = DEFAULT_MIN_TILE) -> TilingDecision:
+    """The tiling policy for an imported model (see the module contract)."""
+    multiple = max(1, detection.size_multiple)
+    fallback_min = 0 if min_tile == 0 else _round_up(max(min_tile, detection.min_size), multiple)
+    fallback_policy = TilingPolicy.MIN_TILE if fallback_min else TilingPolicy.WHOLE
+
+    def fallback(radius: int | None, probe: int, error: float | None, why: str) -> TilingDecision:
+        context = radius if radius is not None else probe // 2
+        spec = TilingSpec(policy=fallback_policy, context=context, size_multiple=multiple, min_tile=fallback_min)
+        how = f"tiles of at least {fallback_min} px (a warning is shown when it tiles)" if fallback_min else "whole image"
+        return TilingDecision(spec, radius, probe, error, f"{why}; runs with {how}")
+
+    if detection.spandrel_tiling == "internal":
+        spec = TilingSpec(policy=TilingPolicy.WHOLE, context=0, size_multiple=multiple)
+        return TilingDecision(spec, None, 0, None, "spandrel: the model tiles internally; runs on the whole image")
+    check_runs(descriptor, detection)
+    radius, probe = measure_radius(descriptor, detection)
+    if radius is None:
+        return fallback(None, probe, None, f"receptive field reaches the border of a {probe} px probe (global operation)")
+    if detection.spandrel_tiling != "supported":
+        return fallback(radius, probe, None, f"spandrel marks tiling as {detection.spandrel_tiling} (e.g. window attention)")
+    error = None
+    for context in (radius, 2 * radius + multiple):
+        error, tile = tiled_error(descriptor, detection, context)
+        if error <= TILE_TOLERANCE:
+            spec = TilingSpec(policy=TilingPolicy.TILED, context=context, size_multiple=multiple)
+            return TilingDecision(
+                spec, radius, probe, error,
+                f"local: receptive-field radius {radius} px; {tile} px tiles with overlap {context} equal the "
+                f"whole image within {error:.1e}",
+            )  # fmt: skip
+    return fallback(radius, probe, error, f"tiled output differs from whole-image output by {error:.1e}")
+
+
+__all__ = ["DEFAULT_MIN_TILE", "PROBE_SIZES", "TILE_TOLERANCE", "TilingDecision", "decide_tiling", "measure_radius"]
