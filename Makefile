@@ -4,11 +4,16 @@
 #                e.g. make run TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128"
 #   PYTHON       interpreter used to create the virtualenv
 #   EXTRAS       optional extras installed into the virtualenv
+#   SPANDREL_SPEC  the spandrel release used by `clarity plugin import`, installed with --no-deps:
+#                its declared torchvision dependency would pull a torch (CUDA) build over TORCH_SPEC;
+#                spandrel's other dependencies (einops, safetensors, numpy) come from pyproject.toml,
+#                and a missing/broken torchvision is handled by plugins/community/spandrel_compat.py
 
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 EXTRAS ?= gui,test,distributed
+SPANDREL_SPEC ?= spandrel==0.4.2
 SAMPLE ?= resources/sample.jpg
 PYTEST_ARGS ?=
 
@@ -28,6 +33,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --upgrade pip setuptools wheel
 	$(BIN)/python -m pip install $(TORCH_SPEC)
 	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
+	$(BIN)/python -m pip install --no-deps "$(SPANDREL_SPEC)"
 	@touch $(STAMP)
 
 # `clarity open` checks first that Qt can start a window (X11 or Wayland) and, if a system library

@@ -38,6 +38,7 @@ from engine.core.types import Region, RunResult
 from gui.about import APP_NAME, about_html
 from gui.batch_dialog import BatchDialog
 from gui.canvas import ImageCanvas
+from gui.community_import import CommunityImport
 from gui.document import EditorDocument
 from gui.file_actions import FileActions
 from gui.filter_dialog import FilterDialog
@@ -99,6 +100,9 @@ class MainWindow(QMainWindow):
         column.addWidget(self.canvas, 1)
         self.setCentralWidget(central)
         self.setAcceptDrops(True)
+        self.community = CommunityImport(self, lambda: _engine_api().get_registry())
+        self.community.changed.connect(lambda: self.rebuild_filter_menu(refresh=True))
+        self.community.failed.connect(self.show_error)
         self._build_actions()
         self._update_undo_actions()
         self._build_menus()
@@ -401,7 +405,8 @@ class MainWindow(QMainWindow):
         path = self._dropped_file(event.mimeData().urls())
         if path is not None:
             event.acceptProposedAction()
-            self.open_file(path)
+            if not self.community.import_dropped(path):
+                self.open_file(path)
 
     @staticmethod
     def _dropped_file(urls: list[QUrl]) -> Path | None:
@@ -482,6 +487,7 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot list plugins", describe_error(exc))
         self.filter_actions = populate_filter_menu(self.filter_menu, infos, self.open_filter_dialog,
                                                    self.reload_plugins_action, self.repeat_action)
+        self.community.add_menu(self.filter_menu)
         for info in infos:
             self.filter_actions[info.id].setProperty("usable", info.usable)
         self.notice_bar.show_message(no_filter_notice(infos))

@@ -10,8 +10,8 @@ Contract of :func:`decide_tiling`:
    channel attention, instance/layer norm over space, global attention) or a field wider than the
    probe: the model is *not local*.
 3. A local model that spandrel marks ``supported`` is then *verified* through the engine itself:
-   a probe image run as 2 x 2 small tiles (overlap = the measured context) must equal the whole-image
-   run within :data:`TILE_TOLERANCE`; if not (e.g. windows aligned to the image grid), the context
+   a probe image run as 2 x 2 tiles whose input boxes (overlap = the measured context) are smaller
+   than the image (:func:`verification_geometry`) must equal the whole-image run within :data:`TILE_TOLERANCE`; if not (e.g. windows aligned to the image grid), the context
    is doubled once and re-verified. Success -> policy ``tiled`` with that context.
 4. Everything else (spandrel ``discouraged``, not local, failed verification, a model whose
    gradient cannot be measured) -> policy ``min-tile`` with ``min_tile`` (default
@@ -127,6 +127,23 @@ def probe_manifest(detection: Detection, spec: TilingSpec) -> Manifest:
     )  # fmt: skip
 
 
+def verification_geometry(context: int, multiple: int, min_size: int = 0) -> tuple[int, int]:
+    """(tile, image side) for a tiled-vs-whole check that really crops: 2 x 2 tiles whose input
+    boxes (tile + 2 * context) are smaller than the image, so every tile sees only part of it."""
+    multiple = max(1, multiple)
+    tile = _round_up(max(16, min_size, 2 * context + 8), multiple)
+    side = _round_up(tile + 2 * context, multiple) + 5  # odd: exercises the padding too
+    return tile, side
+
+
+def probe_image(side: int, channels: int, seed: int = 0) -> np.ndarray:
+    """A ``(side, side, channels)`` float32 test image in [0, 1]: gradients plus noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
+    image = np.stack([xx, yy, (xx + yy) / 2], axis=-1)[..., :channels]
+    return np.clip(image + 0.1 * rng.standard_normal(image.shape).astype(np.float32), 0, 1).astype(np.float32)
+
+
 def tiled_error(descriptor: Any, detection: Detection, context: int) -> tuple[float, int]:
     """(max |tiled - whole|, tile) for a probe image run through the engine on the CPU in fp32."""
     from engine.runner import run_restorer
@@ -135,14 +152,10 @@ def tiled_error(descriptor: Any, detection: Detection, context: int) -> tuple[fl
     from plugins.community.runtime import SpandrelRestorer
 
     multiple = max(1, detection.size_multiple)
-    tile = _round_up(max(32, detection.min_size, 2 * multiple), multiple)
+    tile, side = verification_geometry(context, multiple, detection.min_size)
     spec = TilingSpec(policy=TilingPolicy.TILED, context=context, size_multiple=multiple)
     restorer = SpandrelRestorer(probe_manifest(detection, spec), descriptor)
-    rng = np.random.default_rng(0)
-    side = tile + tile // 2 + 5  # 2 x 2 tiles, odd size (exercises the padding)
-    yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
-    image = np.stack([xx, yy, (xx + yy) / 2], axis=-1)[..., : detection.channels]
-    image = np.clip(image + 0.1 * rng.standard_normal(image.shape).astype(np.float32), 0, 1).astype(np.float32)
+    image = probe_image(side, detection.channels)
     params = ParamValues({})
     whole, tiled = (
         run_restorer(restorer, image, params, mask=None, progress=None, cancel=None,
@@ -186,4 +199,5 @@ def decide_tiling(descriptor: Any, detection: Detection, *, min_tile: int = DEFA
     return fallback(radius, probe, error, f"tiled output differs from whole-image output by {error:.1e}")
 
 
-__all__ = ["DEFAULT_MIN_TILE", "PROBE_SIZES", "TILE_TOLERANCE", "TilingDecision", "decide_tiling", "measure_radius"]
+__all__ = ["DEFAULT_MIN_TILE", "PROBE_SIZES", "TILE_TOLERANCE", "TilingDecision", "decide_tiling", "measure_radius",
+           "probe_image", "verification_geometry"]
