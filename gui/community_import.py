@@ -100,7 +100,13 @@ class CommunityImport(QObject):
         self.menu: QMenu | None = None
 
     def add_menu(self, filter_menu: QMenu) -> QMenu:
-        """Append "Manage plugins" (Import model file..., one Remove entry per imported plugin)."""
+        """Append "Manage plugins" (Import model file..., one Remove entry per imported plugin).
+
+        Called after every rebuild of the Filter menu; the previous sub-menu is deleted.
+        """
+        if self.menu is not None:
+            self.menu.setParent(None)
+            self.menu.deleteLater()
         menu = filter_menu.addMenu("Manage plugins")
         menu.setObjectName("manage-plugins")
         action = menu.addAction("Import model file...")

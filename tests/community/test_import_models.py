@@ -91,7 +91,7 @@ def test_import_through_cli_then_engine_equals_spandrel(arch: str, tmp_path: Pat
     assert (info.source, info.status) == (PluginSource.USER, WeightsStatus.OK)
 
     spec = manifest.tiling
-    tile, side = verification_geometry(spec.context, spec.size_multiple)
+    tile, side = verification_geometry(spec.context, spec.size_multiple) if policy is TilingPolicy.TILED else (16, 40)
     height = -(-side // 8) * 8  # multiples of 8: no padding anywhere, so spandrel's call is comparable
     width = height + 8
     image = np.random.default_rng(7).random((height, width, 3), dtype=np.float32)

@@ -153,6 +153,7 @@ PROBE = """
 """
 
 
+@pytest.mark.slow
 def test_broken_torchvision_gets_a_standin_only_while_spandrel_imports(tmp_path: Path) -> None:
     fake = tmp_path / "torchvision"
     fake.mkdir()
@@ -164,6 +165,7 @@ def test_broken_torchvision_gets_a_standin_only_while_spandrel_imports(tmp_path:
     assert result.stdout.split()[3] == "plugins.community.spandrel_compat"
 
 
+@pytest.mark.slow
 def test_working_torchvision_is_used(tmp_path: Path) -> None:
     fake = tmp_path / "torchvision"
     (fake / "transforms").mkdir(parents=True)

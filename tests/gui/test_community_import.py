@@ -22,7 +22,9 @@ def _drop(window, path: Path) -> None:  # noqa: ANN001
 
 
 def _manage_menu(window) -> QMenu:  # noqa: ANN001
-    return window.filter_menu.findChild(QMenu, "manage-plugins")
+    menu = window.community.menu
+    assert menu is not None and menu.menuAction() in window.filter_menu.actions()
+    return menu
 
 
 def _action(menu: QMenu, name: str) -> QAction | None:
@@ -57,7 +59,7 @@ def test_drop_model_file_confirm_then_filter_appears_and_remove_in_one_click(win
     qtbot.waitUntil(lambda: not dialog.isVisible())
     assert (plugin_path / "tiny-compact" / "weights.safetensors").is_file()
     action = window.filter_actions["tiny-compact"]  # no restart: the menu was rebuilt
-    assert action.text() == "Tiny Compact" and action.isEnabled()
+    assert action.text() == "Tiny Compact" and action.property("usable") is True
 
     remove = _action(_manage_menu(window), "remove:tiny-compact")
     assert remove is not None and remove.text() == 'Remove "Tiny Compact"'
