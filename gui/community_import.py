@@ -2,7 +2,7 @@
 
 :class:`CommunityImport` owns the feature so the main window only needs three hooks:
 ``add_menu`` after each Filter-menu rebuild, ``import_dropped`` in its drop handler, and the
-object itself. Importing is two steps: :func:`plugins.community.importer.inspect_model` (read with
+object itself. Importing is two steps: :func:`engine.model_import.inspect_model` (read with
 the restricted loader, detect with spandrel, measure the tiling; seconds, under a wait cursor),
 then :class:`ImportModelDialog` shows what was detected and asks for id, name and licence; only
 "Import" writes the plugin, and ``changed`` fires so the Filter menu is rebuilt at once.
@@ -140,7 +140,7 @@ class CommunityImport(QObject):
 
     def import_file(self, path: Path) -> ImportModelDialog | None:
         """Inspect ``path`` and open the (non-blocking) confirmation dialog; ``None`` on error."""
-        from plugins.community.importer import inspect_model
+        from engine.model_import import inspect_model
 
         QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:

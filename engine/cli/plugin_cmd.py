@@ -121,8 +121,9 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 def run_import(args: argparse.Namespace) -> int:
     """Detect, measure and write the plugin; print what was detected and where it went."""
-    from engine.errors import ClarityError
-    from plugins.community.importer import check_id_free, default_id, inspect_model, write_plugin
+    from engine.core.errors import ClarityError
+    from engine.model_import import inspect_model
+    from plugins.community.importer import check_id_free, default_id, write_plugin
     from plugins.community.measure import DEFAULT_MIN_TILE
     from plugins.registry import user_plugin_dirs
 

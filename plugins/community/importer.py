@@ -2,7 +2,7 @@
 
 Two steps, so the desktop app can show what was detected before anything is written:
 
-- :func:`inspect_model` reads the file with the restricted loader, detects the architecture
+- :func:`inspect_model` (called through :func:`engine.model_import.inspect_model`) reads the file with the restricted loader, detects the architecture
   with spandrel and measures the tiling policy -> a frozen :class:`ImportPlan`;
 - :func:`write_plugin` writes ``<parent>/<id>/`` with ``plugin.toml``, ``weights.safetensors``
   (the only copy read afterwards, hash in the manifest), a two-line ``model.py`` and a
@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import PluginError
+from engine.core.errors import PluginError
 from plugins.community.detect import Detection, detection_from_file
-from plugins.community.measure import DEFAULT_MIN_TILE, TilingDecision, decide_tiling
+from plugins.community.measure import DEFAULT_MIN_TILE, TiledError, TilingDecision, decide_tiling
 from plugins.community.runtime import GENERATED_MARKER
 from plugins.manifest import ID_PATTERN, MANIFEST_NAME, load_manifest
 from plugins.scaffold import slugify
@@ -65,13 +65,17 @@ class ImportPlan:
         ]
 
 
-def inspect_model(path: Path, *, min_tile: int = DEFAULT_MIN_TILE) -> ImportPlan:
-    """Read, detect and measure ``path`` (raises ModelFileError with one line on any problem)."""
-    from plugins.weights import sha256_file
+def inspect_model(path: Path, *, tiled_error: TiledError, min_tile: int = DEFAULT_MIN_TILE) -> ImportPlan:
+    """Read, detect and measure ``path`` (raises ModelFileError with one line on any problem).
+
+    ``tiled_error`` is the engine's tiled-vs-whole check; callers use
+    :func:`engine.model_import.inspect_model`, which supplies it.
+    """
+    from engine.core.hashing import sha256_file
 
     path = Path(path)
     detection, state, descriptor = detection_from_file(path)
-    tiling = decide_tiling(descriptor, detection, min_tile=min_tile)
+    tiling = decide_tiling(descriptor, detection, tiled_error=tiled_error, min_tile=min_tile)
     return ImportPlan(path, sha256_file(path), detection, tiling, state)
 
 
@@ -217,7 +221,7 @@ def write_plugin(
     """
     from safetensors.torch import save_file
 
-    from plugins.weights import sha256_file
+    from engine.core.hashing import sha256_file
 
     plugin_id = plugin_id or default_id(plan.source)
     check_id_free(plugin_id, parent, registry)

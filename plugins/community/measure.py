@@ -9,7 +9,8 @@ Contract of :func:`decide_tiling`:
    that reaches the probe's border at the largest probe means a global operation (global pooling,
    channel attention, instance/layer norm over space, global attention) or a field wider than the
    probe: the model is *not local*.
-3. A local model that spandrel marks ``supported`` is then *verified* through the engine itself:
+3. A local model that spandrel marks ``supported`` is then *verified* through the engine itself
+   (``tiled_error``, injected by the caller):
    a probe image run as 2 x 2 tiles whose input boxes (overlap = the measured context) are smaller
    than the image (:func:`verification_geometry`) must equal the whole-image run within :data:`TILE_TOLERANCE`; if not (e.g. windows aligned to the image grid), the context
    is doubled once and re-verified. Success -> policy ``tiled`` with that context.
@@ -144,28 +145,15 @@ def probe_image(side: int, channels: int, seed: int = 0) -> np.ndarray:
     return np.clip(image + 0.1 * rng.standard_normal(image.shape).astype(np.float32), 0, 1).astype(np.float32)
 
 
-def tiled_error(descriptor: Any, detection: Detection, context: int) -> tuple[float, int]:
-    """(max |tiled - whole|, tile) for a probe image run through the engine on the CPU in fp32."""
-    from engine.runner import run_restorer
-    from engine.types import DeviceKind, Precision, RunOptions
-    from plugins.api import ParamValues
-    from plugins.community.runtime import SpandrelRestorer
-
-    multiple = max(1, detection.size_multiple)
-    tile, side = verification_geometry(context, multiple, detection.min_size)
-    spec = TilingSpec(policy=TilingPolicy.TILED, context=context, size_multiple=multiple)
-    restorer = SpandrelRestorer(probe_manifest(detection, spec), descriptor)
-    image = probe_image(side, detection.channels)
-    params = ParamValues({})
-    whole, tiled = (
-        run_restorer(restorer, image, params, mask=None, progress=None, cancel=None,
-                     options=RunOptions(tile=t, device=DeviceKind.CPU, precision=Precision.FP32)).image
-        for t in (0, tile)
-    )  # fmt: skip
-    return float(np.abs(whole - tiled).max()), tile
+TiledError = Callable[[Any, Detection, int], tuple[float, int]]
+"""``(descriptor, detection, context) -> (max |tiled - whole|, tile)``: the engine's tiled-vs-whole
+check, injected by the caller (:func:`engine.model_import.tiled_error`): plugins sit below the
+engine's run path and cannot import it."""
 
 
-def decide_tiling(descriptor: Any, detection: Detection, *, min_tile: int = DEFAULT_MIN_TILE) -> TilingDecision:
+def decide_tiling(
+    descriptor: Any, detection: Detection, *, tiled_error: TiledError, min_tile: int = DEFAULT_MIN_TILE
+) -> TilingDecision:
     """The tiling policy for an imported model (see the module contract)."""
     multiple = max(1, detection.size_multiple)
     fallback_min = 0 if min_tile == 0 else _round_up(max(min_tile, detection.min_size), multiple)
@@ -199,5 +187,5 @@ def decide_tiling(descriptor: Any, detection: Detection, *, min_tile: int = DEFA
     return fallback(radius, probe, error, f"tiled output differs from whole-image output by {error:.1e}")
 
 
-__all__ = ["DEFAULT_MIN_TILE", "PROBE_SIZES", "TILE_TOLERANCE", "TilingDecision", "decide_tiling", "measure_radius",
+__all__ = ["DEFAULT_MIN_TILE", "PROBE_SIZES", "TILE_TOLERANCE", "TiledError", "TilingDecision", "decide_tiling", "measure_radius",
            "probe_image", "verification_geometry"]

@@ -19,7 +19,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.errors import ClarityError
+from engine.core.errors import ClarityError
 from plugins.weights import safetensors_problem
 
 if TYPE_CHECKING:  # pragma: no cover

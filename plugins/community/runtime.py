@@ -46,7 +46,7 @@ def make_build(architecture: str) -> Callable[[Manifest, WeightsBundle], Restore
     """The build function of a plugin imported from an ``architecture`` model (spandrel id)."""
 
     def build(manifest: Manifest, weights: WeightsBundle) -> Restorer:
-        from engine.errors import PluginError
+        from engine.core.errors import PluginError
         from plugins.community.detect import load_descriptor
 
         descriptor = load_descriptor(dict(weights["main"]), manifest.weights[0].file)

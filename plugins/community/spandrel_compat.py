@@ -24,7 +24,7 @@ import threading
 import types
 from typing import Any
 
-from engine.errors import ClarityError
+from engine.core.errors import ClarityError
 
 _lock = threading.Lock()
 STANDIN_ATTRIBUTE = "__clarity_standin__"

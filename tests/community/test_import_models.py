@@ -18,14 +18,14 @@ from safetensors.torch import save_file
 
 from engine.api import apply_filter
 from engine.cli.main import main
-from engine.types import DeviceKind, Precision, RunOptions
+from engine.core.types import DeviceKind, Precision, RunOptions
 from plugins.api import PluginSource, Task, TilingPolicy, WeightsStatus
 from plugins.community.measure import verification_geometry
 from plugins.community.model_file import read_state_dict
 from plugins.community.spandrel_compat import import_spandrel
 from plugins.manifest import load_manifest
 from plugins.registry import PluginRegistry
-from plugins.weights import sha256_file
+from engine.core.hashing import sha256_file
 from tests.community.tiny_models import FACTORIES, tiny_state_dict
 
 # architecture -> (task, scale, tiling policy expected from the measurement, file format imported)
