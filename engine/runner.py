@@ -26,7 +26,9 @@ all go through it. Its contract:
    pixels as network context) and the cropped mask is upscaled by pixel repetition (nearest).
 5. The filtered values are clipped to [0, 1]. A restorer output of the wrong shape or with
    NaN/Inf, or an exception inside ``forward``, becomes a :class:`PluginError` naming the plugin.
-6. Device and precision as in :mod:`engine.device`; ``torch.inference_mode`` always;
+6. Device and precision as in :mod:`engine.device`; the backend (PyTorch, or ONNX Runtime on
+   the CPU) as in :mod:`engine.backends`, which hands back the restorer object to call;
+   ``torch.inference_mode`` always;
    ``channels_last`` and several tiles per forward on a GPU. Out of memory: the tile edge is
    halved (never below :data:`OOM_TILE_FLOOR`, or ``min_tile``) and the run restarted; below
    that floor a GPU run falls back to the CPU in fp32, with a warning in ``RunResult.warnings``.
@@ -67,7 +69,7 @@ from engine.tiling import Tile, TilePlan, gather, plan_tiles
 from plugins.api import Manifest, ParamValues, Restorer, TilingPolicy
 
 if TYPE_CHECKING:  # pragma: no cover
-    pass
+    from engine.backends import Prepared
 
 OOM_TILE_FLOOR = 64
 """Smallest tile edge an out-of-memory retry halves down to before giving up on the device."""
@@ -182,12 +184,15 @@ def run_restorer(
     can_halve = policy is TilingPolicy.TILED or (policy is TilingPolicy.MIN_TILE and manifest.tiling.min_tile > 0)
     floor = max(OOM_TILE_FLOOR, manifest.tiling.min_tile if policy is TilingPolicy.MIN_TILE else 0)
 
+    prepared = None
     while True:
+        if prepared is None or prepared.device is not device:
+            prepared = _prepare_backend(restorer, options, device, params, scale, area)
         plan = plan_tiles(height, width, tile=tile, overlap=overlap, size_multiple=max(1, manifest.tiling.size_multiple))
         selected = plan.select(area, mask)
         try:
             out = _run_plan(
-                restorer, image, params, selected, area, scale, chan, mask, options.strength,
+                prepared.backend.restorer, image, params, selected, area, scale, chan, mask, options.strength,
                 device, precision, batch, progress, cancel,
             )  # fmt: skip
             break
@@ -215,6 +220,7 @@ def run_restorer(
             f"plugin '{manifest.id}' normalises over each tile; with tiles of {plan.tile} px the result "
             "can differ slightly from a whole-image run"
         )
+    warnings += [w for w in prepared.backend.run_warnings() if w not in warnings]
     return RunResult(
         image=out,
         seconds=time.perf_counter() - started,
@@ -226,6 +232,7 @@ def run_restorer(
         scale=scale,
         warnings=tuple(warnings),
         resolved=resolved,
+        backend=prepared.backend.name,
     )
 
 
@@ -247,6 +254,23 @@ def analyse_params(
         raise PluginError(restorer.manifest.id, f"analyse() failed: {type(exc).__name__}: {exc}") from exc
     changed = {k: v for k, v in after.values.items() if params.values.get(k) != v}
     return after, changed
+
+
+@dataclass(frozen=True)
+class _BackendOnDevice:
+    backend: Prepared
+    device: ExecutionDevice
+
+
+def _prepare_backend(
+    restorer: Restorer, options: RunOptions, device: ExecutionDevice, params: ParamValues, scale: int, area: Box
+) -> _BackendOnDevice:
+    """The backend hook (:mod:`engine.backends`): which restorer object runs the forwards on ``device``."""
+    from engine.backends import prepare
+
+    pixels = area.height * area.width * scale * scale
+    chosen = prepare(restorer, options.backend, device, params, scale=scale, output_pixels=pixels)
+    return _BackendOnDevice(chosen, device)
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:

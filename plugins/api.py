@@ -134,7 +134,11 @@ class PluginSource(str, enum.Enum):
 
 @dataclass(frozen=True)
 class Manifest:
-    """A validated ``plugin.toml``. ``folder`` is the directory that holds it."""
+    """A validated ``plugin.toml``. ``folder`` is the directory that holds it.
+
+    ``onnx = false`` opts the plugin out of the ONNX Runtime backend (e.g. its network uses an
+    operator ONNX lacks); it then always runs in PyTorch.
+    """
 
     id: str
     name: str
@@ -150,6 +154,7 @@ class Manifest:
     channels: tuple[int, ...] = (3,)
     fp16: bool = False
     bf16: bool = False
+    onnx: bool = True
     tiling: TilingSpec = field(default_factory=TilingSpec)
     weights: tuple[WeightsFileSpec, ...] = ()
 

@@ -48,7 +48,7 @@ SHA256_PATTERN = re.compile(r"^[0-9a-fA-F]{64}$")
 TOP_LEVEL_KEYS: frozenset[str] = frozenset(
     {
         "id", "name", "version", "task", "menu", "description", "license", "entry",
-        "scale", "channels", "fp16", "bf16", "tiling", "parameters", "weights",
+        "scale", "channels", "fp16", "bf16", "onnx", "tiling", "parameters", "weights",
     }
 )
 TILING_KEYS: frozenset[str] = frozenset({"policy", "context", "size_multiple", "min_tile"})
@@ -197,6 +197,7 @@ def manifest_from_dict(data: Mapping[str, Any], path: Path) -> Manifest:
     channels = _channels(check, data)
     fp16 = check.boolean(data, "fp16", "fp16", False)
     bf16 = check.boolean(data, "bf16", "bf16", False)
+    onnx = check.boolean(data, "onnx", "onnx", True)
     tiling = _tiling(check, data)
     parameters = _parameters(check, data, scales)
     weights = _weights(check, data)
@@ -215,6 +216,7 @@ def manifest_from_dict(data: Mapping[str, Any], path: Path) -> Manifest:
         channels=channels,
         fp16=fp16,
         bf16=bf16,
+        onnx=onnx,
         tiling=tiling,
         weights=weights,
     )

@@ -35,6 +35,18 @@ class DeviceKind(str, enum.Enum):
     MPS = "mps"
 
 
+class Backend(str, enum.Enum):
+    """What runs the network forward on the CPU (GPUs always use PyTorch).
+
+    ``AUTO`` uses ONNX Runtime for a plugin when it measured faster than PyTorch for that
+    plugin on this machine (see :mod:`engine.backends.choice`), PyTorch otherwise.
+    """
+
+    AUTO = "auto"
+    TORCH = "torch"
+    ONNX = "onnx"
+
+
 @dataclass(frozen=True)
 class Region:
     """The one rectangle type of engine, app and CLI: image pixels, ``x``, ``y`` = top-left corner.
@@ -160,6 +172,8 @@ class RunOptions:
     - ``overlap``: overlap in input pixels; never less than the plugin's declared context.
     - ``strength``: blend with the original, 0 (unchanged) to 1 (full filter).
     - ``tiles_per_batch``: tiles sent to the network in one forward (GPU; ``None``: automatic).
+    - ``backend``: what runs the network on the CPU (:class:`Backend`; GPUs always use PyTorch;
+      ``None``: the process default, see :func:`engine.backends.set_default_backend`).
     """
 
     tile: int | None = None
@@ -168,6 +182,7 @@ class RunOptions:
     precision: Precision = Precision.AUTO
     strength: float = 1.0
     tiles_per_batch: int | None = None
+    backend: Backend | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength <= 1.0:
@@ -188,6 +203,7 @@ class RunResult:
     bounding box (so the caller crops anything it keeps beside the pixels, e.g. alpha, to it).
     ``resolved`` holds the parameter values the plugin's ``analyse`` resolved on the whole image
     (e.g. ``{"noise_level": 14.2}`` for an ``"auto"`` noise level), by name; empty if none.
+    ``backend`` is what ran the network: ``"torch"`` or ``"onnx"``.
     """
 
     image: np.ndarray
@@ -200,3 +216,4 @@ class RunResult:
     scale: int = 1
     warnings: tuple[str, ...] = field(default_factory=tuple)
     resolved: Mapping[str, ResolvedValue] = field(default_factory=dict)
+    backend: str = "torch"
