@@ -16,7 +16,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from engine.cli.options import add_run_options, parse_params, run_options
+from engine.cli.options import add_backend_option, add_run_options, parse_params, run_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     where.add_argument("--mask", type=Path, metavar="MASK.png", help="filter where this mask (same size) is white/opaque")
     p.add_argument("--strength", type=float, default=100.0, metavar="0-100", help="blend with the original (default 100)")
     add_run_options(p)
+    add_backend_option(p)
     p.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.set_defaults(func=run)
 
@@ -87,6 +88,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"clarity: warning: {one_line(message)}", file=sys.stderr)
     h, w = result.image.shape[:2]
     auto = f"; {args.filter} resolved {format_resolved(result.resolved)}" if result.resolved else ""
-    print(f"{one_line(written)}: {w}x{h}, {one_line(args.filter)} on {result.device} ({result.precision.value}), "
+    print(f"{one_line(written)}: {w}x{h}, {one_line(args.filter)} on {result.device} ({result.precision.value}, {result.backend}), "
           f"{result.tiles} tile(s), {result.seconds:.2f} s{one_line(auto)}")  # fmt: skip
     return 0

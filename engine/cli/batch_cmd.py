@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from engine.cli.options import add_run_options, run_options
+from engine.cli.options import add_backend_option, add_run_options, run_options
 
 if TYPE_CHECKING:  # pragma: no cover
     from engine.batch.bench import BatchBenchResult
@@ -76,6 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="allow replacing existing files that this batch did not write, and inputs")
     add_run_options(p)
+    add_backend_option(p)
     p.add_argument("--strength", type=float, default=100.0, metavar="0-100",
                    help="blend with the original: 0 unchanged, 100 full filter (default 100)")
     p.add_argument("--workers", type=int, default=2, metavar="N", help="reader and writer threads (default 2)")

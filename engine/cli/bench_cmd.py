@@ -3,7 +3,9 @@
 Thin wrapper over :func:`engine.bench.bench_plugin`; ``--filter`` may repeat to compare plugins
 side by side. ``--batch DIR`` times a batch over DIR with the first filter (images/s with and
 without reader/writer overlap, :func:`engine.batch.bench.bench_batch`); given alone (no
-``--size``) it skips the synthetic-image benchmark.
+``--size``) it skips the synthetic-image benchmark. ``--backend all`` compares PyTorch and ONNX
+Runtime on the CPU, interleaved, with export time and GFLOP/s vs the matrix-product rate
+(:mod:`engine.backends.bench`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ DEFAULT_SIZE = "1024x1024"
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``bench`` subcommand."""
-    from engine.cli.options import add_run_options
+    from engine.cli.options import add_backend_option, add_run_options
 
     p = subparsers.add_parser("bench", help="measure a filter's speed and memory (whole image vs tiled)")
     p.add_argument("--filter", "-f", action="append", required=True, metavar="ID",
@@ -30,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--size", default=None, metavar="WxH",
                    help=f"synthetic input size (default {DEFAULT_SIZE}; with --batch and no --size, no synthetic run)")
     add_run_options(p)
+    add_backend_option(p, extra=("all",))
     p.add_argument("--param", "-p", action="append", default=[], metavar="NAME=VALUE", help="filter parameter, repeatable")
     p.add_argument("--repeat", type=int, default=1, metavar="N", help="runs per measurement; the median is reported")
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic image")
@@ -53,6 +56,27 @@ def _batch_section(args: argparse.Namespace) -> BatchBenchResult | None:
     return bench_batch_section(args)
 
 
+def _run_backends(args: argparse.Namespace, width: int, height: int, options: object, params: dict) -> int:
+    """``--backend all``: every ``--filter`` on each CPU backend, one table (or JSON)."""
+    from engine.api import get_registry
+    from engine.backends.bench import bench_backends, format_backend_table, matmul_gflops
+
+    rate = matmul_gflops()
+    results = []
+    for plugin_id in args.filter:
+        if not args.json:
+            print(f"benchmarking {plugin_id} at {width}x{height} on torch and onnx...", file=sys.stderr)
+        restorer = get_registry().load(plugin_id)
+        results += bench_backends(restorer, width, height, options=options, params=params, repeat=args.repeat,
+                                  seed=args.seed, whole=not args.no_whole, matmul=rate)  # fmt: skip
+    if args.json:
+        json.dump({"version": JSON_VERSION, "backends": [r.to_dict() for r in results]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(format_backend_table(results))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Benchmark every ``--filter`` and print the table (or JSON); returns 0."""
     from engine.bench import bench_plugin, format_table, parse_size
@@ -65,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
         raise ParameterError(f"--repeat {args.repeat} must be at least 1")
     options = run_options(args)
     params = parse_params(args.param)
+    if args.backend == "all" and synthetic:
+        return _run_backends(args, width, height, options, params)
     results = []
     for plugin_id in args.filter if synthetic else ():
         if not args.json:

@@ -1,6 +1,7 @@
 """Command-line options shared by ``apply``, ``bench``, ``batch``, ``eval`` and ``train``: declared once.
 
 - :func:`add_run_options`: ``--device``, ``--tile``, ``--overlap``, ``--precision`` (how a plugin runs);
+- :func:`add_backend_option`: ``--backend auto|torch|onnx`` (``apply``, ``batch``, ``bench``);
 - :func:`add_device_option`: ``--device`` alone (``indexed=True`` also takes ``cuda:N``, for training);
 - :func:`parse_params`: ``NAME=VALUE`` items of ``--param``;
 - :func:`run_options`: the :class:`~engine.core.types.RunOptions` those options describe.
@@ -19,6 +20,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+BACKENDS = ("auto", "torch", "onnx")
+
+
+def add_backend_option(p: argparse.ArgumentParser, *, extra: tuple[str, ...] = ()) -> None:
+    """``--backend``: what runs the network on the CPU (:mod:`engine.backends`); ``extra`` adds choices."""
+    p.add_argument("--backend", choices=(*BACKENDS, *extra), default="auto",
+                   help="what runs the network on the CPU: auto = ONNX Runtime where it measured faster for this "
+                        "plugin, else PyTorch (default); GPUs always use PyTorch")  # fmt: skip
 
 
 def add_device_option(
@@ -60,12 +69,14 @@ def parse_params(items: list[str]) -> dict[str, str]:
 
 def run_options(args: argparse.Namespace, strength: float = 1.0) -> RunOptions:
     """:class:`~engine.core.types.RunOptions` from :func:`add_run_options`'s options (absent ones: defaults)."""
-    from engine.core.types import DeviceKind, Precision, RunOptions
+    from engine.core.types import Backend, DeviceKind, Precision, RunOptions
 
+    backend = getattr(args, "backend", None)
     return RunOptions(
         tile=args.tile,
         overlap=getattr(args, "overlap", None),
         device=DeviceKind(args.device),
         precision=Precision(getattr(args, "precision", "auto")),
         strength=strength,
+        backend=Backend(backend) if backend in BACKENDS else None,
     )
