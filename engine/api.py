@@ -20,7 +20,7 @@ import numpy as np
 
 from engine.cancel import CancelToken
 from engine.core.errors import ParameterError
-from engine.core.types import ProgressCallback, Region, ResolvedValue, RunOptions, RunResult
+from engine.core.types import Backend, ProgressCallback, Region, ResolvedValue, RunOptions, RunResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from plugins.api import ParamValue, PluginInfo
@@ -115,3 +115,21 @@ def analyse_filter(
     restorer = (registry or get_registry()).load(plugin_id)
     values = resolve_params(restorer.manifest, params or {})
     return analyse_params(restorer, image, values)[1]
+
+
+def set_default_backend(backend: Backend | str) -> None:
+    """What runs the networks on the CPU when :class:`RunOptions` leaves ``backend`` as ``None``.
+
+    ``auto`` (initially), ``torch`` or ``onnx``; the app sets it from Edit > Preferences. See
+    :mod:`engine.backends` for the policy (GPUs always use PyTorch).
+    """
+    from engine.backends import set_default_backend as _set
+
+    _set(backend)
+
+
+def backend_decisions() -> dict[str, str]:
+    """What ``auto`` decided per plugin on this machine, e.g. ``{"denoise": "onnx (1.71x torch)"}``."""
+    from engine.backends.choice import read_choices
+
+    return {pid: f"{c.backend} ({c.reason})" for pid, c in sorted(read_choices().items())}

@@ -603,8 +603,9 @@ class MainWindow(QMainWindow):
         return dialog
 
     def _apply_preferences(self) -> None:
-        """Apply the settings' undo limits to the history."""
+        """Apply the settings' undo limits to the history and the CPU backend to the engine."""
         self.undo_stack.set_limits(self.settings.undo_steps(), self.settings.undo_memory_mib() * 1024 * 1024)
+        _engine_api().set_default_backend(self.settings.cpu_backend())
 
     def open_batch_dialog(self) -> BatchDialog:
         """Batch > Process Folder... (non-blocking)."""

@@ -1,6 +1,6 @@
-"""Edit > Preferences...: the undo history's step limit and memory budget, and the largest
+"""Edit > Preferences...: the undo history's step limit and memory budget, the largest
 image the app opens (megapixels; the ``CLARITY_MAX_PIXELS`` environment variable, when set,
-still wins).
+still wins), and the CPU backend (:mod:`engine.backends`).
 
 The dialog edits :class:`gui.settings.AppSettings`; on OK it stores the values and the window
 applies them to its :class:`gui.history.EditHistory` at once (lowering a limit forgets the
@@ -9,7 +9,7 @@ oldest steps right away).
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QSpinBox, QWidget
+from PySide6.QtWidgets import QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QSpinBox, QWidget
 
 from gui.settings import (
     MAX_MAX_MEGAPIXELS,
@@ -43,6 +43,12 @@ class PreferencesDialog(QDialog):
         self.max_megapixels.setValue(settings.max_megapixels())
         self.max_megapixels.setToolTip("Larger files are refused on open (protects against decompression bombs); "
                                        "raise it for very large panoramas you trust.")
+        self.backend = QComboBox()
+        for value, label in (("auto", "Automatic (fastest measured)"), ("torch", "PyTorch"), ("onnx", "ONNX Runtime")):
+            self.backend.addItem(label, value)
+        self.backend.setCurrentIndex(max(0, self.backend.findData(settings.cpu_backend())))
+        self.backend.setToolTip("What runs filters on the CPU. Automatic measures both once per filter and keeps "
+                                "the faster; a GPU always uses PyTorch.")
         note = QLabel("Each filter step keeps one copy of the pixels it changed. When either limit is "
                       "reached the oldest steps are forgotten; the last step can always be undone.")
         note.setWordWrap(True)
@@ -54,12 +60,14 @@ class PreferencesDialog(QDialog):
         form.addRow("Undo memory", self.memory)
         form.addRow(note)
         form.addRow("Largest image", self.max_megapixels)
+        form.addRow("CPU backend", self.backend)
         form.addRow(buttons)
 
     def accept(self) -> None:
         self.settings.set_undo_steps(self.steps.value())
         self.settings.set_undo_memory_mib(self.memory.value())
         self.settings.set_max_megapixels(self.max_megapixels.value())
+        self.settings.set_cpu_backend(str(self.backend.currentData()))
         super().accept()
 
 

@@ -118,6 +118,15 @@ class AppSettings:
     def set_max_megapixels(self, megapixels: int) -> None:
         self.store.setValue("images/max_megapixels", int(megapixels))
 
+    # -- CPU backend ---------------------------------------------------------------------------
+    def cpu_backend(self) -> str:
+        """What runs filters on the CPU (``engine/backend``): "auto" (default), "torch" or "onnx"."""
+        value = str(self.store.value("engine/backend", "auto"))
+        return value if value in ("auto", "torch", "onnx") else "auto"
+
+    def set_cpu_backend(self, backend: str) -> None:
+        self.store.setValue("engine/backend", str(backend))
+
     # -- geometry ------------------------------------------------------------------------------
     def geometry(self) -> QByteArray | None:
         value = self.store.value("window/geometry")

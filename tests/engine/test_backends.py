@@ -244,3 +244,16 @@ def test_auto_does_not_measure_small_runs(conv: Restorer) -> None:
 def test_prepared_torch_is_the_restorer_itself(conv: Restorer) -> None:
     prepared = prepare(conv, Backend.TORCH, cpu_device(), values(conv), scale=1, output_pixels=0)
     assert isinstance(prepared, Prepared) and prepared.restorer is conv and prepared.run_warnings() == []
+
+
+def test_manifest_onnx_key_parses_and_is_checked(plugin_dir: Path) -> None:
+    import tomllib
+
+    from plugins.manifest import ManifestError, manifest_from_dict
+
+    path = write_tiny_plugin(plugin_dir) / "plugin.toml"
+    data = tomllib.loads(path.read_text())
+    assert manifest_from_dict(data, path).onnx is True
+    assert manifest_from_dict({**data, "onnx": False}, path).onnx is False
+    with pytest.raises(ManifestError, match="onnx"):
+        manifest_from_dict({**data, "onnx": "no"}, path)
