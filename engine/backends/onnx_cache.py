@@ -254,7 +254,7 @@ def _probe(example: Sequence[torch.Tensor], height: int, width: int) -> list[tor
 def _sizes(size_multiple: int) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
     """Trace size and two different verification sizes, all multiples of ``size_multiple``."""
     m = max(1, size_multiple)
-    base = max(m, -(-48 // m) * m)
+    base = max(m, -(-16 // m) * m)
     return (base, base), (base + m, base + 2 * m), (base + 3 * m, base)
 
 

@@ -15,9 +15,9 @@ from engine.backends import choice as choice_mod
 from engine.backends import onnx_cache
 from engine.cancel import CancelToken
 from engine.device import ExecutionDevice, cpu_device
-from engine.errors import CancelledError, DeviceError, PluginError
+from engine.core.errors import CancelledError, DeviceError, PluginError
 from engine.runner import run_restorer
-from engine.types import Backend, Progress, RunOptions
+from engine.core.types import Backend, Progress, RunOptions
 from plugins.api import Restorer
 from tests.engine.test_runner import load_tiny, values
 from tests.plugin_factory import write_tiny_plugin
@@ -46,21 +46,23 @@ def conv(plugin_dir: Path) -> Restorer:
 
 @pytest.mark.parametrize("folder", [pytest.param(f, marks=pytest.mark.slow) if f in HEAVY else f for f in FOLDERS])
 def test_builtin_plugin_onnx_equals_torch_tiled_and_whole(folder: str) -> None:
+    """Every network variant (scale, model) whole; the first one also tiled (2 tiles) and on a gray image."""
     manifest = _manifest(folder)
     restorer = _restorer(folder)
     m = max(1, manifest.tiling.size_multiple)
-    h, w = 3 * m + 5, 4 * m + 3  # odd sizes: padding to the size multiple is exercised
-    for channels in manifest.channels:
+    tile = 2 * m if m > 1 else 8
+    h, w = tile + 3, max(m, tile - 3)  # 2 tiles; odd sizes exercise the padding to the size multiple
+    cases = [(3 if 3 in manifest.channels else 1, variant, 0) for variant in _variants(manifest)]
+    cases += [(cases[0][0], cases[0][1], tile)] + [(1, cases[0][1], 0)] * (1 in manifest.channels)
+    for channels, variant, tile_size in cases:
         img = image(h, w, channels)
-        for variant in _variants(manifest):
-            params = _params(manifest, **variant)
-            for tile in (0, 2 * m):
-                ref = run(restorer, img, Backend.TORCH, params, tile=tile)
-                got = run(restorer, img, Backend.ONNX, params, tile=tile)
-                assert (got.backend, ref.backend) == ("onnx", "torch")
-                assert got.tiles == ref.tiles and (tile == 0) == (got.tiles == 1)
-                assert got.image.shape == ref.image.shape
-                assert float(np.abs(got.image - ref.image).max()) <= 1e-4, (channels, variant, tile)
+        params = _params(manifest, **variant)
+        ref = run(restorer, img, Backend.TORCH, params, tile=tile_size)
+        got = run(restorer, img, Backend.ONNX, params, tile=tile_size)
+        assert (got.backend, ref.backend) == ("onnx", "torch")
+        assert got.tiles == ref.tiles == (2 if tile_size else 1)
+        assert got.image.shape == ref.image.shape
+        assert float(np.abs(got.image - ref.image).max()) <= 1e-4, (channels, variant, tile_size)
 
 
 # -- runner behaviour is unchanged ----------------------------------------------------------------------------

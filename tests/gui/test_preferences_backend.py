@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
 from engine.backends import default_backend, set_default_backend
-from engine.types import Backend
+from engine.core.types import Backend
 
 
 def test_cpu_backend_preference_reaches_the_engine(qtbot, window, settings) -> None:  # noqa: ANN001
