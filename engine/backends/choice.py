@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.backends.onnx_cache import cache_folder, versions
-from engine.core.errors import PluginError
 from engine.backends.onnx_network import OnnxContext, module_digest, onnx_view
+from engine.core.errors import PluginError
 
 if TYPE_CHECKING:  # pragma: no cover
     from plugins.api import ParamValues, Restorer

@@ -21,8 +21,8 @@ import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from engine.core.errors import PluginError
 from engine.backends.onnx_cache import ExportError, load_or_export, split_call, weights_digest
+from engine.core.errors import PluginError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch

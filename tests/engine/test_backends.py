@@ -10,14 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from engine.backends import Prepared, default_backend, prepare, set_default_backend
+from engine.backends import Prepared, default_backend, onnx_cache, prepare, set_default_backend
 from engine.backends import choice as choice_mod
-from engine.backends import onnx_cache
 from engine.cancel import CancelToken
-from engine.device import ExecutionDevice, cpu_device
 from engine.core.errors import CancelledError, DeviceError, PluginError
-from engine.runner import run_restorer
 from engine.core.types import Backend, Progress, RunOptions
+from engine.device import ExecutionDevice, cpu_device
+from engine.runner import run_restorer
 from plugins.api import Restorer
 from tests.engine.test_runner import load_tiny, values
 from tests.plugin_factory import write_tiny_plugin
