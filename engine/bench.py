@@ -51,6 +51,7 @@ class BenchResult:
     whole_peak_bytes: int | None
     memory_kind: str
     warnings: tuple[str, ...] = ()
+    backend: str = "torch"
 
     @property
     def output_megapixels(self) -> float:
@@ -167,6 +168,7 @@ def bench_restorer(
     image = synthetic_image(width, height, channels, seed)
     warm = synthetic_image(min(width, 64), min(height, 64), channels, seed)
     run_restorer(restorer, warm, values, mask=None, options=options, progress=None, cancel=None)
+    _decide_backend(restorer, image, values, options)
 
     tiled_s, tiled_peak, tiled = _measure(restorer, image, values, options, repeat)
     whole_s: float | None = None
@@ -191,7 +193,19 @@ def bench_restorer(
         whole_peak_bytes=whole_peak,
         memory_kind="peak CUDA" if tiled.device.startswith("cuda") else "peak RSS",
         warnings=tuple(warnings),
+        backend=tiled.backend,
     )
+
+
+def _decide_backend(restorer: Restorer, image: np.ndarray, values: Any, options: RunOptions) -> None:
+    """Let ``--backend auto`` measure (first use) before the timed runs, not inside them."""
+    from engine.backends import prepare
+    from engine.device import resolve_device
+
+    params = restorer.analyse(image, values)
+    scale = int(restorer.scale(params))
+    pixels = image.shape[0] * image.shape[1] * scale * scale
+    prepare(restorer, options.backend, resolve_device(options.device), params, scale=scale, output_pixels=pixels)
 
 
 def bench_plugin(
@@ -228,18 +242,18 @@ def _num(value: float | None, fmt: str) -> str:
 
 def format_table(results: Sequence[BenchResult]) -> str:
     """A plain-text table of results, one row per plugin, with a header line."""
-    header = ("filter", "size", "out MP", "device", "prec", "tile", "tiles", "whole s", "whole MP/s",
+    header = ("filter", "size", "out MP", "device", "prec", "backend", "tile", "tiles", "whole s", "whole MP/s",
               "tiled s", "tiled MP/s", "overhead", "whole MiB", "tiled MiB")  # fmt: skip
     rows = [header]
     for r in results:
         rows.append((
-            r.plugin_id, f"{r.width}x{r.height}", f"{r.output_megapixels:.2f}", r.device, r.precision,
+            r.plugin_id, f"{r.width}x{r.height}", f"{r.output_megapixels:.2f}", r.device, r.precision, r.backend,
             str(r.tile), str(r.tiles), _num(r.whole_seconds, ".3f"), _num(r.whole_mp_per_s, ".3f"),
             f"{r.tiled_seconds:.3f}", f"{r.tiled_mp_per_s:.3f}", _num(r.overhead, ".2f") + ("x" if r.overhead else ""),
             _mb(r.whole_peak_bytes), _mb(r.tiled_peak_bytes),
         ))  # fmt: skip
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) if i < 5 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+    lines = ["  ".join(cell.ljust(w) if i < 6 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
              for row in rows]  # fmt: skip
     lines.insert(1, "  ".join("-" * w for w in widths))
     kinds = sorted({r.memory_kind for r in results})

@@ -258,3 +258,33 @@ def test_manifest_onnx_key_parses_and_is_checked(plugin_dir: Path) -> None:
     assert manifest_from_dict({**data, "onnx": False}, path).onnx is False
     with pytest.raises(ManifestError, match="onnx"):
         manifest_from_dict({**data, "onnx": "no"}, path)
+
+
+# -- clarity bench --backend all -----------------------------------------------------------------------------
+
+
+def test_cli_bench_backends_side_by_side(plugin_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    import engine.api
+    from engine.backends import bench as backend_bench
+    from engine.cli.main import main
+
+    write_tiny_plugin(Path(os.environ["CLARITY_PLUGIN_PATH"]), "tiny-dn")
+    monkeypatch.setattr(engine.api, "_default_registry", None)
+    monkeypatch.setattr(backend_bench, "matmul_gflops", lambda: 100.0)
+    assert main(["bench", "-f", "tiny-dn", "--size", "40x32", "--tile", "16", "--backend", "all", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["backends"]
+    assert [r["backend"] for r in rows] == ["torch", "onnx"]
+    torch_row, onnx_row = rows
+    assert torch_row["export_seconds"] is None and onnx_row["export_seconds"] > 0  # fresh cache: exported
+    # tiny-dn: conv 3->8, 8->8, 8->3 (3x3) on 40x32 pixels = 2*9*(24+64+24)*1280 FLOP
+    assert torch_row["gflop"] == onnx_row["gflop"] == pytest.approx(2 * 9 * (24 + 64 + 24) * 1280 / 1e9)
+    assert onnx_row["gflops"] == pytest.approx(onnx_row["gflop"] / onnx_row["whole_seconds"])
+    assert onnx_row["of_limit"] == pytest.approx(onnx_row["gflops"] / 100.0)
+    assert (torch_row["tiles"], onnx_row["tiles"]) == (6, 6)
+    assert main(["bench", "-f", "tiny-dn", "--size", "40x32", "--backend", "all", "--no-whole"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:4] == ["filter", "backend", "size", "tile"]
+    assert table[2].split()[1] == "torch" and table[3].split()[1] == "onnx" and table[3].split()[4] == "0.00"  # cached
+    assert "matmul limit: 100 GFLOP/s" in table[-1]

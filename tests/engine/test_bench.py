@@ -62,9 +62,10 @@ def test_format_table() -> None:
     lines = text.splitlines()
     assert lines[0].split()[:3] == ["filter", "size", "out"]
     a = lines[2].split()
-    assert a == ["a", "100x50", "0.01", "cpu", "fp32", "32", "8", "1.000", "0.005", "2.000", "0.003", "2.00x", "400", "300"]
+    assert a == ["a", "100x50", "0.01", "cpu", "fp32", "torch", "32", "8", "1.000", "0.005", "2.000", "0.003", "2.00x",
+                 "400", "300"]  # fmt: skip
     b = lines[3].split()
-    assert b[7:9] == ["-", "-"] and b[11] == "-" and b[10] == "0.040"
+    assert b[8:10] == ["-", "-"] and b[12] == "-" and b[11] == "0.040"
     assert "b: careful" in text and "peak RSS" in text
 
 

@@ -57,7 +57,19 @@ def test_apply_writes_the_filtered_image(user_plugins: Path, photo: Path, tmp_pa
     want = expected_8bit(photo, "tiny-dn", params={"amount": 0.5})
     assert np.abs(got - want).max() <= 1
     assert np.abs(got - pixels(photo)).mean() > 1  # it really filtered
-    assert "out.png: 53x37, tiny-dn on cpu (fp32), 12 tile(s)" in capsys.readouterr().out
+    assert "out.png: 53x37, tiny-dn on cpu (fp32, torch), 12 tile(s)" in capsys.readouterr().out
+
+
+def test_apply_with_the_onnx_backend(user_plugins: Path, photo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out.png"
+    code = main(["apply", str(photo), str(out), "--filter", "tiny-sr", "--device", "cpu", "--tile", "16",
+                 "--backend", "onnx"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    assert "tiny-sr on cpu (fp32, onnx), 12 tile(s)" in capsys.readouterr().out
+    assert np.abs(pixels(out) - expected_8bit(photo, "tiny-sr")).max() <= 1
+    code = main(["apply", str(photo), str(tmp_path / "gpu.png"), "--filter", "tiny-sr", "--device", "cuda",
+                 "--backend", "onnx"])  # fmt: skip
+    assert code != 0 and "--device cpu" in capsys.readouterr().err  # no CUDA here, or onnx refused on the GPU
 
 
 def test_apply_reports_the_values_resolved_on_the_whole_image(
