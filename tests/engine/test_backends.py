@@ -20,7 +20,7 @@ from engine.runner import run_restorer
 from plugins.api import Restorer
 from tests.engine.test_runner import load_tiny, values
 from tests.plugin_factory import write_tiny_plugin
-from tests.plugins.test_builtin_models import FOLDERS, HEAVY, _manifest, _params, _restorer, _variants
+from tests.plugins.test_builtin_models import TILING_FOLDERS, _manifest, _params, _restorer, _variants
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -43,9 +43,12 @@ def conv(plugin_dir: Path) -> Restorer:
 # -- every built-in plugin (random weights): ONNX == PyTorch within 1e-4, tiled and whole ------------------------
 
 
-@pytest.mark.parametrize("folder", [pytest.param(f, marks=pytest.mark.slow) if f in HEAVY else f for f in FOLDERS])
+@pytest.mark.parametrize("folder", TILING_FOLDERS)  # the heavy ones are marked slow there
 def test_builtin_plugin_onnx_equals_torch_tiled_and_whole(folder: str) -> None:
-    """Every network variant (scale, model) whole; the first one also tiled (2 tiles) and on a gray image."""
+    """Every network variant (scale, model) whole; the first one also tiled (2 tiles) and on a gray image.
+
+    derain, dehaze and desnow are all-weather's restorer and network (checked in test_builtin_models).
+    """
     manifest = _manifest(folder)
     restorer = _restorer(folder)
     m = max(1, manifest.tiling.size_multiple)
