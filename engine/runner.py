@@ -263,7 +263,7 @@ class _BackendOnDevice:
 
 
 def _prepare_backend(
-    restorer: Restorer, options: RunOptions, device: ExecutionDevice, params: ParamValues, scale: int, area: Box
+    restorer: Restorer, options: RunOptions, device: ExecutionDevice, params: ParamValues, scale: int, area: Region
 ) -> _BackendOnDevice:
     """The backend hook (:mod:`engine.backends`): which restorer object runs the forwards on ``device``."""
     from engine.backends import prepare
