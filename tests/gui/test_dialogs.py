@@ -33,6 +33,7 @@ def test_batch_dialog_runs_folder_and_lists_failures(qtbot, window: MainWindow, 
     assert dialog.isVisible() and not dialog.overwrite.isChecked()  # never overwrite by default
     dialog.input_field.edit.setText(str(src))
     dialog.output_field.edit.setText(str(dst))
+    dialog.filter_combo.setCurrentIndex(dialog.filter_combo.findData("tiny"))
     assert dialog.filter_combo.currentData() == "tiny"
     dialog.form.set_value("amount", 0.5)
     reports: list = []
