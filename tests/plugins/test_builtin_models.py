@@ -337,8 +337,9 @@ def test_denoise_noise_level_and_model_choice_change_the_output() -> None:
     restorer = _restorer("denoise")
     x = torch.rand(1, 3, 16, 16)
     with torch.inference_mode():
-        a = restorer.forward(x, _params(manifest, noise_level=5.0))
-        b = restorer.forward(x, _params(manifest, noise_level=50.0))
+        # forward() gets resolved values: the default model "auto" is resolved by analyse() first
+        a = restorer.forward(x, _params(manifest, noise_level=5.0, model="gaussian"))
+        b = restorer.forward(x, _params(manifest, noise_level=50.0, model="gaussian"))
         c = restorer.forward(x, _params(manifest, noise_level=50.0, model="camera"))
         sigma = torch.full((1, 1, 1, 1), 50.0 / 255)
         torch.testing.assert_close(c, restorer.network["camera"](x, sigma))
