@@ -12,33 +12,14 @@ with the ``clarity apply`` command (the same path a user takes) and kept in ``--
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
-
-
-def centre_crop(im: Image.Image, size: int) -> Image.Image:
-    """The central ``size`` x ``size`` crop (or the whole image when smaller)."""
-    w, h = im.size
-    s = min(size, w, h)
-    left, top = (w - s) // 2, (h - s) // 2
-    return im.crop((left, top, left + s, top + s))
-
-
-def run_filter(src: Path, dst: Path, model: str, params: list[str]) -> str:
-    """Run ``clarity apply`` on one photo; returns its printed summary (which names the resolved noise level)."""
-    cmd = [sys.executable, "-m", "engine.cli.main", "apply", str(src), str(dst), "--filter", "denoise", "--param", f"model={model}"]
-    for p in params:
-        cmd += ["--param", p]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"clarity apply failed on {src.name}: {done.stderr.strip() or done.stdout.strip()}")
-    return done.stdout.strip()
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from sheet_tools import IMAGE_SUFFIXES, apply_filter, grid
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,22 +37,16 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"no images in {args.data}")
     work = args.keep or Path(tempfile.mkdtemp(prefix="denoise-sheet-"))
     work.mkdir(parents=True, exist_ok=True)
-    label_h, pad = 18, 4
-    c = args.crop
-    sheet = Image.new("RGB", (pad + (c + pad) * (1 + len(models)), pad + (c + label_h + pad) * len(photos)), "white")
-    draw = ImageDraw.Draw(sheet)
-    for row, photo in enumerate(photos):
-        y = pad + row * (c + label_h + pad)
-        tiles = [(f"{photo.name} (input)", Image.open(photo).convert("RGB"))]
+    rows = []
+    for photo in photos:
+        cells = [(f"{photo.name} (input)", Image.open(photo))]
         for model in models:
             dst = work / f"{photo.stem}_{model}.png"
-            summary = run_filter(photo, dst, model, args.param)
+            summary = apply_filter(photo, dst, "denoise", [f"model={model}", *args.param])
             print(f"{photo.name} {model}: {summary.splitlines()[-1] if summary else 'done'}")
-            tiles.append((model, Image.open(dst).convert("RGB")))
-        for col, (label, im) in enumerate(tiles):
-            x = pad + col * (c + pad)
-            sheet.paste(centre_crop(im, c), (x, y + label_h))
-            draw.text((x, y + 3), label, fill="black")
+            cells.append((model, Image.open(dst)))
+        rows.append(cells)
+    sheet = grid(rows, args.crop)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.out)
     print(f"sheet written to {args.out}")
