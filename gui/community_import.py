@@ -2,11 +2,18 @@
 
 :class:`CommunityImport` owns the feature so the main window only needs three hooks:
 ``add_menu`` after each Filter-menu rebuild, ``import_dropped`` in its drop handler, and the
-object itself. Importing is two steps: :func:`engine.model_import.inspect_model` (read with
-the restricted loader, detect with spandrel, measure the tiling; seconds, under a wait cursor),
-then :class:`ImportModelDialog` shows what was detected and asks for id, name and licence; only
-"Import" writes the plugin, and ``changed`` fires so the Filter menu is rebuilt at once.
-Removing an imported plugin is one click on its "Remove" entry.
+object itself. Importing is two steps, each a :class:`gui.worker.Job` (the app's one adapter for
+engine work) so the window never freezes, with a progress dialog whose Cancel stops the job:
+
+1. :func:`engine.model_import.inspect_model` (read with the restricted loader, detect with
+   spandrel, measure the tiling: seconds for small models, a minute or more for large ones);
+2. :class:`ImportModelDialog` shows what was detected and asks for id, name and licence; only
+   "Import" runs :func:`plugins.community.importer.write_plugin` (converts the weights), and
+   ``changed`` fires so the Filter menu is rebuilt at once.
+
+Cancelling either step leaves nothing behind (the plugin is written into a hidden staging folder
+that is removed, and renamed into place only at the very end). Errors become one message via
+``failed``. One import runs at a time. Removing an imported plugin is one click on its "Remove" entry.
 """
 
 from __future__ import annotations
@@ -16,7 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -25,11 +31,12 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMenu,
+    QProgressDialog,
     QVBoxLayout,
     QWidget,
 )
 
-from gui.worker import describe_error
+from gui.worker import Job, describe_error
 from plugins.community.importer import DEFAULT_LICENSE, ImportPlan, check_id_free, default_id, imported_plugins
 from plugins.community.model_file import MODEL_SUFFIXES, is_model_file
 
@@ -82,15 +89,30 @@ class ImportModelDialog(QDialog):
         super().accept()
 
 
+def progress_dialog(title: str, parent: QWidget) -> QProgressDialog:
+    """A window-modal progress dialog with Cancel, shown after half a second; closed by its owner."""
+    dialog = QProgressDialog(title, "Cancel", 0, 0, parent)
+    dialog.setWindowTitle(title)
+    dialog.setWindowModality(Qt.WindowModality.WindowModal)
+    dialog.setMinimumDuration(500)
+    dialog.setAutoClose(False)
+    dialog.setAutoReset(False)
+    dialog.setValue(0)
+    return dialog
+
+
 class CommunityImport(QObject):
     """The "Manage plugins" sub-menu, model-file drops and the import/remove actions of one window.
 
     ``registry()`` returns the app's plugin registry; ``changed`` fires after an import or a
-    removal (the window rebuilds its Filter menu); ``failed(title, message)`` reports errors.
+    removal (the window rebuilds its Filter menu); ``failed(title, message)`` reports errors;
+    ``cancelled`` fires when the user cancelled an inspection or a write. ``job`` is the running
+    :class:`Job` (``None`` when idle) and ``progress`` its dialog.
     """
 
     changed = Signal()
     failed = Signal(str, str)
+    cancelled = Signal()
 
     def __init__(self, parent_widget: QWidget, registry: Callable[[], PluginRegistry]) -> None:
         super().__init__(parent_widget)
@@ -98,6 +120,8 @@ class CommunityImport(QObject):
         self._registry = registry
         self.dialog: ImportModelDialog | None = None
         self.menu: QMenu | None = None
+        self.job: Job | None = None
+        self.progress: QProgressDialog | None = None
 
     def add_menu(self, filter_menu: QMenu) -> QMenu:
         """Append "Manage plugins" (Import model file..., one Remove entry per imported plugin).
@@ -126,7 +150,7 @@ class CommunityImport(QObject):
         self.menu = menu
         return menu
 
-    def choose_and_import(self) -> ImportModelDialog | None:
+    def choose_and_import(self) -> Job | None:
         """Ask for a model file, then :meth:`import_file` it."""
         path, _ = QFileDialog.getOpenFileName(self._widget, "Import model file", "", FILE_FILTER)
         return self.import_file(Path(path)) if path else None
@@ -138,42 +162,79 @@ class CommunityImport(QObject):
         self.import_file(path)
         return True
 
-    def import_file(self, path: Path) -> ImportModelDialog | None:
-        """Inspect ``path`` and open the (non-blocking) confirmation dialog; ``None`` on error."""
+    def busy(self) -> bool:
+        """True while an inspection or a write runs."""
+        return self.job is not None and self.job.is_running()
+
+    def import_file(self, path: Path) -> Job | None:
+        """Start inspecting ``path`` on a worker; the confirmation dialog opens when it is done.
+
+        Returns the job (``None`` when another import is still running: that is reported).
+        """
         from engine.model_import import inspect_model
 
-        QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-        try:
-            plan = inspect_model(Path(path))
-        except Exception as exc:  # noqa: BLE001 - every failure becomes one message
-            self.failed.emit("Cannot import model", describe_error(exc))
+        path = Path(path)
+        return self._start(
+            lambda report, cancel: inspect_model(path, progress=report, cancel=cancel),
+            f"Inspecting {path.name}",
+            self._inspected,
+        )
+
+    def _start(self, task: Callable, title: str, on_finished: Callable[[object], None]) -> Job | None:  # type: ignore[type-arg]
+        if self.busy():
+            self.failed.emit("Cannot import model", "another model import is still running; wait for it or cancel it")
             return None
-        finally:
-            QGuiApplication.restoreOverrideCursor()
+        job = Job(task, name="clarity-model-import", parent=self)
+        progress = progress_dialog(title, self._widget)
+        progress.canceled.connect(job.cancel)
+        job.report.connect(lambda p: progress.setLabelText(f"{title}: {getattr(p, 'message', '')}"))
+        job.progress.connect(lambda done, total: (progress.setMaximum(total), progress.setValue(done)))
+        job.finished.connect(on_finished)
+        job.failed.connect(lambda message: self.failed.emit("Cannot import model", message))
+        job.cancelled.connect(self.cancelled.emit)
+        job.done.connect(lambda: self._close_progress(progress))
+        self.job, self.progress = job, progress
+        return job.start()
+
+    def _close_progress(self, progress: QProgressDialog) -> None:
+        progress.canceled.disconnect()  # closing a QProgressDialog emits canceled
+        progress.close()
+        progress.deleteLater()
+        if self.progress is progress:
+            self.progress = None
+
+    def cancel(self) -> None:
+        """Cancel the running inspection or write (as the progress dialog's Cancel does)."""
+        if self.job is not None:
+            self.job.cancel()
+
+    def shutdown(self) -> None:
+        """Cancel and join the running job (window closing)."""
+        if self.job is not None:
+            self.job.shutdown()
+
+    def _inspected(self, plan: object) -> None:
+        assert isinstance(plan, ImportPlan)
         registry = self._registry()
         dialog = ImportModelDialog(plan, registry.user_plugin_dir(), registry, self._widget)
         dialog.accepted.connect(lambda d=dialog: self._write(d))
         self.dialog = dialog
         dialog.open()
-        return dialog
 
-    def _write(self, dialog: ImportModelDialog) -> None:
+    def _write(self, dialog: ImportModelDialog) -> Job | None:
         from plugins.community.importer import write_plugin
+        from plugins.community.measure import Steps
 
         registry = self._registry()
-        try:
-            write_plugin(
-                dialog.plan,
-                registry.user_plugin_dir(),
-                plugin_id=dialog.id_edit.text().strip(),
-                name=dialog.name_edit.text(),
-                license_text=dialog.license_edit.text(),
-                registry=registry,
-            )
-        except Exception as exc:  # noqa: BLE001 - every failure becomes one message
-            self.failed.emit("Cannot import model", describe_error(exc))
-            return
-        self.changed.emit()
+        parent = registry.user_plugin_dir()
+        plugin_id, name, license_text = dialog.id_edit.text().strip(), dialog.name_edit.text(), dialog.license_edit.text()
+
+        def task(_report: Callable, cancel: object) -> Path:  # type: ignore[type-arg]
+            steps = Steps(None, lambda: bool(getattr(cancel, "cancelled", False)))
+            return write_plugin(dialog.plan, parent, plugin_id=plugin_id, name=name, license_text=license_text,
+                                registry=registry, steps=steps)  # fmt: skip
+
+        return self._start(task, f"Writing plugin {plugin_id}", lambda _folder: self.changed.emit())
 
     def remove(self, plugin_id: str) -> None:
         """Delete the imported plugin ``plugin_id`` (one click; the original file is untouched)."""

@@ -658,10 +658,11 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ closing
     def shutdown(self) -> None:
-        """Cancel and join every background job owned by the window's dialogs."""
+        """Cancel and join every background job owned by the window's dialogs (and a model import)."""
         for dialog in (self.filter_dialog, self.batch_dialog):
             if dialog is not None:
                 dialog.shutdown()
+        self.community.shutdown()
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
         if not self.maybe_save():

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.core.errors import PluginError
-from plugins.community.detect import Detection, detection_from_file
-from plugins.community.measure import DEFAULT_MIN_TILE, TiledError, TilingDecision, decide_tiling
+from plugins.community.detect import Detection, describe, load_descriptor
+from plugins.community.measure import DEFAULT_MIN_TILE, NO_STEPS, Steps, TiledError, TilingDecision, decide_tiling
 from plugins.community.runtime import GENERATED_MARKER
 from plugins.manifest import ID_PATTERN, MANIFEST_NAME, load_manifest
 from plugins.scaffold import slugify
@@ -62,21 +62,32 @@ class ImportPlan:
             + (f", min tile {t.spec.min_tile} px" if t.spec.min_tile else "")
             + f" ({t.reason})",
             f"half precision: fp16 {'yes' if d.fp16 else 'no'}, bf16 {'yes' if d.bf16 else 'no'}",
+            f"measured in {t.seconds:.1f} s (test run, receptive field, tiled check)",
         ]
 
 
-def inspect_model(path: Path, *, tiled_error: TiledError, min_tile: int = DEFAULT_MIN_TILE) -> ImportPlan:
+def inspect_model(
+    path: Path, *, tiled_error: TiledError, min_tile: int = DEFAULT_MIN_TILE, steps: Steps = NO_STEPS
+) -> ImportPlan:
     """Read, detect and measure ``path`` (raises ModelFileError with one line on any problem).
 
     ``tiled_error`` is the engine's tiled-vs-whole check; callers use
-    :func:`engine.model_import.inspect_model`, which supplies it.
+    :func:`engine.model_import.inspect_model`, which supplies it. ``steps`` reports the stages
+    and raises :class:`~engine.core.errors.CancelledError` when the caller cancels; nothing is
+    written by an inspection, so a cancel leaves nothing behind.
     """
     from engine.core.hashing import sha256_file
+    from plugins.community.model_file import read_state_dict
 
     path = Path(path)
-    detection, state, descriptor = detection_from_file(path)
-    tiling = decide_tiling(descriptor, detection, tiled_error=tiled_error, min_tile=min_tile)
-    return ImportPlan(path, sha256_file(path), detection, tiling, state)
+    steps.stage(0)
+    state = read_state_dict(path)
+    source_sha256 = sha256_file(path)
+    steps.stage(1)
+    descriptor = load_descriptor(state, path.name)
+    detection = describe(descriptor)
+    tiling = decide_tiling(descriptor, detection, tiled_error=tiled_error, min_tile=min_tile, steps=steps)
+    return ImportPlan(path, source_sha256, detection, tiling, state)
 
 
 def default_id(path: Path) -> str:
@@ -213,11 +224,13 @@ def write_plugin(
     name: str | None = None,
     license_text: str | None = None,
     registry: PluginRegistry | None = None,
+    steps: Steps = NO_STEPS,
 ) -> Path:
     """Write the plugin folder ``parent/<id>`` for ``plan`` and return it (see the module contract).
 
     Raises :class:`PluginError` for an invalid id, an id that already exists (in any plugin
-    source) or a folder that already exists.
+    source) or a folder that already exists. ``steps.check()`` runs between the writes and just
+    before the final rename: a cancel there raises CancelledError and removes the staging folder.
     """
     from safetensors.torch import save_file
 
@@ -235,11 +248,13 @@ def write_plugin(
         weights = staging / WEIGHTS_FILE
         state = {k: v.detach().to("cpu").contiguous().clone() for k, v in plan.state_dict.items()}
         save_file(state, str(weights), metadata={"source": plan.source.name, "source_sha256": plan.source_sha256})
+        steps.check()
         digest = sha256_file(weights)
         (staging / "model.py").write_text(model_py_text(plan), encoding="utf-8")
         (staging / MANIFEST_NAME).write_text(manifest_text(plan, plugin_id, name, license_text, digest), encoding="utf-8")
         (staging / "MODEL.md").write_text(model_card_text(plan, name, license_text, digest), encoding="utf-8")
         load_manifest(staging / MANIFEST_NAME)  # the generated manifest must pass the normal validation
+        steps.check()
         os.rename(staging, target)  # atomic; fails rather than replacing an existing folder
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -31,6 +31,12 @@ def _action(menu: QMenu, name: str) -> QAction | None:
     return next((a for a in menu.actions() if a.objectName() == name), None)
 
 
+def _confirmation(window, qtbot):  # noqa: ANN001, ANN202
+    """The confirmation dialog, once the inspection running on a worker has finished."""
+    qtbot.waitUntil(lambda: window.community.dialog is not None, timeout=20_000)
+    return window.community.dialog
+
+
 def _click_import(dialog) -> None:  # noqa: ANN001
     dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
 
@@ -41,8 +47,8 @@ def test_drop_model_file_confirm_then_filter_appears_and_remove_in_one_click(win
     assert "tiny-compact" not in window.filter_actions
 
     _drop(window, source)
-    dialog = window.community.dialog
-    assert dialog is not None and dialog.isVisible()
+    dialog = _confirmation(window, qtbot)
+    assert dialog.isVisible()
     text = dialog.detected.text()
     assert "architecture: RealESRGAN Compact" in text and "task: super-resolution; scale x4" in text
     assert "tiling: tiled, context 5 px" in text
@@ -55,8 +61,9 @@ def test_drop_model_file_confirm_then_filter_appears_and_remove_in_one_click(win
 
     dialog.id_edit.setText("tiny-compact")
     dialog.name_edit.setText("Tiny Compact")
-    _click_import(dialog)
-    qtbot.waitUntil(lambda: not dialog.isVisible())
+    with qtbot.waitSignal(window.community.changed, timeout=20_000):
+        _click_import(dialog)  # the plugin is written on a worker
+    assert not dialog.isVisible()
     assert (plugin_path / "tiny-compact" / "weights.safetensors").is_file()
     action = window.filter_actions["tiny-compact"]  # no restart: the menu was rebuilt
     assert action.text() == "Tiny Compact" and action.property("usable") is True
@@ -69,23 +76,161 @@ def test_drop_model_file_confirm_then_filter_appears_and_remove_in_one_click(win
     assert "tiny-compact" not in window.filter_actions
 
 
-def test_menu_import_cancel_writes_nothing(window, plugin_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_menu_import_cancel_writes_nothing(window, plugin_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, qtbot) -> None:  # noqa: ANN001
     from safetensors.torch import save_file
 
     source = tmp_path / "tiny-dncnn.safetensors"
     save_file(tiny_state_dict("DnCNN"), str(source))
     monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(source), "")))
     _action(_manage_menu(window), "import-model").trigger()
-    dialog = window.community.dialog
+    dialog = _confirmation(window, qtbot)
     assert "task: denoise" in dialog.detected.text()
     dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel).click()
     assert sorted(p.name for p in plugin_path.iterdir()) == ["tiny"]
 
 
-def test_dropped_bad_model_file_is_one_message(window, tmp_path: Path, messages) -> None:  # noqa: ANN001
+def test_dropped_bad_model_file_is_one_message(window, tmp_path: Path, messages, qtbot) -> None:  # noqa: ANN001
     bad = tmp_path / "broken.pth"
     bad.write_bytes(b"\x80\x02garbage")
     _drop(window, bad)
+    qtbot.waitUntil(lambda: not window.community.busy() and bool(messages.texts("warning")), timeout=20_000)
     assert window.community.dialog is None
     (text,) = messages.texts("warning")
     assert text.startswith("broken.pth: ") and "\n" not in text
+
+
+def _progress_cancel(window) -> None:  # noqa: ANN001
+    """Click the Cancel button of the import's progress dialog."""
+    from PySide6.QtWidgets import QPushButton
+
+    progress = window.community.progress
+    assert progress is not None
+    progress.findChild(QPushButton).click()
+
+
+def test_import_runs_on_a_worker_the_event_loop_keeps_running(window, plugin_path: Path, tmp_path: Path,  # noqa: ANN001
+                                                              monkeypatch: pytest.MonkeyPatch, qtbot) -> None:  # fmt: skip
+    import threading
+
+    import engine.model_import as model_import
+    from PySide6.QtCore import QThread, QTimer
+
+    entered, release = threading.Event(), threading.Event()
+    threads: list[QThread] = []
+    real = model_import.tiled_error
+
+    def held(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - the slow part of an import, held open
+        threads.append(QThread.currentThread())
+        entered.set()
+        release.wait(20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model_import, "tiled_error", held)
+    source = tmp_path / "compact.pth"
+    torch.save(tiny_state_dict("Compact"), source)
+    ticks: list[int] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(5)
+    _drop(window, source)
+    try:
+        qtbot.waitUntil(lambda: entered.is_set() and len(ticks) >= 20, timeout=20_000)  # GUI thread still serves events
+        assert window.community.busy() and window.community.dialog is None
+        assert threads[0] is not window.thread()
+        assert window.community.progress is not None
+        assert window.community.progress.labelText().startswith("Inspecting compact.pth: checking tiled")
+        before = len(ticks)
+        qtbot.waitUntil(lambda: len(ticks) >= before + 10, timeout=5_000)
+    finally:
+        release.set()
+        timer.stop()
+    dialog = _confirmation(window, qtbot)
+    assert "tiling: tiled, context 5 px" in dialog.detected.text()
+
+
+def test_cancel_during_inspection_opens_nothing(window, plugin_path: Path, tmp_path: Path,  # noqa: ANN001
+                                                monkeypatch: pytest.MonkeyPatch, qtbot, messages) -> None:  # fmt: skip
+    import threading
+
+    import engine.model_import as model_import
+
+    entered, release = threading.Event(), threading.Event()
+    real = model_import.tiled_error
+
+    def held(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        entered.set()
+        release.wait(20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model_import, "tiled_error", held)
+    source = tmp_path / "compact.pth"
+    torch.save(tiny_state_dict("Compact"), source)
+    _drop(window, source)
+    qtbot.waitUntil(entered.is_set, timeout=20_000)
+    with qtbot.waitSignal(window.community.cancelled, timeout=20_000):
+        _progress_cancel(window)
+        release.set()
+    qtbot.waitUntil(lambda: not window.community.busy(), timeout=5_000)
+    assert window.community.dialog is None and messages.calls == []
+    assert window.community.progress is None
+    assert sorted(p.name for p in plugin_path.iterdir()) == ["tiny"]
+
+
+def test_cancel_while_writing_leaves_no_half_made_plugin_folder(window, plugin_path: Path, tmp_path: Path,  # noqa: ANN001
+                                                                monkeypatch: pytest.MonkeyPatch, qtbot, messages) -> None:  # fmt: skip
+    import threading
+
+    import safetensors.torch
+
+    source = tmp_path / "compact.safetensors"
+    safetensors.torch.save_file(tiny_state_dict("Compact"), str(source))
+    _drop(window, source)
+    dialog = _confirmation(window, qtbot)
+    dialog.id_edit.setText("half-made")
+
+    written, release = threading.Event(), threading.Event()
+    real_save = safetensors.torch.save_file
+
+    def held_save(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - the weights are on disk, the plugin is not done
+        real_save(*args, **kwargs)
+        written.set()
+        release.wait(20)
+
+    monkeypatch.setattr(safetensors.torch, "save_file", held_save)
+    _click_import(dialog)
+    qtbot.waitUntil(written.is_set, timeout=20_000)
+    staged = [p.name for p in plugin_path.iterdir() if p.name.startswith(".import-half-made")]
+    assert len(staged) == 1  # the half-made plugin exists, hidden, while the write is held
+    with qtbot.waitSignal(window.community.cancelled, timeout=20_000):
+        _progress_cancel(window)
+        release.set()
+    qtbot.waitUntil(lambda: not window.community.busy(), timeout=5_000)
+    assert sorted(p.name for p in plugin_path.iterdir()) == ["tiny"]  # no staging folder, no plugin
+    assert "half-made" not in window.filter_actions and messages.calls == []
+
+
+def test_a_second_import_while_one_runs_is_refused_with_one_message(window, tmp_path: Path,  # noqa: ANN001
+                                                                    monkeypatch: pytest.MonkeyPatch, qtbot, messages) -> None:  # fmt: skip
+    import threading
+
+    import engine.model_import as model_import
+
+    entered, release = threading.Event(), threading.Event()
+    real = model_import.tiled_error
+
+    def held(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        entered.set()
+        release.wait(20)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model_import, "tiled_error", held)
+    source = tmp_path / "compact.pth"
+    torch.save(tiny_state_dict("Compact"), source)
+    _drop(window, source)
+    qtbot.waitUntil(entered.is_set, timeout=20_000)
+    try:
+        assert window.community.import_file(source) is None
+        assert messages.texts("warning") == ["another model import is still running; wait for it or cancel it"]
+    finally:
+        release.set()
+    _confirmation(window, qtbot)
