@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from engine.batch import FAILED, OUTPUT_FORMATS, BatchJob, BatchProgress, BatchReport, FilterStep
 from engine.cancel import CancelToken
+from engine.core.text import one_line, printable
 from gui.devices import gui_words
 from gui.param_form import ParameterForm, RunOptionsForm
 from gui.worker import Job, ReportCallback
@@ -46,6 +47,12 @@ from plugins.api import PluginInfo
 
 BatchCall = Callable[..., BatchReport]
 """``run_batch``-compatible callable: ``(job, *, progress, cancel) -> BatchReport``."""
+
+
+def shown_name(path: Path, *, full: bool = False) -> str:
+    """A file's name (or whole path with ``full``) safe for a label: control characters, bidi
+    overrides and newlines in file names are shown as visible escapes (``\\x0a``, ``\\u202e``)."""
+    return printable(str(path) if full else Path(path).name, keep_newlines=False)
 
 
 class _FolderField(QWidget):
@@ -259,7 +266,7 @@ class BatchDialog(QDialog):
         self.per_file.setRange(0, max(1, fp.total) if fp else 1)
         self.per_file.setValue(fp.done if fp else 0)
         eta = f", about {p.eta_seconds:.0f} s left" if p.eta_seconds is not None else ""
-        name = p.current.name if p.current else ""
+        name = shown_name(p.current) if p.current else ""
         self.current.setText(f"{p.index + 1}/{p.total} {name}{eta}")
 
     def _confirm_overwrite(self, job: BatchJob) -> bool:
@@ -275,7 +282,7 @@ class BatchDialog(QDialog):
             return True
         answer = QMessageBox.question(
             self, "Replace existing files?",
-            f"{len(existing)} file(s) in {job.output_dir} already exist (e.g. {existing[0].name}). Outputs this batch "
+            f"{len(existing)} file(s) in {shown_name(job.output_dir, full=True)} already exist (e.g. {shown_name(existing[0])}). Outputs this batch "
             "already made with the same settings are kept; every other one will be replaced, including files you "
             "edited. Replace them?",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
@@ -306,10 +313,10 @@ class BatchDialog(QDialog):
                     "to replace them, or choose another output folder or file name.")
         self.summary.setText(report.summary() + hint)
         for outcome in failed:
-            self.failures.addItem(f"{outcome.source.name}: {gui_words(outcome.error)}")
+            self.failures.addItem(f"{shown_name(outcome.source)}: {one_line(gui_words(outcome.error))}")
         for outcome in report.outcomes:
             for warning in outcome.warnings:
-                self.warnings.addItem(f"{outcome.source.name}: {warning}")
+                self.warnings.addItem(f"{shown_name(outcome.source)}: {one_line(warning)}")
         self._show_lists()
         done = report.done + report.skipped + report.failed
         self.current.setText(f"Stopped after {done} of {len(report.outcomes)} file(s)." if report.cancelled

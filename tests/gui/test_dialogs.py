@@ -63,6 +63,26 @@ def test_batch_dialog_runs_folder_and_lists_failures(qtbot, window: MainWindow, 
     dialog.reject()
 
 
+def test_batch_dialog_shows_hostile_file_names_escaped(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+    import unicodedata
+
+    src, dst = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    hostile = "bad\nname\u202egnp\x1b[2J.png"  # newline, right-to-left override, terminal escape
+    (src / hostile).write_bytes(b"\x89PNG\r\n\x1a\n-- truncated --")
+    assert (src / hostile).is_file()  # a real file with that name
+    dialog = window.open_batch_dialog()
+    dialog.input_field.edit.setText(str(src))
+    dialog.output_field.edit.setText(str(dst))
+    dialog.start_button.click()
+    qtbot.waitUntil(lambda: not dialog.running, timeout=30000)
+    assert dialog.failures.count() == 1
+    text = dialog.failures.item(0).text()
+    assert text.startswith("bad\\x0aname\\u202egnp\\x1b[2J.png: ")
+    assert not [c for c in text if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
+    dialog.reject()
+
+
 def test_batch_dialog_reports_missing_input(window: MainWindow, tmp_path: Path) -> None:
     dialog = window.open_batch_dialog()
     dialog.input_field.edit.setText("")
