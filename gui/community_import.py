@@ -129,8 +129,7 @@ class CommunityImport(QObject):
         Called after every rebuild of the Filter menu; the previous sub-menu is deleted.
         """
         if self.menu is not None:
-            self.menu.setParent(None)
-            self.menu.deleteLater()
+            self.menu.deleteLater()  # not at once: this may run inside one of its own actions
         menu = filter_menu.addMenu("Manage plugins")
         menu.setObjectName("manage-plugins")
         action = menu.addAction("Import model file...")

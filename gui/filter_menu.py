@@ -7,12 +7,16 @@ the default filters come before the reference ones (a menu label or name that sa
 disabled, with a short reason in the label ("Denoise (no weights)") and the full reason as
 tooltip; plugins with an invalid manifest are listed under "Unavailable". The last entries are
 "Repeat" (given by the window) and "Reload plugins".
+
+Rebuilding (after a reload, an import or a removal) deletes the previous task sub-menus: a
+menu rebuilt any number of times holds exactly one sub-menu per task.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMenu
 
@@ -26,6 +30,9 @@ TASK_LABELS: dict[Task, str] = {
     Task.DESNOW: "Desnow",
     Task.OTHER: "Other",
 }
+
+GROUP_PROPERTY = "clarity-filter-group"
+"""Qt property naming the task of a sub-menu created by :func:`populate_filter_menu`."""
 
 SHORT_REASONS: dict[WeightsStatus, str] = {
     WeightsStatus.MISSING: "no weights",
@@ -53,7 +60,15 @@ def populate_filter_menu(
     reload_action: QAction,
     repeat_action: QAction | None = None,
 ) -> dict[str, QAction]:
-    """Clear ``menu`` and fill it; returns the plugin actions by plugin id."""
+    """Clear ``menu`` and fill it; returns the plugin actions by plugin id.
+
+    The task sub-menus of a previous call are deleted when control returns to the event loop
+    (``deleteLater``: a rebuild may be triggered from one of their own actions), so they never
+    accumulate.
+    """
+    for old in menu.findChildren(QMenu, options=Qt.FindChildOption.FindDirectChildrenOnly):
+        if old.property(GROUP_PROPERTY) is not None:
+            old.deleteLater()
     menu.clear()
     menu.setToolTipsVisible(True)
     actions: dict[str, QAction] = {}
@@ -67,6 +82,7 @@ def populate_filter_menu(
         sub = submenus.get(group)
         if sub is None:
             sub = menu.addMenu(group)
+            sub.setProperty(GROUP_PROPERTY, group)
             sub.setToolTipsVisible(True)
             submenus[group] = sub
         label = (m.menu or m.name) if m is not None else info.location.name

@@ -262,6 +262,20 @@ def test_plugin_added_at_runtime_appears_after_reload(window: MainWindow, plugin
     assert not broken.isEnabled() and "hash" in broken.toolTip().lower()
 
 
+def test_rebuilding_the_filter_menu_leaves_one_submenu_per_task(window: MainWindow, plugin_path: Path) -> None:
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QMenu
+
+    write_tiny_plugin(plugin_path, "late", menu="Late Arrival", task="derain")
+    for _ in range(5):  # reload, import and remove all rebuild the menu
+        window.reload_plugins_action.trigger()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    children = window.filter_menu.findChildren(QMenu, options=Qt.FindChildOption.FindDirectChildrenOnly)
+    shown = [a.menu().title() for a in window.filter_menu.actions() if a.menu() is not None]
+    assert {"Denoise", "Derain", "Manage plugins"} <= set(shown) and len(set(shown)) == len(shown)
+    assert sorted(m.title() for m in children) == sorted(shown)  # nothing left over from the 5 rebuilds
+
+
 def test_super_resolution_of_selection_makes_upscaled_crop(qtbot, window: MainWindow, photo, plugin_path: Path) -> None:  # noqa: ANN001
     write_tiny_plugin(plugin_path, "sr2", kind="sr", scale=2, task="super-resolution", menu="Upscale x2")
     window.reload_plugins_action.trigger()
