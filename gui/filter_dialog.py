@@ -19,7 +19,9 @@ so a finished dialog never keeps a copy of the photo alive.
 Apply will use, and each checked Auto box shows its value ("Auto: 14").
 
 Super-resolution with a selection: the engine crops the selection's bounding box and
-upscales it; the window then replaces the image with that upscaled crop (one undo step).
+upscales it; the window then replaces the image with that upscaled crop (one undo step). This
+follows the plugin's output *scale*, not its task: any plugin with scale > 1 (a scale-2 "other"
+plugin too) previews and applies the selection's bounding box upscaled.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from gui.param_form import ParameterForm, RunOptionsForm
 from gui.preview_view import PreviewView, clamp_rect, preview_region
 from gui.qimage import to_qimage
 from gui.worker import Job, ReportCallback
-from plugins.api import AUTO, ParamValue, PluginInfo, Task
+from plugins.api import AUTO, ParamValue, PluginInfo
 
 PREVIEW_MAX = 384
 PREVIEW_DEBOUNCE_MS = 300
@@ -89,7 +91,7 @@ class FilterDialog(QDialog):
         h, w = pixels.shape[:2]
         self._selection_box = Region.bounding(mask) if mask is not None else None
         self.crop = preview_region(visible, w, h, PREVIEW_MAX, self._selection_box)
-        if self._selection_box is not None and info.manifest.task is Task.SUPER_RESOLUTION:
+        if self._selection_box is not None and info.manifest.max_scale > 1:
             box = self._selection_box
             self.crop = self.crop.intersected(QRect(box.x, box.y, box.width, box.height))  # Apply upscales only the box
         self._preview_crop = QRect(self.crop)  # the area the running or last preview job computed
@@ -161,8 +163,20 @@ class FilterDialog(QDialog):
         self.schedule_preview()
 
     # -- description -------------------------------------------------------------------------
+    def _upscales(self, params: dict[str, ParamValue] | None = None) -> bool:
+        """True when a run with ``params`` (default: the form's) has an output scale above 1
+        (the ``scale`` parameter if the plugin declares one, else its first scale)."""
+        m = self.manifest
+        if m.parameter("scale") is not None:
+            value = (params if params is not None else self.params()).get("scale")
+            try:
+                return int(value) > 1  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                return m.max_scale > 1
+        return m.scales[0] > 1
+
     def _scope_note(self) -> str:
-        sr = self.manifest.task is Task.SUPER_RESOLUTION
+        sr = self._upscales()
         if sr and self._mask is not None:
             return "Super-resolution: the selection's bounding box is cropped and upscaled; it replaces the image (Undo restores it)."
         if sr:
@@ -205,7 +219,7 @@ class FilterDialog(QDialog):
             self._preview_job.cancel()
             return
         px, mask = self._crop_arrays()
-        sr = self.manifest.task is Task.SUPER_RESOLUTION
+        sr = self._upscales()
         self.preview_note.setText(self._region_note(mask, sr))
         if mask is not None and not sr and not mask.any():
             self.preview_result = None  # nothing in this area changes: the preview is the original

@@ -310,6 +310,26 @@ def test_scale_2_filter_of_another_task_crops_alpha_to_the_selection(qtbot, wind
     np.testing.assert_array_equal(window.document.alpha, resize_alpha(loaded[6:16, 4:24], 40, 20))
 
 
+def test_scale_2_filter_of_another_task_previews_the_selection_box_upscaled(qtbot, window: MainWindow, photo,  # noqa: ANN001
+                                                                             plugin_path: Path) -> None:  # fmt: skip
+    """Regression: the preview tested ``task is SUPER_RESOLUTION``, so a scale-2 "other" plugin
+    previewed the whole crop with the mask and got back only the box, stretched over the crop."""
+    import engine.api
+
+    write_tiny_plugin(plugin_path, "x2other", kind="sr", scale=2, task="other", menu="Other x2")
+    window.reload_plugins_action.trigger()
+    _open(window, photo)
+    window.set_selection(Selection.rectangle(4, 6, 20, 10))
+    dialog = _filter_dialog_via_menu(qtbot, window, "x2other")
+    assert (dialog.crop.x(), dialog.crop.y(), dialog.crop.width(), dialog.crop.height()) == (4, 6, 20, 10)
+    assert "bounding box" in dialog.note.text()
+    qtbot.waitUntil(lambda: dialog.preview_result is not None, timeout=30_000)
+    expected = engine.api.apply_filter(np.ascontiguousarray(window.document.pixels[6:16, 4:24]), "x2other").image
+    assert dialog.preview_result.shape == (20, 40, 3)
+    np.testing.assert_allclose(dialog.preview_result, expected, atol=1e-6)
+    dialog.reject()
+
+
 def test_unsaved_changes_prompt_and_save(qtbot, window: MainWindow, photo, messages, tmp_path: Path) -> None:  # noqa: ANN001
     from PySide6.QtWidgets import QMessageBox
 
