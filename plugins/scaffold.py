@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from engine.core.atomic import give_default_mode
 from engine.core.errors import PluginError
 from engine.core.hashing import sha256_file
 from plugins.api import Task
@@ -174,6 +175,7 @@ def scaffold_plugin(
     state = {k: v.detach().clone().contiguous() for k, v in net.state_dict().items()}
     weights = folder / "weights.safetensors"
     save_file(state, str(weights))
+    give_default_mode(weights)  # safetensors writes 0600
     (folder / "model.py").write_text(source, encoding="utf-8")
     (folder / MANIFEST_NAME).write_text(
         MANIFEST_TEMPLATE.format(plugin_id=plugin_id, name=display, task=task.value, scale=scale, sha256=sha256_file(weights)),

@@ -22,6 +22,7 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
+from engine.core.atomic import give_default_mode
 from engine.core.errors import WeightsError
 from engine.core.files import open_regular
 from engine.core.hashing import sha256_file_cached
@@ -260,6 +261,7 @@ def download_weights(
                 f"downloaded {spec.file} from {spec.url} has sha256 {actual[:12]}..., expected {spec.sha256[:12]}...; "
                 "the file was discarded (the server has a different version?)",
             )
+        give_default_mode(temp)  # mkstemp creates 0600; weights get the normal 0644 (umask)
         os.replace(temp, dest)
     except BaseException:
         temp.unlink(missing_ok=True)

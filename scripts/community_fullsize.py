@@ -43,18 +43,18 @@ def _factories() -> dict[str, Callable[[], object]]:
     from spandrel.architectures.SPAN import SPAN
     from spandrel.architectures.SwinIR import SwinIR
 
-    return {
-        "realesrgan-x4plus": lambda: ESRGAN(in_nc=3, out_nc=3, num_filters=64, num_blocks=23, scale=4),
+    return {  # cheapest first
         "realesr-general-x4v3": lambda: Compact(num_in_ch=3, num_out_ch=3, num_feat=64, num_conv=32, upscale=4,
                                                 act_type="prelu"),
+        "span-x4": lambda: SPAN(num_in_ch=3, num_out_ch=3, feature_channels=48, upscale=4),
+        "nafnet-width32": lambda: NAFNet(img_channel=3, width=32, middle_blk_num=12, enc_blk_nums=[2, 2, 4, 8],
+                                         dec_blk_nums=[2, 2, 2, 2]),
+        "drunet-color": lambda: DRUNet(in_nc=4, out_nc=3, nc=[64, 128, 256, 512], nb=4),
+        "scunet-color": lambda: SCUNet(in_nc=3, config=[4, 4, 4, 4, 4, 4, 4], dim=64),
         "swinir-m-x4": lambda: SwinIR(upscale=4, in_chans=3, img_size=48, window_size=8, img_range=1.0,
                                       depths=[6] * 6, embed_dim=180, num_heads=[6] * 6, mlp_ratio=2,
                                       upsampler="pixelshuffle", resi_connection="1conv"),
-        "span-x4": lambda: SPAN(num_in_ch=3, num_out_ch=3, feature_channels=48, upscale=4),
-        "drunet-color": lambda: DRUNet(in_nc=4, out_nc=3, nc=[64, 128, 256, 512], nb=4),
-        "scunet-color": lambda: SCUNet(in_nc=3, config=[4, 4, 4, 4, 4, 4, 4], dim=64),
-        "nafnet-width32": lambda: NAFNet(img_channel=3, width=32, middle_blk_num=12, enc_blk_nums=[2, 2, 4, 8],
-                                         dec_blk_nums=[2, 2, 2, 2]),
+        "realesrgan-x4plus": lambda: ESRGAN(in_nc=3, out_nc=3, num_filters=64, num_blocks=23, scale=4),
     }  # fmt: skip
 
 
@@ -76,14 +76,15 @@ def make(out: Path) -> None:
         print(f"{name}: {sum(v.numel() for v in state.values()):,} values", flush=True)
 
 
-def _child(cmd: list[str], env: dict[str, str]) -> tuple[int, str, float, float]:
-    """(returncode, stdout+stderr, wall s, peak RSS GiB) of a child process (os.wait4's rusage)."""
+def _child(cmd: list[str], env: dict[str, str]) -> tuple[int, str, float, float, float]:
+    """(returncode, stdout+stderr, wall s, peak RSS GiB, CPU s) of a child process (os.wait4's rusage)."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, output, time.perf_counter() - started, usage.ru_maxrss / 1024**2
+    cpu = usage.ru_utime + usage.ru_stime
+    return proc.returncode, output, time.perf_counter() - started, usage.ru_maxrss / 1024**2, cpu
 
 
 def crop_512(png: Path) -> object:
@@ -98,7 +99,10 @@ def crop_512(png: Path) -> object:
 
 
 def apply(plugin_id: str, png: Path, tile: int) -> None:
-    """Whole and tiled runs of ``plugin_id`` on the crop; prints JSON (times, max |tiled - whole|)."""
+    """Whole and tiled runs of ``plugin_id`` on the crop; prints JSON (times, max |tiled - whole|).
+
+    ``tile`` 0 skips the tiled run (a ``min-tile`` plugin whose minimum tile covers the crop
+    would only repeat the whole-image run)."""
     import numpy as np
 
     from engine.api import apply_filter
@@ -107,13 +111,13 @@ def apply(plugin_id: str, png: Path, tile: int) -> None:
     image = crop_512(png)
     result: dict[str, object] = {}
     outputs = []
-    for label, t in (("whole", 0), ("tiled", tile)):
+    for label, t in (("whole", 0), ("tiled", tile))[: 2 if tile else 1]:
         started = time.perf_counter()
         run = apply_filter(image, plugin_id, options=RunOptions(tile=t, device=DeviceKind.CPU, precision=Precision.FP32))
         result[f"{label}_s"] = round(time.perf_counter() - started, 1)
         result[f"{label}_warnings"] = list(run.warnings)
         outputs.append(run.image)
-    result["max_diff"] = float(np.abs(outputs[0] - outputs[1]).max())
+    result["max_diff"] = float(np.abs(outputs[0] - outputs[1]).max()) if tile else None
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -121,11 +125,11 @@ def run(out: Path, plugins: Path, png: Path, only: str | None, tile: int) -> Non
     """Import and apply every model; prints a markdown row per model."""
     env = dict(os.environ, CLARITY_PLUGIN_PATH=str(plugins), PYTHONPATH=str(ROOT))
     names = [only] if only else list(_factories())
-    fmt = {n: (".pth" if i % 2 == 0 else ".safetensors") for i, n in enumerate(names)}
+    fmt = {n: (".pth" if i % 2 == 0 else ".safetensors") for i, n in enumerate(_factories())}
     for name in names:
         model = out / f"{name}{fmt[name]}"
         cmd = [sys.executable, "-m", "engine.cli.main", "plugin", "import", str(model), "--id", name]
-        rc, text, wall, rss = _child(cmd, env)
+        rc, text, wall, rss, cpu = _child(cmd, env)
         print(text, flush=True)
         if rc != 0:
             print(f"| {name} | import failed: {text.strip().splitlines()[-1]} |", flush=True)
@@ -133,24 +137,21 @@ def run(out: Path, plugins: Path, png: Path, only: str | None, tile: int) -> Non
         measured = re.search(r"measured in ([\d.]+) s", text)
         arch = re.search(r"architecture: (.+?) \(", text)
         tiling = re.search(r"tiling: (\S+), context (\d+) px(?:, min tile (\d+) px)?", text)
-        rc, atext, awall, arss = _child([sys.executable, __file__, "apply", name, str(png), str(tile)], env)
+        tiled = bool(tiling and tiling.group(1) == "tiled")
+        rc, atext, awall, arss, acpu = _child([sys.executable, __file__, "apply", name, str(png), str(tile if tiled else 0)], env)
         found = re.search(r"RESULT (.*)", atext)
         res = json.loads(found.group(1)) if found else {}
         if not found:
             print(atext, flush=True)
+        diff = res.get("max_diff", "?") if tiled else "n/a (min tile >= crop: one tile)"
         print(
             f"| {name} ({fmt[name]}) | {arch.group(1) if arch else '?'} | "
-            f"{tiling.group(1) if tiling else '?'} ctx {tiling.group(2) if tiling else '?'}"
-            f"{' min ' + tiling.group(3) if tiling and tiling.group(3) else ''} | "
-            f"{wall:.0f} s ({measured.group(1) if measured else '?'} s measuring) | {rss:.2f} GiB | "
-            f"{res.get('whole_s', '?')} s / {res.get('tiled_s', '?')} s | {arap(arss)} | "
-            f"{res.get('max_diff', atext.strip().splitlines()[-1] if atext.strip() else '?')} |",
+            f"{tiling.group(1) if tiling else '?'}, context {tiling.group(2) if tiling else '?'}"
+            f"{', min tile ' + tiling.group(3) if tiling and tiling.group(3) else ''} | "
+            f"{wall:.0f} s wall, {cpu:.0f} s CPU ({measured.group(1) if measured else '?'} s measuring) | {rss:.2f} GiB | "
+            f"{res.get('whole_s', '?')} s / {res.get('tiled_s', '-')} s wall, {acpu:.0f} s CPU | {arss:.2f} GiB | {diff} |",
             flush=True,
         )
-
-
-def arap(gib: float) -> str:
-    return f"{gib:.2f} GiB"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from engine.core.errors import ImageWriteError
 
-__all__ = ["atomic_output", "atomic_write_bytes", "atomic_write_text", "describe_os_error"]
+__all__ = ["atomic_output", "atomic_write_bytes", "atomic_write_text", "describe_os_error", "give_default_mode"]
 
 _HINTS: dict[int, str] = {
     errno.ENOSPC: "the disk is full; free some space or choose another folder",
@@ -64,6 +64,31 @@ def _create_temp(path: Path) -> Path:
         os.close(fd)
         return tmp
     raise ImageWriteError(f"cannot write '{path}': could not create a unique temporary file in {path.parent}")
+
+
+def give_default_mode(path: Path) -> int:
+    """Give ``path`` the permissions a new file gets in its folder (0666 minus the umask, e.g. 0644).
+
+    For files written by libraries that create them private (``safetensors.torch.save_file``
+    writes mode 0600, ``tempfile.mkstemp`` too). The mode is read from a probe file created with
+    0666 next to ``path`` (so the umask and the folder's default ACL apply) without touching the
+    process umask, which other threads share. Returns the mode set.
+    """
+    path = Path(path)
+    for _ in range(16):
+        probe = path.with_name(f".~mode.{secrets.token_hex(4)}")
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        try:
+            mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        finally:
+            os.close(fd)
+            _remove_quietly(probe)
+        os.chmod(path, mode)
+        return mode
+    raise OSError(f"cannot create a probe file next to {path}")  # pragma: no cover
 
 
 def _fsync_file(path: Path) -> None:

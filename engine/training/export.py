@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from engine.core.atomic import atomic_output, atomic_write_text
+from engine.core.atomic import atomic_output, atomic_write_text, give_default_mode
 from engine.core.errors import ClarityError
 from engine.core.hashing import sha256_file
 from engine.training.checkpoint import CheckpointMeta, load_checkpoint, unprefixed
@@ -209,6 +209,7 @@ def export_checkpoint(
     cfg = TrainConfig.from_toml_text(meta.config_toml, source=f"{ckpt} (stored config)")
     with atomic_output(target, overwrite=True) as tmp:
         save_file(out_state, str(tmp), metadata={"arch": cfg.model.arch, "step": str(meta.step), "source": source})
+        give_default_mode(tmp)  # safetensors writes 0600; a re-export keeps the existing file's mode
     digest = sha256_file(target)
     new_text, _ = set_weights_sha256(text, weights_name, digest, f"{weights_name}.safetensors")
     atomic_write_text(manifest, new_text)

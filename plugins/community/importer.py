@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.core.atomic import give_default_mode
 from engine.core.errors import PluginError
 from plugins.community.detect import Detection, describe, load_descriptor
 from plugins.community.measure import DEFAULT_MIN_TILE, NO_STEPS, Steps, TiledError, TilingDecision, decide_tiling
@@ -243,17 +244,19 @@ def write_plugin(
     parent = Path(parent)
     target = parent / plugin_id
     parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".import-{plugin_id}-", dir=parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".import-{plugin_id}-", dir=parent))  # 0700 until complete
     try:
         weights = staging / WEIGHTS_FILE
         state = {k: v.detach().to("cpu").contiguous().clone() for k, v in plan.state_dict.items()}
         save_file(state, str(weights), metadata={"source": plan.source.name, "source_sha256": plan.source_sha256})
+        mode = give_default_mode(weights)  # safetensors writes 0600; plugin files get the normal 0644 (umask)
         steps.check()
         digest = sha256_file(weights)
         (staging / "model.py").write_text(model_py_text(plan), encoding="utf-8")
         (staging / MANIFEST_NAME).write_text(manifest_text(plan, plugin_id, name, license_text, digest), encoding="utf-8")
         (staging / "MODEL.md").write_text(model_card_text(plan, name, license_text, digest), encoding="utf-8")
         load_manifest(staging / MANIFEST_NAME)  # the generated manifest must pass the normal validation
+        os.chmod(staging, mode | (mode & 0o444) >> 2)  # a folder: searchable where readable (0755)
         steps.check()
         os.rename(staging, target)  # atomic; fails rather than replacing an existing folder
     except BaseException:

@@ -138,3 +138,21 @@ def test_list_json_shows_the_imported_plugin(tmp_path: Path, monkeypatch: pytest
     assert main(["list", "--json"]) == 0
     entry = next(p for p in json.loads(capsys.readouterr().out)["plugins"] if p["id"] == "tiny-compact")
     assert (entry["name"], entry["status"], entry["scales"]) == ("Tiny Compact", "ok", [4])
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_imported_plugin_files_get_normal_permissions(umask: int, tmp_path: Path) -> None:
+    """safetensors writes 0600 and mkdtemp 0700: the plugin must get 0666/0777 minus the umask."""
+    import os
+    import stat
+
+    source = save_model("DnCNN", tmp_path, ".safetensors")
+    previous = os.umask(umask)
+    try:
+        assert main(["plugin", "import", str(source), "--dir", str(tmp_path / "u")]) == 0
+    finally:
+        os.umask(previous)
+    folder = tmp_path / "u" / "tiny-dncnn"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~umask
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()}
+    assert modes == dict.fromkeys(["MODEL.md", "model.py", "plugin.toml", "weights.safetensors"], 0o666 & ~umask)

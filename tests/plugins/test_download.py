@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import http.server
 import threading
 from collections.abc import Iterator
@@ -51,6 +53,9 @@ def test_download_verifies_and_reports_progress(server, tmp_path: Path) -> None:
     assert calls[0] == (0, len(payload)) and calls[-1] == (len(payload), len(payload))
     assert [d for d, _ in calls] == sorted(d for d, _ in calls) and len(calls) >= 3
     assert list(dest.parent.iterdir()) == [dest]  # no temp file left
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o666 & ~umask  # not mkstemp's 0600
 
 
 def test_mismatch_deletes_temp_and_keeps_old_file(server, tmp_path: Path) -> None:

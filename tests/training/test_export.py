@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 import sys
 import textwrap
 from pathlib import Path
@@ -88,6 +90,9 @@ def test_export_run_into_plugin_folder(tmp_path: Path, arch_module: str) -> None
     assert all(v.dtype == torch.float16 for v in w.values())
     assert torch.allclose(w["head.weight"].float(), ckpt["ema.head.weight"], atol=1e-3)
     digest = hashlib.sha256((plugin / "gray.safetensors").read_bytes()).hexdigest()
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE((plugin / "gray.safetensors").stat().st_mode) == 0o666 & ~umask  # not safetensors' 0600
     entries = tomllib.loads((plugin / "plugin.toml").read_text())["weights"]
     assert entries[0]["sha256"] == digest and entries[1]["sha256"] == ""
     card = (plugin / "MODEL.md").read_text()
