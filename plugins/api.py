@@ -115,6 +115,9 @@ class WeightsFileSpec:
     """One weights file of a plugin: ``file`` relative to the plugin folder, its sha256, optional url.
 
     ``size`` (bytes, optional) caps a download: more bytes than that are never fetched.
+    ``network`` (optional) names the factory of the network the file holds (``module:callable``),
+    whose spec in :mod:`plugins.nets.specs` then gives the plugin's scales, channels, precisions
+    and tiling.
     """
 
     name: str
@@ -122,6 +125,7 @@ class WeightsFileSpec:
     sha256: str
     url: str | None = None
     size: int | None = None
+    network: str | None = None
 
 
 class PluginSource(str, enum.Enum):

@@ -36,6 +36,8 @@ from plugins.api import (
     TilingSpec,
     WeightsFileSpec,
 )
+from plugins.nets.specs import spec_for, suggest
+from plugins.spec import PluginGeometry, combine
 
 MANIFEST_NAME = "plugin.toml"
 """File name of a plugin manifest inside its folder."""
@@ -55,7 +57,9 @@ TILING_KEYS: frozenset[str] = frozenset({"policy", "context", "size_multiple", "
 PARAMETER_KEYS: frozenset[str] = frozenset(
     {"name", "type", "label", "help", "min", "max", "step", "default", "auto", "choices"}
 )
-WEIGHTS_KEYS: frozenset[str] = frozenset({"name", "file", "sha256", "url", "size"})
+WEIGHTS_KEYS: frozenset[str] = frozenset({"name", "file", "sha256", "url", "size", "network"})
+SPEC_KEYS: tuple[str, ...] = ("scale", "channels", "fp16", "bf16", "tiling")
+"""Top-level keys that describe the network: declared inline, or by the network specs the weights name."""
 REFUSED_WEIGHT_SUFFIXES: frozenset[str] = frozenset({".pt", ".pth", ".ckpt", ".bin", ".pkl", ".pickle", ".tar", ".zip"})
 
 
@@ -193,14 +197,20 @@ def manifest_from_dict(data: Mapping[str, Any], path: Path) -> Manifest:
     description = check.string(data, "description", "description", required=False)
     license_ = check.string(data, "license", "license", required=False)
     entry = _entry(check, data)
-    scales = _scales(check, data)
-    channels = _channels(check, data)
-    fp16 = check.boolean(data, "fp16", "fp16", False)
-    bf16 = check.boolean(data, "bf16", "bf16", False)
     onnx = check.boolean(data, "onnx", "onnx", True)
-    tiling = _tiling(check, data)
-    parameters = _parameters(check, data, scales)
     weights = _weights(check, data)
+    geometry = _network_geometry(check, data, weights)
+    if geometry is not None:
+        scales, channels, fp16, bf16, tiling = (
+            geometry.scales, geometry.channels, geometry.fp16, geometry.bf16, geometry.tiling,
+        )
+    else:
+        scales = _scales(check, data)
+        channels = _channels(check, data)
+        fp16 = check.boolean(data, "fp16", "fp16", False)
+        bf16 = check.boolean(data, "bf16", "bf16", False)
+        tiling = _tiling(check, data)
+    parameters = _parameters(check, data, scales)
     return Manifest(
         id=plugin_id,
         name=name,
@@ -220,6 +230,40 @@ def manifest_from_dict(data: Mapping[str, Any], path: Path) -> Manifest:
         tiling=tiling,
         weights=weights,
     )
+
+
+def _network_geometry(check: _Checker, data: Mapping[str, Any], weights: tuple[WeightsFileSpec, ...]) -> PluginGeometry | None:
+    """The geometry given by the network specs the weights entries name, or ``None`` if they name none."""
+    named = [w for w in weights if w.network is not None]
+    if not named:
+        return None
+    for index, w in enumerate(weights):
+        if w.network is None:
+            raise check.fail(
+                f"weights[{index}].network",
+                f"is missing; the other weights entries name their network, so '{w.name}' must too",
+            )
+    for key in SPEC_KEYS:
+        if key in data:
+            raise check.fail(
+                key,
+                f"is declared by the network spec of '{named[0].network}' (plugins/nets/specs.py); "
+                f"remove '{key}' from plugin.toml",
+            )
+    specs = []
+    for index, w in enumerate(weights):
+        spec = spec_for(w.network or "")
+        if spec is None:
+            raise check.fail(
+                f"weights[{index}].network",
+                f"'{w.network}' is not a built-in network{suggest(w.network or '')}; name one of plugins/nets/specs.py, "
+                "or remove 'network' and declare scale, channels, fp16, bf16 and [tiling] in plugin.toml",
+            )
+        specs.append(spec)
+    try:
+        return combine(specs)
+    except ValueError as exc:
+        raise check.fail("weights", f"the networks do not fit one plugin: {exc}") from None
 
 
 def _entry(check: _Checker, data: Mapping[str, Any]) -> str:
@@ -447,5 +491,8 @@ def _weights(check: _Checker, data: Mapping[str, Any]) -> tuple[WeightsFileSpec,
         size = table.get("size")
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size <= 0):
             raise check.fail(prefix + "size", f"must be the file's size in bytes (a positive whole number), got {size!r}")
-        specs.append(WeightsFileSpec(name=name, file=file, sha256=sha.lower(), url=url_text or None, size=size))
+        network = check.string(table, "network", prefix + "network", required=False) or None
+        specs.append(
+            WeightsFileSpec(name=name, file=file, sha256=sha.lower(), url=url_text or None, size=size, network=network)
+        )
     return tuple(specs)

@@ -52,9 +52,9 @@ def _network(name: str) -> tuple[torch.nn.Module, Callable[[torch.Tensor], tuple
 
         return X4().eval(), lambda x: (x,)
     if name == "dncnn":
-        from plugins.denoise_dncnn.model import NETWORKS
+        from plugins.denoise_dncnn.model import dncnn_color
 
-        return NETWORKS["color"]().eval(), lambda x: (x,)
+        return dncnn_color().eval(), lambda x: (x,)
     raise SystemExit(f"unknown --net {name}")
 
 

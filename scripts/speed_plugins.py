@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib
 import re
 import shutil
 import sys
@@ -34,12 +33,14 @@ def make_speed_copy(folder_name: str, dest_root: Path, seed: int = 0) -> Path:
         shutil.rmtree(dest)
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__", "*.safetensors"))
     from engine.training.export import set_weights_sha256
+    from plugins.manifest import load_manifest
+    from plugins.nets.loading import network_factories
 
-    module = importlib.import_module(f"plugins.{folder_name}.model")
+    factories = network_factories(load_manifest(src))
     text = (dest / "plugin.toml").read_text()
     text = re.sub(r'^id = "([^"]+)"', r'id = "\1-speedtest"', text, count=1, flags=re.M)
     text = re.sub(r'^name = "([^"]+)"', r'name = "\1 (random weights, speed test)"', text, count=1, flags=re.M)
-    for name, factory in module.NETWORKS.items():
+    for name, factory in factories.items():
         torch.manual_seed(seed)
         state = {k: v.contiguous() for k, v in factory().state_dict().items()}
         _, file_name = set_weights_sha256(text, name, "0" * 64, f"{name}.safetensors")

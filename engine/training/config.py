@@ -7,11 +7,13 @@ Schema (every table optional except ``[model]`` and ``[data]``; see docs/trainin
     [model]
     arch = "plugins.denoise_dncnn.model:dncnn_gray"   # module:callable returning an nn.Module
     args = { depth = 17, features = 64 }            # scalar keyword arguments for the callable
-    input = "degraded"                              # degraded | upsampled (pre-upsampled SR input)
-    noise_map = false                               # true: net(x, sigma) with sigma (N,1,1,1)
-    scale_arg = false                               # true: net(x, ..., scale=s) for multi-scale SR
-    size_multiple = 1                               # validation input padded (reflect) to this
     channels_last = true                            # CUDA only
+    # how the network is called comes from its spec (plugins/nets/specs.py); only for a network
+    # without one (your own module) declare it here:
+    # input = "degraded"        # degraded | upsampled (pre-upsampled SR input)
+    # noise_map = false         # true: net(x, sigma) with sigma (N,1,1,1)
+    # scale_arg = false         # true: net(x, ..., scale=s) for multi-scale SR
+    # size_multiple = 1         # validation input padded (reflect) to this
     [data]
     train = ["/work/shared/data/train/bsd400-gray"]
     gray = true
@@ -42,6 +44,8 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from engine.core.errors import ClarityError
+from plugins.nets.specs import spec_for
+from plugins.spec import NetworkInput, NetworkSpec
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -55,24 +59,47 @@ class ConfigError(ClarityError):
     """A training config file is invalid; the message names the file and the key."""
 
 
+CALL_KEYS: tuple[str, ...] = ("input", "noise_map", "scale_arg", "size_multiple")
+"""``[model]`` keys that describe how the network is called: facts of its :class:`NetworkSpec`."""
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    """Which network to train and how it is called.
+    """Which network to train; how it is called is its :attr:`spec`.
 
-    ``input``: ``"degraded"`` feeds the degraded batch as is (denoisers, derain, LR-input SR);
-    ``"upsampled"`` feeds ``DegradedBatch.upsampled`` (bicubic pre-upsampled SR input, VDSR-style).
-    ``noise_map``: the network is called ``net(x, sigma)`` with ``sigma`` of shape ``(N,1,1,1)``
-    in ``[0, 1]`` units (sigma/255); otherwise ``net(x)``. ``scale_arg``: also pass
-    ``scale=<int>`` (multi-scale SR networks fed the LR image).
+    A network with a built-in spec (:mod:`plugins.nets.specs`, keyed by ``arch``) is called as its
+    spec says; ``input``, ``noise_map``, ``scale_arg`` and ``size_multiple`` may then be left out
+    (older configs carry them: accepted when they agree with the spec, an error otherwise). For a
+    network without a spec (a module of your own) they declare it, with the defaults
+    ``"degraded"``, ``false``, ``false``, ``1`` (see :class:`plugins.spec.NetworkSpec`).
+    ``None`` means "not given".
     """
 
     arch: str
     args: dict[str, Scalar] = field(default_factory=dict)
-    input: Literal["degraded", "upsampled"] = "degraded"
-    noise_map: bool = False
-    scale_arg: bool = False
-    size_multiple: int = 1
+    input: Literal["degraded", "upsampled"] | None = None
+    noise_map: bool | None = None
+    scale_arg: bool | None = None
+    size_multiple: int | None = None
     channels_last: bool = True
+
+    @property
+    def builtin_spec(self) -> NetworkSpec | None:
+        """The spec registered for ``arch`` in :mod:`plugins.nets.specs`, or ``None``."""
+        return spec_for(self.arch)
+
+    @property
+    def spec(self) -> NetworkSpec:
+        """How the network is called: its built-in spec, else the one these keys declare."""
+        builtin = self.builtin_spec
+        if builtin is not None:
+            return builtin
+        return NetworkSpec(
+            input=NetworkInput(self.input or NetworkInput.DEGRADED.value),
+            noise_map=bool(self.noise_map),
+            scale_arg=bool(self.scale_arg),
+            size_multiple=self.size_multiple or 1,
+        )
 
 
 @dataclass(frozen=True)
@@ -270,6 +297,10 @@ def _coerce(tp: Any, value: Any, source: str, key: str) -> Any:
         for a in args:
             if a is type(None):
                 continue
+            if get_origin(a) is Literal:
+                if value in get_args(a):
+                    return value
+                raise ConfigError(f"{source}: '{key}' = {value!r} is not one of {', '.join(map(repr, get_args(a)))}")
             if dataclasses.is_dataclass(a) and isinstance(value, dict):
                 return _build(a, value, source, key + ".")
             if isinstance(a, type) and _scalar_ok(a, value):
@@ -320,8 +351,9 @@ def _validate(cfg: TrainConfig) -> None:
         raise bad("run.minutes", "must be >= 0 (0 = no time budget)")
     if cfg.val.every > 0 and (not cfg.val.folders or not cfg.val.degradation):
         raise bad("val", "every > 0 needs folders and a degradation")
-    if cfg.model.size_multiple < 1:
+    if cfg.model.size_multiple is not None and cfg.model.size_multiple < 1:
         raise bad("model.size_multiple", "must be >= 1")
+    _check_against_spec(cfg, bad)
     d = cfg.distill
     if d is not None:
         if not d.teachers:
@@ -332,3 +364,31 @@ def _validate(cfg: TrainConfig) -> None:
             raise bad("distill.contrast_features", "'teacher' needs distill.feature_layers")
         if not 0 <= d.stage2_step <= cfg.run.steps:
             raise bad("distill.stage2_step", f"must be within 0..run.steps ({cfg.run.steps})")
+
+
+def _check_against_spec(cfg: TrainConfig, bad: typing.Callable[[str, str], ConfigError]) -> None:
+    """Keys of ``[model]`` that contradict the network's built-in spec, and data of the wrong channel count."""
+    spec = cfg.model.builtin_spec
+    if spec is None:
+        return
+    facts = spec.call_facts()
+    for key in CALL_KEYS:
+        given = getattr(cfg.model, key)
+        if given is not None and given != facts[key]:
+            raise bad(
+                f"model.{key}",
+                f"= {_toml(given)} contradicts the spec of network '{cfg.model.arch}' ({key} = {_toml(facts[key])}, "
+                "in plugins/nets/specs.py); remove the key: the spec says how the network is called",
+            )
+    if spec.channels_in == 1 and not cfg.data.gray:
+        raise bad("data.gray", f"must be true: network '{cfg.model.arch}' takes 1-channel (gray) images")
+    if spec.channels_in == 3 and cfg.data.gray:
+        raise bad("data.gray", f"must be false: network '{cfg.model.arch}' takes 3-channel (RGB) images")
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(value)

@@ -104,11 +104,10 @@ class Distiller(Trainer):
     def compute_loss(self, step: int, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # type: ignore[no-untyped-def]
         """The stage's objective (see the module docstring); returns the total and its terms."""
         d = self.dcfg
-        model = self.cfg.model
-        x = network_input(model, batch)
+        x = network_input(self.spec, batch)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        extra = [batch.sigma.to(x.dtype).view(-1, 1, 1, 1)] if model.noise_map and batch.sigma is not None else []
+        extra = [batch.sigma.to(x.dtype).view(-1, 1, 1, 1)] if self.spec.noise_map and batch.sigma is not None else []
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
             out, feats = forward_with_features(self.net, x, d.feature_layers, *extra)
         out = out.float()

@@ -24,6 +24,7 @@ from engine.core.atomic import atomic_output, atomic_write_text, give_default_mo
 from engine.core.errors import ClarityError
 from engine.core.hashing import sha256_file
 from engine.training.checkpoint import CheckpointMeta, load_checkpoint, unprefixed
+from plugins.nets.specs import canonical
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -60,12 +61,15 @@ def find_checkpoint(path: Path | str) -> Path:
     return p
 
 
-def set_weights_sha256(toml_text: str, weights_name: str, sha256: str, default_file: str) -> tuple[str, str]:
+def set_weights_sha256(
+    toml_text: str, weights_name: str, sha256: str, default_file: str, network: str | None = None
+) -> tuple[str, str]:
     """Return ``(new_text, file)``: ``toml_text`` with the sha256 of the ``[[weights]]`` entry ``weights_name`` set.
 
     Edited with :mod:`tomlkit`, so comments, spacing and key order survive: only that entry's
     ``sha256`` value changes (the key is added at the end of the entry if absent). A missing entry is
-    appended as a new ``[[weights]]`` table with ``file = default_file``.
+    appended as a new ``[[weights]]`` table with ``file = default_file``, and ``network = network``
+    when the other entries name their network (``network``: the factory of the exported weights).
     """
     import tomlkit
     from tomlkit.exceptions import TOMLKitError
@@ -82,6 +86,8 @@ def set_weights_sha256(toml_text: str, weights_name: str, sha256: str, default_f
     if entry is None:
         table = tomlkit.table()
         table.update({"name": weights_name, "file": default_file, "sha256": sha256})
+        if network and any("network" in e for e in entries):
+            table["network"] = network
         entries.append(table)
         return tomlkit.dumps(doc), default_file
     entry["sha256"] = sha256
@@ -207,11 +213,12 @@ def export_checkpoint(
     if plugin.resolve() not in target.parents:
         raise ExportError(f"weights file '{file_name}' of entry '{weights_name}' leaves the plugin folder; use a plain file name")
     cfg = TrainConfig.from_toml_text(meta.config_toml, source=f"{ckpt} (stored config)")
+    network = canonical(cfg.model.arch)
     with atomic_output(target, overwrite=True) as tmp:
         save_file(out_state, str(tmp), metadata={"arch": cfg.model.arch, "step": str(meta.step), "source": source})
         give_default_mode(tmp)  # safetensors writes 0600; a re-export keeps the existing file's mode
     digest = sha256_file(target)
-    new_text, _ = set_weights_sha256(text, weights_name, digest, f"{weights_name}.safetensors")
+    new_text, _ = set_weights_sha256(text, weights_name, digest, f"{weights_name}.safetensors", network)
     atomic_write_text(manifest, new_text)
     params = _parameter_count(cfg.model.arch, dict(cfg.model.args), state)
     card = render_model_card(

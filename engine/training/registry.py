@@ -16,16 +16,12 @@ from collections.abc import Callable, Mapping
 import torch
 
 from engine.core.errors import ClarityError
+from plugins.nets.specs import LEGACY_ARCHES
+
+__all__ = ["LEGACY_ARCHES", "ArchError", "build_model", "count_parameters", "register_arch", "registered_arches", "resolve_arch"]
 
 _ALIASES: dict[str, str] = {}
 
-LEGACY_ARCHES: dict[str, str] = {
-    "plugins.derain.model:derain_net": "plugins.nets.weather:weather_net",
-    "plugins.dehaze.model:dehaze_net": "plugins.nets.weather:weather_net",
-    "plugins.desnow.model:desnow_net": "plugins.nets.weather:weather_net",
-    "plugins.all_weather.model:all_weather_net": "plugins.nets.weather:weather_net",
-}
-"""Names of networks whose module moved; checkpoints store ``model.arch``, so these keep resolving."""
 
 
 class ArchError(ClarityError):

@@ -48,12 +48,13 @@ from engine.training.checkpoint import (
     save_checkpoint,
     unprefixed,
 )
-from engine.training.config import ModelConfig, TrainConfig
+from engine.training.config import TrainConfig
 from engine.training.ema import EMA
 from engine.training.logs import TrainLog, TrainRow, ValRow
 from engine.training.losses import pixel_loss
 from engine.training.registry import build_model
 from engine.training.schedule import lr_for
+from plugins.spec import NetworkInput, NetworkSpec
 
 LogFn = Callable[[str], None]
 
@@ -83,23 +84,23 @@ def pick_device(name: str) -> torch.device:
     return resolve_device(name).torch_device
 
 
-def call_network(net: torch.nn.Module, model: ModelConfig, x: torch.Tensor, sigma: torch.Tensor | None, scale: int) -> torch.Tensor:
-    """The forward adapter: ``net(x)``, ``net(x, sigma)`` (``noise_map``) and/or ``scale=`` (``scale_arg``)."""
+def call_network(net: torch.nn.Module, spec: NetworkSpec, x: torch.Tensor, sigma: torch.Tensor | None, scale: int) -> torch.Tensor:
+    """The forward adapter the spec describes: ``net(x)``, ``net(x, sigma)`` (``noise_map``) and/or ``scale=`` (``scale_arg``)."""
     args: list[torch.Tensor] = [x]
-    if model.noise_map:
+    if spec.noise_map:
         if sigma is None:
-            raise ClarityError("model.noise_map = true but the degradation gives no sigma; use an awgn/camera degradation")
+            raise ClarityError("the network takes a noise level (noise_map) but the degradation gives no sigma; use an awgn/camera degradation")
         args.append(sigma.to(x.dtype).view(-1, 1, 1, 1))
-    if model.scale_arg:
+    if spec.scale_arg:
         return net(*args, scale=scale)
     return net(*args)
 
 
-def network_input(model: ModelConfig, batch) -> torch.Tensor:  # type: ignore[no-untyped-def]
-    """``batch.degraded`` or, for ``input = "upsampled"``, ``batch.upsampled``."""
-    if model.input == "upsampled":
+def network_input(spec: NetworkSpec, batch) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    """``batch.degraded`` or, for a network fed the upsampled image (``NetworkInput.UPSAMPLED``), ``batch.upsampled``."""
+    if spec.input is NetworkInput.UPSAMPLED:
         if batch.upsampled is None:
-            raise ClarityError("model.input = 'upsampled' but the degradation gives no upsampled image; use a bicubic:S degradation")
+            raise ClarityError("the network takes the upsampled image (input = 'upsampled') but the degradation gives none; use a bicubic:S degradation")
         return batch.upsampled
     return batch.degraded
 
@@ -145,6 +146,7 @@ class Trainer:
         self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.run.amp) if self.cuda else None
         self.channels_last = self.cuda and cfg.model.channels_last
 
+        self.spec = cfg.model.spec
         seed_everything(cfg.seed)
         self.net = build_model(cfg.model.arch, cfg.model.args).to(self.device)
         if init is not None:
@@ -201,11 +203,11 @@ class Trainer:
 
     def compute_loss(self, step: int, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:  # type: ignore[no-untyped-def]
         """Total loss of one batch plus its named terms (detached later for logging)."""
-        x = network_input(self.cfg.model, batch)
+        x = network_input(self.spec, batch)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
-            out = call_network(self.net, self.cfg.model, x, batch.sigma, batch.scale)
+            out = call_network(self.net, self.spec, x, batch.sigma, batch.scale)
         loss = pixel_loss(self.cfg.optim.loss, out, batch.clean, eps=self.cfg.optim.charbonnier_eps)
         return loss, {self.cfg.optim.loss: loss}
 
@@ -363,16 +365,16 @@ class Trainer:
             clean = img.to(self.device).float().div(255.0)[None]
             gen = torch.Generator(device=self.device).manual_seed(cfg.val.seed + i)
             batch = self.val_deg(clean, gen)  # type: ignore[misc]
-            x = network_input(cfg.model, batch)
+            x = network_input(self.spec, batch)
             target = batch.clean  # may be cropped (e.g. SR: to a multiple of the scale)
             if x.shape == target.shape:
                 base.append(psnr(x.float().clamp(0, 1).cpu().numpy() * 255.0, target.float().cpu().numpy() * 255.0))
-            m = cfg.model.size_multiple
+            m = self.spec.size_multiple
             ph, pw = (-x.shape[-2]) % m, (-x.shape[-1]) % m
             if ph or pw:
                 x = F.pad(x, (0, pw, 0, ph), mode="reflect")
             with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
-                out = call_network(net, cfg.model, x, batch.sigma, batch.scale)
+                out = call_network(net, self.spec, x, batch.sigma, batch.scale)
             out = out.float()[..., : target.shape[-2], : target.shape[-1]].clamp(0, 1)
             a = (out[0].permute(1, 2, 0).cpu().numpy() * 255.0).astype(np.float64)
             b = (target[0].float().permute(1, 2, 0).cpu().numpy() * 255.0).astype(np.float64)
@@ -517,5 +519,6 @@ def _render_config(cfg: TrainConfig) -> str:
         if dataclasses.is_dataclass(sub):
             lines.append(f"\n[{f.name}]")
             for g in dataclasses.fields(sub):
-                lines.append(f"{g.name} = {val(getattr(sub, g.name))}")
+                if getattr(sub, g.name) is not None:  # not given (e.g. model.noise_map of a network with a spec)
+                    lines.append(f"{g.name} = {val(getattr(sub, g.name))}")
     return "\n".join(lines) + "\n"

@@ -7,7 +7,7 @@ residual (output = input + correction). No normalisation layers, so tiles are ex
 
 Weights entries: ``gaussian`` (trained on AWGN sigma 0-75) and ``camera`` (trained with the
 realistic camera-noise model: signal-dependent Poisson-Gaussian noise). Both are colour
-networks; gray images are replicated to RGB and the output channels averaged.
+networks (their spec: :data:`plugins.nets.specs.DENOISE`); the engine feeds gray images as RGB.
 
 Parameters: ``noise_level`` (0-75 on the 0-255 scale, or ``"auto"``: estimated on the whole
 image by :func:`plugins.denoise.noise_level.estimate_noise`, which handles the correlated,
@@ -18,12 +18,10 @@ level smooths more.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 import numpy as np
 import torch
-from torch import nn
 
 from plugins.api import AUTO, Manifest, ParamValues, Restorer, WeightsBundle
 from plugins.denoise.noise_level import NoiseEstimate, estimate_noise
@@ -62,10 +60,6 @@ def denoise_camera() -> ResUNet:
     return denoise_net()
 
 
-NETWORKS: Mapping[str, Callable[[], nn.Module]] = {"gaussian": denoise_gaussian, "camera": denoise_camera}
-"""Weights-entry name -> factory of the network whose state dict that file holds."""
-
-
 def auto_model(estimate: NoiseEstimate) -> str:
     """The weights entry for ``model = "auto"``: ``camera`` for correlated noise, else ``gaussian``.
 
@@ -93,9 +87,8 @@ class DenoiseRestorer(Restorer):
 
     ``analyse`` resolves ``noise_level = "auto"`` and ``model = "auto"`` from one
     :func:`estimate_noise` of the whole image (see :func:`auto_level`, :func:`auto_model`). ``forward(x, params)``:
-    ``x`` ``(N, C, H, W)`` in ``[0, 1]``, ``C`` in ``{1, 3}``, ``H``, ``W`` multiples of 8;
-    returns the same shape (not clipped). Gray input runs through the colour network with the
-    channel replicated, and the three output channels are averaged.
+    ``x`` ``(N, 3, H, W)`` in ``[0, 1]``, ``H``, ``W`` multiples of 8; returns the same shape
+    (not clipped).
     """
 
     def analyse(self, image: np.ndarray, params: ParamValues) -> ParamValues:
@@ -112,11 +105,9 @@ class DenoiseRestorer(Restorer):
         variant = str(params.get("model"))
         net = self.network[variant]  # type: ignore[index]
         sigma = torch.full((x.shape[0], 1, 1, 1), params.float("noise_level") / 255.0, dtype=x.dtype, device=x.device)
-        if x.shape[1] == 1:
-            return net(x.expand(-1, 3, -1, -1), sigma).mean(dim=1, keepdim=True)
         return net(x, sigma)
 
 
 def build(manifest: Manifest, weights: WeightsBundle) -> Restorer:
-    """Load the ``gaussian`` and ``camera`` networks from the hash-checked bundle."""
-    return DenoiseRestorer(manifest, load_networks(NETWORKS, weights))
+    """Load the ``gaussian`` and ``camera`` networks (named by the manifest) from the hash-checked bundle."""
+    return DenoiseRestorer(manifest, load_networks(manifest, weights))

@@ -12,8 +12,6 @@ the network is purely local: receptive-field radius = depth pixels (20 for the c
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-
 import torch
 from torch import nn
 
@@ -61,10 +59,6 @@ def dncnn_color() -> DnCNN:
     return DnCNN(channels=3, depth=20)
 
 
-NETWORKS: Mapping[str, Callable[[], nn.Module]] = {"gray": dncnn_gray, "color": dncnn_color}
-"""Weights-entry name -> factory of the network whose state dict that file holds."""
-
-
 class DnCNNRestorer(Restorer):
     """Runs the gray or colour DnCNN by channel count.
 
@@ -80,4 +74,4 @@ class DnCNNRestorer(Restorer):
 
 def build(manifest: Manifest, weights: WeightsBundle) -> Restorer:
     """Load both networks from the hash-checked bundle (entries ``gray`` and ``color``)."""
-    return DnCNNRestorer(manifest, load_networks(NETWORKS, weights))
+    return DnCNNRestorer(manifest, load_networks(manifest, weights))

@@ -17,13 +17,12 @@ collaborative knowledge transfer.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 import torch
-from torch import nn
 
 from plugins.api import Manifest, ParamValues, Restorer, WeightsBundle
+from plugins.nets.loading import load_network
 from plugins.nets.resunet import ResUNet, UNetArch
 
 WEATHER_ARCH = UNetArch(widths=(32, 64, 128, 256), enc_blocks=1, dec_blocks=1, bottom_dilations=(1, 2), unshuffle=2)
@@ -45,10 +44,6 @@ def weather_net(widths: str = "", bottom_dilations: str = "") -> ResUNet:
     return arch.build(channels=3, noise_map=False)
 
 
-NETWORKS: Mapping[str, Callable[[], nn.Module]] = {"main": weather_net}
-"""Weights-entry name -> factory of the network whose state dict that file holds (all four plugins)."""
-
-
 class WeatherRestorer(Restorer):
     """Runs the weather network on RGB tiles.
 
@@ -62,6 +57,4 @@ class WeatherRestorer(Restorer):
 
 def build_weather(manifest: Manifest, weights: WeightsBundle) -> Restorer:
     """Load the weather network from the bundle's ``main`` entry (used by all four plugins)."""
-    net = weather_net()
-    net.load_state_dict(dict(weights["main"]))
-    return WeatherRestorer(manifest, net)
+    return WeatherRestorer(manifest, load_network(manifest, weights, "main"))

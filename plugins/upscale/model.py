@@ -13,13 +13,14 @@ parallel bicubic skip needs only 2, and pixel shuffle maps each output pixel to 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from plugins.api import Manifest, ParamValues, Restorer, WeightsBundle
+from plugins.nets.loading import load_network
 
 FEATURES = 64
 BLOCKS = 16
@@ -79,27 +80,17 @@ def upscale_net(blocks: int = BLOCKS, features: int = FEATURES) -> UpscaleNet:
     return UpscaleNet(SCALES, 3, features, blocks)
 
 
-NETWORKS: Mapping[str, Callable[[], nn.Module]] = {"main": upscale_net}
-"""Weights-entry name -> factory of the network whose state dict that file holds."""
-
-
 class UpscaleRestorer(Restorer):
     """Runs the network with the ``scale`` parameter.
 
-    ``forward(x, params)``: ``x`` ``(N, C, h, w)`` in ``[0, 1]``, ``C`` in ``{1, 3}`` -> ``(N, C, h*s, w*s)``.
-    Gray input is replicated to RGB and the output channels averaged (RGBA alpha is upscaled
-    separately by the engine).
+    ``forward(x, params)``: ``x`` ``(N, 3, h, w)`` in ``[0, 1]`` -> ``(N, 3, h*s, w*s)`` (the engine
+    feeds gray images as RGB and upscales alpha separately).
     """
 
     def forward(self, x: torch.Tensor, params: ParamValues) -> torch.Tensor:
-        s = self.scale(params)
-        if x.shape[1] == 1:
-            return self.network(x.expand(-1, 3, -1, -1), scale=s).mean(dim=1, keepdim=True)
-        return self.network(x, scale=s)
+        return self.network(x, scale=self.scale(params))
 
 
 def build(manifest: Manifest, weights: WeightsBundle) -> Restorer:
     """Load the multi-scale network from the hash-checked bundle (entry ``main``)."""
-    net = upscale_net()
-    net.load_state_dict(dict(weights["main"]))
-    return UpscaleRestorer(manifest, net)
+    return UpscaleRestorer(manifest, load_network(manifest, weights, "main"))

@@ -16,13 +16,12 @@ declared context), 12 at x3, 10 at x4.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-
 import torch
 from torch import nn
 
 from engine.core.imresize import imresize_torch
 from plugins.api import Manifest, ParamValues, Restorer, WeightsBundle
+from plugins.nets.loading import load_network
 
 
 class REDNet(nn.Module):
@@ -73,10 +72,6 @@ def rednet30() -> REDNet:
     return REDNet(channels=3, layers=15, features=64)
 
 
-NETWORKS: Mapping[str, Callable[[], nn.Module]] = {"main": rednet30}
-"""Weights-entry name -> factory of the network whose state dict that file holds."""
-
-
 def bicubic_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
     """MATLAB-style bicubic upsampling, the same function the training pipeline uses."""
     return imresize_torch(x, float(scale))
@@ -85,21 +80,14 @@ def bicubic_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
 class REDNetRestorer(Restorer):
     """Bicubic upsampling by the ``scale`` parameter, then RED-Net30.
 
-    ``forward(x, params)``: ``x`` ``(N, C, h, w)`` in ``[0, 1]``, ``C`` in ``{1, 3}`` -> ``(N, C, h*s, w*s)``.
-    Gray input is replicated to RGB and the output channels averaged.
+    ``forward(x, params)``: ``x`` ``(N, 3, h, w)`` in ``[0, 1]`` -> ``(N, 3, h*s, w*s)`` (the engine
+    feeds gray images as RGB).
     """
 
     def forward(self, x: torch.Tensor, params: ParamValues) -> torch.Tensor:
-        s = self.scale(params)
-        gray = x.shape[1] == 1
-        if gray:
-            x = x.expand(-1, 3, -1, -1)
-        y = self.network(bicubic_upsample(x, s))
-        return y.mean(dim=1, keepdim=True) if gray else y
+        return self.network(bicubic_upsample(x, self.scale(params)))
 
 
 def build(manifest: Manifest, weights: WeightsBundle) -> Restorer:
     """Load RED-Net30 from the bundle's ``main`` entry."""
-    net = rednet30()
-    net.load_state_dict(dict(weights["main"]))
-    return REDNetRestorer(manifest, net)
+    return REDNetRestorer(manifest, load_network(manifest, weights, "main"))

@@ -7,7 +7,7 @@ through the plugin's real ``build`` function. Checked for every plugin folder un
 
 - the manifest loads; each weights entry is either untrained (sha256 "", file absent, status
   "weights not trained yet") or present with the right hash;
-- ``model.NETWORKS`` names exactly the manifest's weights entries;
+- every weights entry names a network with a spec (``plugins/nets/specs.py``) and a factory;
 - the built restorer is in eval mode (BatchNorm uses running statistics), outputs the declared
   scale and channel count for every declared scale and channel count, without NaNs;
 - tile exactness: the receptive field measured by autograd is <= the declared context (and
@@ -30,6 +30,8 @@ from torch import nn
 from engine.core.hashing import sha256_file
 from plugins.api import AUTO, Manifest, ParamType, ParamValues, Restorer, WeightsBundle, WeightsStatus
 from plugins.manifest import load_manifest
+from plugins.nets.loading import network_factories
+from plugins.nets.specs import spec_for
 from plugins.nets.receptive import measured_context
 from plugins.weights import NOT_TRAINED_REASON, check_weights
 
@@ -59,9 +61,8 @@ def _manifest(folder: str) -> Manifest:
 
 
 def _random_bundle(folder: str, seed: int = 0) -> WeightsBundle:
-    module = _module(folder)
     state = {}
-    for i, (name, factory) in enumerate(module.NETWORKS.items()):
+    for i, (name, factory) in enumerate(network_factories(_manifest(folder)).items()):
         torch.manual_seed(seed + i)
         net = factory()
         for m in net.modules():  # non-trivial BatchNorm statistics, so eval mode matters
@@ -117,7 +118,8 @@ def test_manifest_and_weights_entries(folder: str) -> None:
         assert (status, reason) == (WeightsStatus.MISSING, NOT_TRAINED_REASON)
     else:
         assert status is WeightsStatus.OK
-    assert set(_module(folder).NETWORKS) == {w.name for w in manifest.weights}
+    assert all(w.network and spec_for(w.network) is not None for w in manifest.weights)
+    assert set(network_factories(manifest)) == {w.name for w in manifest.weights}
     assert (PLUGINS_DIR / folder / "MODEL.md").is_file()
 
 
@@ -142,7 +144,7 @@ def test_forward_shapes_eval_mode_no_nans(folder: str) -> None:
 @pytest.mark.parametrize("folder", FOLDERS)
 def test_fp16_weights_size_within_limit(folder: str) -> None:
     limit = FP16_LIMIT_MB.get(folder, 10) * 1e6
-    for name, factory in _module(folder).NETWORKS.items():
+    for name, factory in network_factories(_manifest(folder)).items():
         size = sum(p.numel() * 2 for p in factory().state_dict().values() if p.is_floating_point())
         assert size <= limit, f"{folder}/{name}: {size / 1e6:.1f} MB fp16 > {limit / 1e6:.0f} MB"
 
@@ -270,12 +272,12 @@ def test_upscale_uses_the_tail_of_the_chosen_scale() -> None:
 def test_weather_plugins_share_one_architecture_and_expose_features() -> None:
     shapes = None
     for folder in WEATHER:
-        net = _module(folder).NETWORKS["main"]()
+        net = network_factories(_manifest(folder))["main"]()
         s = {k: tuple(v.shape) for k, v in net.state_dict().items()}
         shapes = shapes or s
         assert s == shapes, f"{folder} differs from the other weather networks"
         assert _manifest(folder).tiling == _manifest("all_weather").tiling
-    net = _module("all_weather").NETWORKS["main"]().eval()
+    net = network_factories(_manifest("all_weather"))["main"]().eval()
     x = torch.rand(1, 3, 32, 48)
     with torch.inference_mode():
         out, feats = net.forward_features(x)

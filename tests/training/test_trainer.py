@@ -207,8 +207,8 @@ def test_upsampled_sr_input_validates_on_odd_sized_images(tmp_path: Path, arch_m
     from engine.training.trainer import network_input
 
     awgn = parse_degradation("awgn:25")(torch.zeros(1, 1, 8, 8), torch.Generator().manual_seed(0))
-    with pytest.raises(ClarityError, match="no upsampled image"):
-        network_input(cfg.model, awgn)
+    with pytest.raises(ClarityError, match="the degradation gives none; use a bicubic:S degradation"):
+        network_input(cfg.model.spec, awgn)
 
 
 def test_sigterm_stops_cleanly_with_checkpoint(tmp_path: Path, arch_module: str) -> None:
