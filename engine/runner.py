@@ -9,9 +9,10 @@ all go through it. Its contract:
    going to a gray-only plugin is shown its green channel, since each channel is then
    restored on its own); the values it changed are ``RunResult.resolved``
    (:func:`analyse_params`).
-2. Channels: an image whose channel count the manifest does not accept is adapted: gray to a
-   colour plugin is replicated to 3 channels and the output averaged back to 1; colour to a
-   gray plugin runs each channel as its own batch item.
+2. Channels: an image whose channel count the manifest does not accept is adapted by
+   :mod:`engine.channels` (the one place): gray to a colour plugin is replicated to 3 channels
+   and the output averaged back to 1; colour to a gray plugin runs each channel as its own
+   batch item (once, replicated back, when the three channels are identical).
 3. Tiling (:mod:`engine.tiling`): overlap = max(``tiling.context``, ``options.overlap``); the
    image is virtually reflect-padded to ``tiling.size_multiple``; each tile keeps only its
    core, so a local network gives the same output tiled or whole. Policies: ``tiled`` uses
@@ -51,6 +52,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from engine.cancel import CancelToken, interrupt_was_signalled
+from engine.channels import ChannelPlan
 from engine.core.errors import ClarityError, DeviceError, ParameterError, PluginError
 from engine.core.text import one_line
 from engine.core.types import Precision, Progress, ProgressCallback, Region, ResolvedValue, RunOptions, RunResult
@@ -81,29 +83,6 @@ class _OutOfMemory(Exception):
     def __init__(self, original: BaseException) -> None:
         super().__init__(str(original))
         self.original = original
-
-
-@dataclass(frozen=True)
-class _Channels:
-    """How image channels map onto the plugin's: ``native``, ``gray_to_rgb`` or ``per_channel``."""
-
-    mode: str
-    image_channels: int
-
-    @property
-    def net_channels(self) -> int:
-        return {"native": self.image_channels, "gray_to_rgb": 3, "per_channel": 1}[self.mode]
-
-
-def channel_mode(image_channels: int, accepted: Sequence[int]) -> str:
-    """``native`` if the plugin accepts ``image_channels``, else how the engine adapts them."""
-    if image_channels in accepted:
-        return "native"
-    if image_channels == 1 and 3 in accepted:
-        return "gray_to_rgb"
-    if image_channels == 3 and 1 in accepted:
-        return "per_channel"
-    raise ParameterError(f"images with {image_channels} channels cannot be fed to a plugin accepting {tuple(accepted)}")
 
 
 def output_area(height: int, width: int, mask: np.ndarray | None, scale: int) -> Region:
@@ -163,12 +142,12 @@ def run_restorer(
     height, width, channels = image.shape
     if mask is not None:
         mask = _check_mask(mask, height, width)
-    chan = _Channels(channel_mode(channels, manifest.channels), channels)
+    chan = ChannelPlan.for_image(image, manifest.channels)
 
     network = getattr(restorer, "network", None)
     if network is not None:
         network.eval()
-    params, resolved = analyse_params(restorer, image, params)
+    params, resolved = analyse_params(restorer, image, params, chan)
     scale = int(restorer.scale(params))
     if scale < 1:
         raise PluginError(manifest.id, f"scale {scale} is not a positive integer")
@@ -237,17 +216,19 @@ def run_restorer(
 
 
 def analyse_params(
-    restorer: Restorer, image: np.ndarray, params: ParamValues
+    restorer: Restorer, image: np.ndarray, params: ParamValues, chan: ChannelPlan | None = None
 ) -> tuple[ParamValues, dict[str, ResolvedValue]]:
     """``restorer.analyse`` on the whole ``(H, W, C)`` image as the run shows it (see step 1).
 
     Returns the resolved parameters and the values ``analyse`` changed, by name (what
     ``RunResult.resolved`` reports). A failure inside ``analyse`` becomes a :class:`PluginError`.
+    ``chan``: the run's channel plan (worked out here when not given).
     """
     image = _check_image(image)
-    chan = _Channels(channel_mode(image.shape[2], restorer.manifest.channels), image.shape[2])
+    if chan is None:
+        chan = ChannelPlan.for_image(image, restorer.manifest.channels)
     try:
-        after = restorer.analyse(_analysis_view(image, chan), params)
+        after = restorer.analyse(chan.analysis_view(image), params)
     except ClarityError:
         raise
     except Exception as exc:  # noqa: BLE001 - plugin code: isolate every failure
@@ -289,14 +270,6 @@ def _check_mask(mask: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0)
 
 
-def _analysis_view(image: np.ndarray, chan: _Channels) -> np.ndarray:
-    if chan.mode == "gray_to_rgb":
-        return np.broadcast_to(image, (*image.shape[:2], 3))
-    if chan.mode == "per_channel":
-        return image[:, :, 1:2]
-    return image
-
-
 def _bicubic(image: np.ndarray, area: Region, scale: int) -> np.ndarray:
     import cv2
 
@@ -317,7 +290,7 @@ def _run_plan(
     plan: TilePlan,
     area: Region,
     scale: int,
-    chan: _Channels,
+    chan: ChannelPlan,
     mask: np.ndarray | None,
     strength: float,
     device: ExecutionDevice,
@@ -364,7 +337,7 @@ def _forward(
     params: ParamValues,
     chunk: Sequence[Tile],
     scale: int,
-    chan: _Channels,
+    chan: ChannelPlan,
     device: ExecutionDevice,
     precision: Precision,
 ) -> np.ndarray:
@@ -373,12 +346,8 @@ def _forward(
 
     pid = restorer.manifest.id
     stacked = np.stack([gather(image, t.box) for t in chunk])  # (N, h, w, C)
-    n, h, w, c = stacked.shape
-    x = torch.from_numpy(stacked).permute(0, 3, 1, 2)  # (N, C, h, w)
-    if chan.mode == "gray_to_rgb":
-        x = x.expand(n, 3, h, w)
-    elif chan.mode == "per_channel":
-        x = x.reshape(n * c, 1, h, w)
+    n, h, w, _ = stacked.shape
+    x = chan.to_network(torch.from_numpy(stacked).permute(0, 3, 1, 2))  # (N, C, h, w) -> the network's batch
     x = x.to(device.torch_device)
     x = x.contiguous(memory_format=torch.channels_last) if device.is_gpu else x.contiguous()
     dtype = autocast_dtype(precision)
@@ -399,7 +368,7 @@ def _forward(
             raise _OutOfMemory(exc) from exc
         raise PluginError(pid, f"forward() failed on a {w}x{h} tile: {type(exc).__name__}: {one_line(exc)}") from exc
     del x
-    items = n * c if chan.mode == "per_channel" else n
+    items = chan.items(n)
     expected = (items, chan.net_channels, h * scale, w * scale)
     if not isinstance(y, torch.Tensor) or tuple(y.shape) != expected:
         got = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
@@ -407,11 +376,7 @@ def _forward(
     y = y.float()
     if not bool(torch.isfinite(y).all()):
         raise PluginError(pid, "forward() produced NaN or infinite values; the weights or parameters are broken")
-    y = y.clamp_(0.0, 1.0)
-    if chan.mode == "gray_to_rgb":
-        y = y.mean(dim=1, keepdim=True)
-    elif chan.mode == "per_channel":
-        y = y.reshape(n, c, h * scale, w * scale)
+    y = chan.from_network(y.clamp_(0.0, 1.0), n)
     y = y.permute(0, 2, 3, 1).to("cpu")
     return np.ascontiguousarray(y.numpy())
 

@@ -58,10 +58,10 @@ def check_paths(input_path: Path, output_path: Path, overwrite: bool) -> None:
 def run(args: argparse.Namespace) -> int:
     """Filter INPUT into OUTPUT; returns 0 (errors are raised as ClarityError)."""
     from engine.api import apply_filter
+    from engine.channels import result_alpha
     from engine.cli.progress import TerminalProgress
     from engine.core.errors import ParameterError
     from engine.core.types import Region, format_resolved
-    from engine.imageio.document import resize_alpha
     from engine.io import read_image, read_mask, write_image
     from engine.core.text import one_line
 
@@ -78,9 +78,7 @@ def run(args: argparse.Namespace) -> int:
     with TerminalProgress(f"{args.filter} {args.input.name}") as bar:
         result = apply_filter(doc.pixels, args.filter, params, region=region, mask=mask, options=options,
                               progress=bar.callback)  # fmt: skip
-    new_alpha = None
-    if doc.alpha is not None:  # the alpha of the area the result covers, at the result's size
-        new_alpha = resize_alpha(doc.alpha[result.area.slices], result.image.shape[1], result.image.shape[0])
+    new_alpha = result_alpha(doc.alpha, result.area, *result.image.shape[:2])  # the area it covers, at its size
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         written = write_image(args.output, doc.with_pixels(result.image, alpha=new_alpha), overwrite=args.overwrite)
