@@ -36,12 +36,15 @@ as written and resolved against the current directory when used.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
 import sys
-import types
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from typing import Annotated, Any, Literal, get_args, get_type_hints
+
+from pydantic import BeforeValidator, ConfigDict, Strict, StrictBool, StrictInt, StrictStr, TypeAdapter, ValidationError
 
 from engine.core.errors import ClarityError
 from plugins.nets.specs import spec_for
@@ -52,7 +55,20 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-Scalar = int | float | bool | str
+Float = Annotated[float, Strict()]
+"""A TOML float; an integer is a valid float (``lr = 1``), ``true`` is not."""
+Scalar = StrictBool | StrictInt | Float | StrictStr
+"""A value of ``model.args``."""
+
+
+def _one_or_many(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+Strings = Annotated[tuple[StrictStr, ...], BeforeValidator(_one_or_many)]
+"""A list of strings; a single string is a list of one."""
+_TABLE = ConfigDict(extra="forbid")
+"""Every table refuses unknown keys (pydantic config of the dataclasses below)."""
 
 
 class ConfigError(ClarityError):
@@ -75,13 +91,15 @@ class ModelConfig:
     ``None`` means "not given".
     """
 
-    arch: str
-    args: dict[str, Scalar] = field(default_factory=dict)
+    __pydantic_config__ = _TABLE
+
+    arch: StrictStr
+    args: dict[StrictStr, Scalar] = field(default_factory=dict)
     input: Literal["degraded", "upsampled"] | None = None
-    noise_map: bool | None = None
-    scale_arg: bool | None = None
-    size_multiple: int | None = None
-    channels_last: bool = True
+    noise_map: StrictBool | None = None
+    scale_arg: StrictBool | None = None
+    size_multiple: StrictInt | None = None
+    channels_last: StrictBool = True
 
     @property
     def builtin_spec(self) -> NetworkSpec | None:
@@ -106,11 +124,13 @@ class ModelConfig:
 class DataConfig:
     """Training images and how batches are made from them."""
 
-    train: tuple[str, ...]
-    gray: bool = False
-    patch: int = 64
-    batch: int = 16
-    degradation: tuple[str, ...] = ("awgn:25",)
+    __pydantic_config__ = _TABLE
+
+    train: Strings
+    gray: StrictBool = False
+    patch: StrictInt = 64
+    batch: StrictInt = 16
+    degradation: Strings = ("awgn:25",)
 
 
 @dataclass(frozen=True)
@@ -122,19 +142,21 @@ class OptimConfig:
     ``grad_clip`` 0 disables clipping; ``ema_decay`` 0 disables the EMA copy.
     """
 
+    __pydantic_config__ = _TABLE
+
     optimizer: Literal["adam", "adamw"] = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    warmup_steps: int = 0
+    lr: Float = 1e-3
+    weight_decay: Float = 0.0
+    betas: tuple[Float, Float] = (0.9, 0.999)
+    warmup_steps: StrictInt = 0
     schedule: Literal["cosine", "multistep", "constant"] = "cosine"
-    min_lr: float = 0.0
-    milestones: tuple[int, ...] = ()
-    gamma: float = 0.5
+    min_lr: Float = 0.0
+    milestones: tuple[StrictInt, ...] = ()
+    gamma: Float = 0.5
     loss: Literal["l1", "l2", "charbonnier"] = "l1"
-    charbonnier_eps: float = 1e-3
-    grad_clip: float = 0.0
-    ema_decay: float = 0.0
+    charbonnier_eps: Float = 1e-3
+    grad_clip: Float = 0.0
+    ema_decay: Float = 0.0
 
 
 @dataclass(frozen=True)
@@ -145,33 +167,39 @@ class RunConfig:
     checkpoints before it runs out. ``amp`` is used only on CUDA. ``device``: auto | cpu | cuda | mps.
     """
 
-    steps: int = 1000
-    checkpoint_every: int = 500
-    log_every: int = 10
-    minutes: float = 0.0
+    __pydantic_config__ = _TABLE
+
+    steps: StrictInt = 1000
+    checkpoint_every: StrictInt = 500
+    log_every: StrictInt = 10
+    minutes: Float = 0.0
     amp: Literal["bf16", "fp16", "none"] = "bf16"
-    device: str = "auto"
+    device: StrictStr = "auto"
 
 
 @dataclass(frozen=True)
 class ValConfig:
     """Validation: whole-image inference on degraded val images with a fixed seed. ``every`` 0 = never."""
 
-    folders: tuple[str, ...] = ()
-    degradation: str = ""
-    every: int = 0
-    limit: int = 8
-    seed: int = 0
+    __pydantic_config__ = _TABLE
+
+    folders: Strings = ()
+    degradation: StrictStr = ""
+    every: StrictInt = 0
+    limit: StrictInt = 8
+    seed: StrictInt = 0
 
 
 @dataclass(frozen=True)
 class ExportConfig:
     """Where ``clarity export`` puts the weights by default (the command line may override)."""
 
-    plugin_dir: str = ""
-    weights_name: str = "main"
-    fp16: bool = False
-    use_ema: bool = True
+    __pydantic_config__ = _TABLE
+
+    plugin_dir: StrictStr = ""
+    weights_name: StrictStr = "main"
+    fp16: StrictBool = False
+    use_ema: StrictBool = True
 
 
 @dataclass(frozen=True)
@@ -186,25 +214,29 @@ class DistillConfig:
     ``"pixel"`` | ``"teacher"`` | ``"encoder:PATH"``; ``contrast_weight`` 0 is the ablation switch.
     """
 
-    teachers: dict[str, str] = field(default_factory=dict)
-    feature_layers: tuple[str, ...] = ()
-    common_channels: int = 64
-    stage2_step: int = 0
-    output_weight: float = 1.0
-    feature_weight: float = 1.0
-    recon_weight: float = 1.0
-    contrast_weight: float = 0.1
-    contrast_features: str = "pixel"
+    __pydantic_config__ = _TABLE
+
+    teachers: dict[StrictStr, StrictStr] = field(default_factory=dict)
+    feature_layers: Strings = ()
+    common_channels: StrictInt = 64
+    stage2_step: StrictInt = 0
+    output_weight: Float = 1.0
+    feature_weight: Float = 1.0
+    recon_weight: Float = 1.0
+    contrast_weight: Float = 0.1
+    contrast_features: StrictStr = "pixel"
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """One training run. Build it with :meth:`from_toml` or :meth:`from_dict`."""
 
-    name: str
+    __pydantic_config__ = _TABLE
+
+    name: StrictStr
     model: ModelConfig
     data: DataConfig
-    seed: int = 0
+    seed: StrictInt = 0
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
     val: ValConfig = field(default_factory=ValConfig)
@@ -235,94 +267,74 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str = "<config>") -> TrainConfig:
-        """Build from a parsed TOML mapping; unknown keys and wrong types raise :class:`ConfigError`."""
+        """Build from a parsed TOML mapping, validated by the pydantic schema the dataclasses declare.
+
+        Unknown keys, missing keys, wrong types and the cross-field rules raise one
+        :class:`ConfigError` that names ``source`` and the key (with a suggestion for a misspelt key).
+        """
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: the top level must be a table")
         try:
-            return _build(cls, data, source, "")
-        except ConfigError:
-            raise
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"{source}: {exc}") from exc
+            return _schema().validate_python(data)
+        except ValidationError as exc:
+            raise _config_error(exc, source) from None
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with top-level fields replaced."""
         return dataclasses.replace(self, **changes)
 
 
-def _build(cls: type, data: Any, source: str, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: '{where or 'top level'}' must be a table")
-    hints = get_type_hints(cls)
-    known = {f.name: f for f in fields(cls)}
-    for key in data:
-        if key not in known:
-            raise ConfigError(
-                f"{source}: unknown key '{where + key}'; allowed here: {', '.join(sorted(known))}"
-            )
-    kwargs: dict[str, Any] = {}
-    for name, f in known.items():
-        if name not in data:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:  # type: ignore[misc]
-                raise ConfigError(f"{source}: missing required key '{where + name}'")
-            continue
-        kwargs[name] = _coerce(hints[name], data[name], source, where + name)
-    return cls(**kwargs)
+@functools.cache
+def _schema() -> TypeAdapter[TrainConfig]:
+    """The pydantic validator of :class:`TrainConfig` (built once, on first use)."""
+    return TypeAdapter(TrainConfig)
 
 
-def _coerce(tp: Any, value: Any, source: str, key: str) -> Any:
-    origin = get_origin(tp)
-    args = get_args(tp)
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, source, key + ".")
-    if origin is Literal:
-        if value not in args:
-            raise ConfigError(f"{source}: '{key}' = {value!r} is not one of {', '.join(map(repr, args))}")
-        return value
-    if tp is type(None):
-        return None
-    if origin in (tuple,):
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list):
-            raise ConfigError(f"{source}: '{key}' must be a list")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(args[0], v, source, key) for v in value)
-        if len(value) != len(args):
-            raise ConfigError(f"{source}: '{key}' must have {len(args)} items, got {len(value)}")
-        return tuple(_coerce(a, v, source, key) for a, v in zip(args, value))
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{source}: '{key}' must be a table")
-        return {str(k): _coerce(args[1], v, source, f"{key}.{k}") for k, v in value.items()}
-    if origin in (typing.Union, types.UnionType):
-        for a in args:
-            if a is type(None):
-                continue
-            if get_origin(a) is Literal:
-                if value in get_args(a):
-                    return value
-                raise ConfigError(f"{source}: '{key}' = {value!r} is not one of {', '.join(map(repr, get_args(a)))}")
-            if dataclasses.is_dataclass(a) and isinstance(value, dict):
-                return _build(a, value, source, key + ".")
-            if isinstance(a, type) and _scalar_ok(a, value):
-                return float(value) if a is float and not isinstance(value, bool) else value
-        raise ConfigError(f"{source}: '{key}' = {value!r} has the wrong type")
-    if isinstance(tp, type):
-        if not _scalar_ok(tp, value):
-            raise ConfigError(f"{source}: '{key}' = {value!r} must be of type {tp.__name__}")
-        return float(value) if tp is float else value
-    raise ConfigError(f"{source}: '{key}': unsupported type {tp}")  # pragma: no cover
+_TYPE_WORDS = {
+    "int_type": "an integer", "float_type": "a number", "bool_type": "true or false", "string_type": "a string",
+    "tuple_type": "a list", "list_type": "a list", "dict_type": "a table", "dataclass_type": "a table",
+}  # fmt: skip
+_UNION_TAGS = frozenset({"int", "float", "bool", "str"})
+_UNKNOWN_KEY = frozenset({"extra_forbidden", "unexpected_keyword_argument"})
 
 
-def _scalar_ok(tp: type, value: Any) -> bool:
-    if tp is bool:
-        return isinstance(value, bool)
-    if tp is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if tp is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if tp is str:
-        return isinstance(value, str)
-    return isinstance(value, tp)
+def _config_error(exc: ValidationError, source: str) -> ConfigError:
+    """The first pydantic error as one line: ``SOURCE: unknown key 'optim.learning_rate' (did you mean 'optim.lr'?)...``."""
+    error = exc.errors(include_url=False)[0]
+    loc = list(error["loc"])
+    while loc and isinstance(loc[-1], str) and (loc[-1] in _UNION_TAGS or "[" in loc[-1]) and error["type"] not in _UNKNOWN_KEY:
+        loc.pop()  # tags pydantic adds for the members of a union (model.args values)
+    key = ".".join(str(p) for p in loc)
+    kind, value = error["type"], error.get("input")
+    if kind in _UNKNOWN_KEY:
+        allowed = sorted(f.name for f in fields(_table_at(loc[:-1])))
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+        hint = f" (did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'?)" if close else ""
+        return ConfigError(f"{source}: unknown key '{key}'{hint}; allowed here: {', '.join(allowed)}")
+    if kind == "missing":
+        if loc and isinstance(loc[-1], int):
+            return ConfigError(f"{source}: '{'.'.join(str(p) for p in loc[:-1])}' has too few items")
+        return ConfigError(f"{source}: missing required key '{key}'")
+    if kind == "too_long":
+        return ConfigError(f"{source}: '{key}' has too many items")
+    if kind == "literal_error":
+        return ConfigError(f"{source}: '{key}' = {value!r} is not one of {error['ctx']['expected'].replace(' or ', ', ')}")
+    if error["loc"] != tuple(loc):  # a union member failed: model.args values
+        return ConfigError(f"{source}: '{key}' = {value!r} must be a number, boolean or string")
+    if kind in _TYPE_WORDS:
+        return ConfigError(f"{source}: '{key}' = {value!r} must be {_TYPE_WORDS[kind]}")
+    return ConfigError(f"{source}: '{key}' = {value!r}: {error['msg']}")
+
+
+def _table_at(loc: list[str | int]) -> type:
+    """The config dataclass of the table at ``loc`` (``[]``: :class:`TrainConfig`)."""
+    table: type = TrainConfig
+    for part in loc:
+        hint = get_type_hints(table)[str(part)]
+        table = next((a for a in (hint, *get_args(hint)) if dataclasses.is_dataclass(a)), table)
+    return table
 
 
 def _validate(cfg: TrainConfig) -> None:
