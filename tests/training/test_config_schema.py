@@ -75,3 +75,41 @@ def test_a_table_that_is_not_a_table(tmp_path: Path) -> None:
     path.write_text(BASE.replace('name = "c"', 'name = "c"\noptim = 3').replace("[optim]\nlr = 1\nbetas = [0.9, 0.99]\n", ""))
     with pytest.raises(ConfigError, match=rf"^{path}: 'optim' = 3 must be a table"):
         TrainConfig.from_toml(path)
+
+
+def test_any_toml_value_in_any_key_gives_config_error_or_config() -> None:
+    """Property: whatever value a key holds, from_dict returns a config or raises ConfigError naming the source."""
+    import tomllib
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    base = tomllib.loads(BASE + '[val]\nfolders = ["v"]\n[distill]\nteachers = { rain = "r.safetensors" }\n')
+    scalars = st.one_of(st.booleans(), st.integers(-3, 3), st.floats(allow_nan=True), st.text(max_size=6))
+    values = st.recursive(
+        scalars, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=4), inner, max_size=2)),
+        max_leaves=5,
+    )  # fmt: skip
+    keys = st.sampled_from(
+        ["name", "seed", "model", "model.arch", "model.args", "model.input", "model.noise_map", "model.size_multiple",
+         "data", "data.train", "data.gray", "data.patch", "optim.lr", "optim.betas", "optim.milestones", "optim.loss",
+         "run.steps", "run.minutes", "val.every", "val.degradation", "distill", "distill.teachers",
+         "distill.stage2_step", "distill.feature_layers", "export.fp16"]
+    )  # fmt: skip
+
+    @settings(max_examples=80, deadline=None, database=None)
+    @given(key=keys, value=values)
+    def check(key: str, value: object) -> None:
+        data = tomllib.loads(BASE + '[val]\nfolders = ["v"]\n[distill]\nteachers = { rain = "r.safetensors" }\n')
+        table, _, leaf = key.partition(".")
+        if leaf:
+            data.setdefault(table, {})[leaf] = value
+        else:
+            data[table] = value
+        try:
+            TrainConfig.from_dict(data, source="cfg.toml")
+        except ConfigError as exc:
+            assert str(exc).startswith("cfg.toml: ") and "\n" not in str(exc)
+
+    assert TrainConfig.from_dict(base, source="cfg.toml").distill is not None
+    check()
