@@ -32,65 +32,70 @@ sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]
 
 @dataclass(frozen=True)
 class Entry:
-    """One network to time: ``run(x)`` maps an input of ``size`` pixels to its output."""
+    """One network to time: ``build()`` (default: the factory ``arch`` names), called as its spec says.
+
+    ``arch`` is the network's key in :data:`plugins.nets.specs.SPECS` (the spec gives the noise-level
+    map, the scale argument, pre-upsampled input and the channel count); ``build`` overrides the
+    factory for the candidate widths/depths of the same network.
+    """
 
     group: str
     name: str
-    build: Callable[[], nn.Module]
+    arch: str
+    build: Callable[[], nn.Module] | None = None
     scale: int = 1
-    noise_map: bool = False
-    pre_upsample: bool = False
-    scale_arg: bool = False
 
 
 def _entries(candidates: bool) -> list[Entry]:
     from plugins.denoise.model import denoise_net
-    from plugins.denoise_dncnn.model import dncnn_color, dncnn_gray
     from plugins.nets.weather import weather_net
     from plugins.upscale.model import upscale_net
-    from plugins.upscale_rednet.model import rednet30
 
+    denoise = "plugins.denoise.model:denoise_net"
+    upscale = "plugins.upscale.model:upscale_net"
+    weather = "plugins.nets.weather:weather_net"
     out = [
-        Entry("denoise", "dncnn-color (20 layers)", dncnn_color),
-        Entry("denoise", "dncnn-gray (17 layers)", dncnn_gray),
-        Entry("denoise", "denoise (default)", denoise_net, noise_map=True),
+        Entry("denoise", "dncnn-color (20 layers)", "plugins.denoise_dncnn.model:dncnn_color"),
+        Entry("denoise", "dncnn-gray (17 layers)", "plugins.denoise_dncnn.model:dncnn_gray"),
+        Entry("denoise", "denoise (default)", denoise),
     ]
     if candidates:
         out += [
-            Entry("denoise", "denoise w48,96,192", lambda: denoise_net("48,96,192"), noise_map=True),
-            Entry("denoise", "denoise w64,128,256 2+2 blocks", lambda: denoise_net("", 2, 2), noise_map=True),
-            Entry("denoise", "denoise w32,64,128,256", lambda: denoise_net("32,64,128,256"), noise_map=True),
+            Entry("denoise", "denoise w48,96,192", denoise, lambda: denoise_net("48,96,192")),
+            Entry("denoise", "denoise w64,128,256 2+2 blocks", denoise, lambda: denoise_net("", 2, 2)),
+            Entry("denoise", "denoise w32,64,128,256", denoise, lambda: denoise_net("32,64,128,256")),
         ]
     for s in (2, 3, 4):
-        out.append(Entry("sr", f"rednet30 x{s}", rednet30, scale=s, pre_upsample=True))
-        out.append(Entry("sr", f"upscale x{s} (default)", upscale_net, scale=s, scale_arg=True))
+        out.append(Entry("sr", f"rednet30 x{s}", "plugins.upscale_rednet.model:rednet30", scale=s))
+        out.append(Entry("sr", f"upscale x{s} (default)", upscale, scale=s))
         if candidates:
-            out.append(Entry("sr", f"upscale x{s} 12 blocks", lambda: upscale_net(blocks=12), scale=s, scale_arg=True))
-    out.append(Entry("weather", "weather (default)", weather_net))
+            out.append(Entry("sr", f"upscale x{s} 12 blocks", upscale, lambda: upscale_net(blocks=12), scale=s))
+    out.append(Entry("weather", "weather (default)", weather))
     if candidates:
         out += [
-            Entry("weather", "weather dil 1,2,4", lambda: weather_net(bottom_dilations="1,2,4")),
-            Entry("weather", "weather w24,48,96,192", lambda: weather_net(widths="24,48,96,192")),
+            Entry("weather", "weather dil 1,2,4", weather, lambda: weather_net(bottom_dilations="1,2,4")),
+            Entry("weather", "weather w24,48,96,192", weather, lambda: weather_net(widths="24,48,96,192")),
         ]
     return out
 
 
 def _runner(entry: Entry, size: int) -> Callable[[], torch.Tensor]:
     """A closure that runs one forward of ``entry`` on a seeded ``size x size`` input."""
+    from plugins.nets.loading import network_factory
+    from plugins.nets.specs import SPECS
+    from plugins.spec import NetworkInput
     from plugins.upscale_rednet.model import bicubic_upsample
 
+    spec = SPECS[entry.arch]
     torch.manual_seed(0)
-    net = entry.build().eval()
-    channels = 1 if "gray" in entry.name else 3
-    x = torch.rand(1, channels, size, size)
+    net = (entry.build or network_factory(entry.arch))().eval()
+    x = torch.rand(1, spec.channels_in, size, size)
     sigma = torch.full((1, 1, 1, 1), 25 / 255)
 
     def run() -> torch.Tensor:
-        if entry.pre_upsample:
-            return net(bicubic_upsample(x, entry.scale))
-        if entry.scale_arg:
-            return net(x, scale=entry.scale)
-        return net(x, sigma) if entry.noise_map else net(x)
+        inp = bicubic_upsample(x, entry.scale) if spec.input is NetworkInput.UPSAMPLED else x
+        args = (inp, sigma) if spec.noise_map else (inp,)
+        return net(*args, scale=entry.scale) if spec.scale_arg else net(*args)
 
     return run
 
