@@ -127,10 +127,16 @@ class PluginGeometry:
 def combine(specs: Sequence[NetworkSpec]) -> PluginGeometry:
     """The geometry of a plugin whose weights entries hold networks described by ``specs``.
 
-    Raises ``ValueError`` when the networks disagree on their scales (a plugin has one set).
+    Raises ``ValueError`` when the networks disagree on their scales (a plugin has one set) or a
+    network changes the channel count (a restorer returns its input's channels).
     """
     if not specs:
         raise ValueError("a plugin needs at least one network spec")
+    for spec in specs:
+        if spec.channels_out != spec.channels_in:
+            raise ValueError(
+                f"a network maps {spec.channels_in} channels to {spec.channels_out}; a plugin's output has its input's channels"
+            )
     scales = specs[0].scales
     for spec in specs[1:]:
         if spec.scales != scales:

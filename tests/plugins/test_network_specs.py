@@ -58,6 +58,8 @@ def test_combine_takes_union_of_channels_and_the_strictest_geometry() -> None:
         combine([NetworkSpec(scales=(2,)), NetworkSpec(scales=(4,))])
     with pytest.raises(ValueError, match="channels_in"):
         NetworkSpec(channels_in=2)
+    with pytest.raises(ValueError, match="a network maps 1 channels to 3; a plugin's output has its input's channels"):
+        combine([NetworkSpec(channels_in=1, channels_out=3)])
 
 
 def test_builtin_manifests_take_their_geometry_from_the_specs() -> None:
