@@ -379,7 +379,8 @@ def _validate(cfg: TrainConfig) -> None:
 
 
 def _check_against_spec(cfg: TrainConfig, bad: typing.Callable[[str, str], ConfigError]) -> None:
-    """Keys of ``[model]`` that contradict the network's built-in spec, and data of the wrong channel count."""
+    """Keys of ``[model]`` that contradict the network's built-in spec, a mixed precision it does not
+    support (``run.amp``, used on CUDA), and data of the wrong channel count."""
     spec = cfg.model.builtin_spec
     if spec is None:
         return
@@ -392,6 +393,12 @@ def _check_against_spec(cfg: TrainConfig, bad: typing.Callable[[str, str], Confi
                 f"= {_toml(given)} contradicts the spec of network '{cfg.model.arch}' ({key} = {_toml(facts[key])}, "
                 "in plugins/nets/specs.py); remove the key: the spec says how the network is called",
             )
+    if cfg.run.amp != "none" and not getattr(spec, cfg.run.amp):
+        raise bad(
+            "run.amp",
+            f"= \"{cfg.run.amp}\": network '{cfg.model.arch}' does not run in {cfg.run.amp} (its spec, plugins/nets/specs.py); "
+            f"use amp = \"{'bf16' if spec.bf16 else 'fp16' if spec.fp16 else 'none'}\"",
+        )
     if spec.channels_in == 1 and not cfg.data.gray:
         raise bad("data.gray", f"must be true: network '{cfg.model.arch}' takes 1-channel (gray) images")
     if spec.channels_in == 3 and cfg.data.gray:

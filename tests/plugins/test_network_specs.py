@@ -165,3 +165,16 @@ def test_a_network_without_spec_is_called_as_its_config_says() -> None:
     cfg = TrainConfig.from_toml_text(_config("mymodule:mynet", 'input = "upsampled"\nnoise_map = true\nsize_multiple = 4'))
     assert cfg.model.spec == NetworkSpec(input=NetworkInput.UPSAMPLED, noise_map=True, size_multiple=4)
     assert TrainConfig.from_toml_text(_config("mymodule:mynet")).model.spec == NetworkSpec()
+
+
+def test_training_amp_must_be_a_precision_the_spec_allows(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import MappingProxyType
+
+    import plugins.nets.specs as specs
+
+    monkeypatch.setattr(specs, "SPECS", MappingProxyType({"m:fp32_only": NetworkSpec(), "m:fp16": NetworkSpec(fp16=True)}))
+    with pytest.raises(ConfigError, match=r"'run.amp' = \"bf16\": network 'm:fp32_only' does not run in bf16 .*use amp = \"none\""):
+        TrainConfig.from_toml_text(_config("m:fp32_only"))  # bf16 is the default
+    with pytest.raises(ConfigError, match=r"use amp = \"fp16\""):
+        TrainConfig.from_toml_text(_config("m:fp16"))
+    assert TrainConfig.from_toml_text(_config("m:fp16") + 'amp = "fp16"\n'.replace("amp", "[run]\namp")).run.amp == "fp16"
