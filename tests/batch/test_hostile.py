@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import threading
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from engine.batch.provenance import legacy_sidecar_path, read_record, record_pat
 from engine.core.errors import DeviceError, ImageWriteError, ParameterError
 from engine.core.types import DeviceKind, RunOptions
 from tests.batch.conftest import list_files, temp_files
+from tests.bounded import bounded
 from tests.plugin_factory import write_tiny_plugin
 
 TINY = (FilterStep("tiny", {"amount": "0.5"}),)
@@ -27,30 +27,11 @@ def statuses(report) -> dict[str, str]:  # type: ignore[no-untyped-def]
     return {o.source.name: o.status for o in report.outcomes}
 
 
-def _bounded(fn, seconds: float = 60.0):  # type: ignore[no-untyped-def]
-    """Run ``fn`` in a daemon thread; fail (instead of hanging the suite) if it blocks."""
-    box: dict[str, object] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"blocked for more than {seconds} s"
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box["value"]
-
-
 # ------------------------------------------------------------------ item 1: non-regular files
 def test_fifo_and_device_link_inputs_are_skipped_with_a_reason(registry: Path, photos: Path, tmp_path: Path) -> None:
     os.mkfifo(photos / "pipe.png")
     os.symlink("/dev/zero", photos / "zero.jpg")
-    report = _bounded(lambda: run_batch(BatchJob(photos, tmp_path / "out", TINY)))
+    report = bounded(lambda: run_batch(BatchJob(photos, tmp_path / "out", TINY)), 60.0)
     st = statuses(report)
     assert st == {"a.png": DONE, "b.png": DONE, "pipe.png": FAILED, "zero.jpg": FAILED, "c.png": DONE}
     errors = {o.source.name: o.error for o in report.outcomes}
@@ -65,7 +46,7 @@ def test_fifos_where_records_and_outputs_go_never_block(registry: Path, photos: 
     os.mkfifo(out / ".clarity" / "a.png.json")  # where a record goes
     os.mkfifo(legacy_sidecar_path(out / "b.png"))  # an old-style sidecar
     os.mkfifo(out / "b.png")  # the output itself
-    report = _bounded(lambda: run_batch(BatchJob(photos, out, TINY)))
+    report = bounded(lambda: run_batch(BatchJob(photos, out, TINY)), 60.0)
     assert statuses(report) == {"a.png": DONE, "b.png": FAILED, "c.png": DONE}
     assert "already exists and was not written by this batch" in report.outcomes[1].error
     assert read_record(out / "a.png") is not None  # the FIFO was replaced by the record (rename), never opened
@@ -135,7 +116,7 @@ def test_report_failing_at_the_end_keeps_the_summary(registry: Path, photos: Pat
 def test_bad_templates_are_refused_before_any_work(registry: Path, photos: Path, tmp_path: Path,
                                                    template: str, message: str) -> None:
     with pytest.raises(ParameterError, match=message):
-        _bounded(lambda: plan_batch(BatchJob(photos, tmp_path / "out", TINY, name_template=template)), 10)
+        bounded(lambda: plan_batch(BatchJob(photos, tmp_path / "out", TINY, name_template=template)), 10)
     assert not (tmp_path / "out").exists()
 
 

@@ -6,7 +6,6 @@ import io
 import os
 import socket
 import struct
-import threading
 import warnings
 from pathlib import Path
 
@@ -19,24 +18,7 @@ from engine.core.errors import ImageTooLargeError, ParameterError, UnsupportedIm
 from engine.core.files import NotRegularFileError, open_regular, regular_file_problem
 from engine.io import read_image, read_mask
 from engine.core.text import one_line, printable
-
-
-def _bounded(fn, seconds: float = 30.0):  # type: ignore[no-untyped-def]
-    box: dict[str, object] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"blocked for more than {seconds} s"
-    if "error" in box:
-        raise box["error"]  # type: ignore[misc]
-    return box.get("value")
+from tests.bounded import bounded
 
 
 # ------------------------------------------------------------------ engine.core.files
@@ -48,7 +30,7 @@ def test_open_regular_refuses_every_special_file_without_blocking(tmp_path: Path
     try:
         for name, kind in [("pipe", "a named pipe (FIFO)"), ("zero", "a device"), ("sock", "a socket"), (".", "a folder")]:
             with pytest.raises(NotRegularFileError) as caught:
-                _bounded(lambda name=name: open_regular(tmp_path / name))
+                bounded(lambda name=name: open_regular(tmp_path / name))
             assert caught.value.strerror == f"it is {kind}, not a regular file; skipped"
             assert regular_file_problem(tmp_path / name) == kind
     finally:
@@ -63,11 +45,11 @@ def test_open_regular_refuses_every_special_file_without_blocking(tmp_path: Path
 def test_fifo_and_device_inputs_and_masks_are_refused(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "pipe.png")
     with pytest.raises(UnsupportedImageError, match=r"pipe.png': it is a named pipe \(FIFO\), not a regular file"):
-        _bounded(lambda: read_image(tmp_path / "pipe.png"))
+        bounded(lambda: read_image(tmp_path / "pipe.png"))
     with pytest.raises(UnsupportedImageError, match=r"'/dev/zero': it is a device, not a regular file"):
-        _bounded(lambda: read_mask("/dev/zero", 4, 4))
+        bounded(lambda: read_mask("/dev/zero", 4, 4))
     with pytest.raises(UnsupportedImageError, match=r"named pipe"):
-        _bounded(lambda: read_mask(tmp_path / "pipe.png", 4, 4))
+        bounded(lambda: read_mask(tmp_path / "pipe.png", 4, 4))
 
 
 class _CountingFile(io.BufferedReader):
@@ -165,7 +147,7 @@ def test_apply_prints_load_warnings(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     err = capsys.readouterr().err
     assert "clarity: warning: animated GIF with 3 frames: only the first frame was loaded" in err
     os.mkfifo(tmp_path / "mask.png")
-    code = _bounded(lambda: main(["apply", str(tmp_path / "anim.gif"), str(tmp_path / "o2.png"), "--filter", "tiny",
+    code = bounded(lambda: main(["apply", str(tmp_path / "anim.gif"), str(tmp_path / "o2.png"), "--filter", "tiny",
                                   "--mask", str(tmp_path / "mask.png")]))
     assert code == 2 and "named pipe" in capsys.readouterr().err
 
