@@ -14,7 +14,7 @@ import statistics
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,7 +23,7 @@ from engine.core.errors import ParameterError
 from engine.core.types import RunOptions, RunResult
 
 if TYPE_CHECKING:  # pragma: no cover
-    from plugins.api import ParamValue, Restorer
+    from plugins.api import ParamValue, ParamValues, Restorer
     from plugins.registry import PluginRegistry
 
 
@@ -118,55 +118,76 @@ def peak_rss_bytes() -> int:
     return int(peak if sys.platform == "darwin" else peak * 1024)
 
 
-def _measure(restorer: Restorer, image: np.ndarray, params: Any, options: RunOptions, repeat: int) -> tuple[float, int, RunResult]:
-    """Median seconds of ``repeat`` runs, the peak memory, and the last result."""
+@dataclass(frozen=True)
+class BenchSpec:
+    """What to measure: a seeded ``width`` x ``height`` synthetic image and how to run on it.
+
+    ``options.tile`` ``None`` = automatic tiles; ``params`` are strings as on the command line
+    (unset parameters take their defaults); ``repeat`` runs per measurement (at least 1);
+    ``whole=False`` skips the whole-image run.
+    """
+
+    width: int
+    height: int
+    options: RunOptions = field(default_factory=RunOptions)
+    params: Mapping[str, ParamValue] = field(default_factory=dict)
+    repeat: int = 1
+    seed: int = 0
+    whole: bool = True
+
+    def inputs(self, restorer: Restorer) -> tuple[ParamValues, np.ndarray, np.ndarray]:
+        """``(parameter values, image, 64x64 warm-up image)`` for ``restorer``; checks ``repeat``."""
+        from plugins.params import resolve_params
+
+        if self.repeat < 1:
+            raise ParameterError(f"--repeat {self.repeat} must be at least 1")
+        values = resolve_params(restorer.manifest, self.params)
+        channels = 3 if 3 in restorer.manifest.channels else restorer.manifest.channels[0]
+        image = synthetic_image(self.width, self.height, channels, self.seed)
+        warm = synthetic_image(min(self.width, 64), min(self.height, 64), channels, self.seed)
+        return values, image, warm
+
+
+def timed_run(restorer: Restorer, image: np.ndarray, params: Any, options: RunOptions) -> tuple[float, RunResult]:
+    """Seconds of one :func:`engine.runner.run_restorer` call (CUDA synchronised) and its result.
+
+    The result keeps its figures but not its pixels (an empty image), so a caller that loops
+    holds no more than one output at a time.
+    """
     import torch
 
     from engine.runner import run_restorer
 
     cuda = torch.cuda.is_available()
-    times: list[float] = []
-    result: RunResult | None = None
+    start = time.perf_counter()
+    run = run_restorer(restorer, image, params, mask=None, options=options, progress=None, cancel=None)
     if cuda:
         torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    return seconds, replace(run, image=np.empty((0, 0, 0), np.float32))
+
+
+def _measure(restorer: Restorer, image: np.ndarray, params: Any, options: RunOptions, repeat: int) -> tuple[float, int, RunResult]:
+    """Median seconds of ``repeat`` (>= 1) runs, the peak memory, and the last result."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
+    times: list[float] = []
     for _ in range(repeat):
-        result = None  # free the previous output before the next run
-        start = time.perf_counter()
-        run = run_restorer(restorer, image, params, mask=None, options=options, progress=None, cancel=None)
-        if cuda:
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-        result = replace(run, image=np.empty((0, 0, 0), np.float32))  # keep the figures, not the pixels
-        del run
-    if result is None:  # pragma: no cover - repeat >= 1 is checked by the caller
-        raise ParameterError("--repeat must be at least 1")
+        seconds, result = timed_run(restorer, image, params, options)
+        times.append(seconds)
     peak = int(torch.cuda.max_memory_allocated()) if result.device.startswith("cuda") else peak_rss_bytes()
     return statistics.median(times), peak, result
 
 
-def bench_restorer(
-    restorer: Restorer,
-    width: int,
-    height: int,
-    *,
-    options: RunOptions | None = None,
-    params: Mapping[str, ParamValue] | None = None,
-    repeat: int = 1,
-    seed: int = 0,
-    whole: bool = True,
-) -> BenchResult:
+def bench_restorer(restorer: Restorer, spec: BenchSpec) -> BenchResult:
     """Measure an already loaded ``restorer`` (see :func:`bench_plugin`)."""
     from engine.runner import run_restorer
-    from plugins.params import resolve_params
 
-    if repeat < 1:
-        raise ParameterError(f"--repeat {repeat} must be at least 1")
-    options = options or RunOptions()
-    values = resolve_params(restorer.manifest, params or {})
-    channels = 3 if 3 in restorer.manifest.channels else restorer.manifest.channels[0]
-    image = synthetic_image(width, height, channels, seed)
-    warm = synthetic_image(min(width, 64), min(height, 64), channels, seed)
+    values, image, warm = spec.inputs(restorer)
+    options, repeat = spec.options, spec.repeat
     run_restorer(restorer, warm, values, mask=None, options=options, progress=None, cancel=None)
     _decide_backend(restorer, image, values, options)
 
@@ -174,13 +195,13 @@ def bench_restorer(
     whole_s: float | None = None
     whole_peak: int | None = None
     warnings = list(tiled.warnings)
-    if whole:
+    if spec.whole:
         whole_s, whole_peak, whole_result = _measure(restorer, image, values, replace(options, tile=0), repeat)
         warnings += [w for w in whole_result.warnings if w not in warnings]
     return BenchResult(
         plugin_id=restorer.manifest.id,
-        width=width,
-        height=height,
+        width=spec.width,
+        height=spec.height,
         scale=tiled.scale,
         device=tiled.device,
         precision=tiled.precision.value,
@@ -208,28 +229,16 @@ def _decide_backend(restorer: Restorer, image: np.ndarray, values: Any, options:
     prepare(restorer, options.backend, resolve_device(options.device), params, scale=scale, output_pixels=pixels)
 
 
-def bench_plugin(
-    plugin_id: str,
-    width: int,
-    height: int,
-    *,
-    options: RunOptions | None = None,
-    params: Mapping[str, ParamValue] | None = None,
-    repeat: int = 1,
-    seed: int = 0,
-    whole: bool = True,
-    registry: PluginRegistry | None = None,
-) -> BenchResult:
-    """Load ``plugin_id`` and time it on a seeded ``width`` x ``height`` synthetic image.
+def bench_plugin(plugin_id: str, spec: BenchSpec, registry: PluginRegistry | None = None) -> BenchResult:
+    """Load ``plugin_id`` and time it on ``spec``'s seeded synthetic image.
 
-    Runs a 64x64 warm-up, then ``repeat`` tiled runs (``options.tile``; ``None`` = automatic)
-    and, unless ``whole=False``, ``repeat`` whole-image runs (tile 0). Parameters take their
-    defaults unless given in ``params`` (strings as on the command line).
+    Runs a 64x64 warm-up, then ``spec.repeat`` tiled runs (``spec.options.tile``; ``None`` =
+    automatic) and, unless ``spec.whole`` is false, as many whole-image runs (tile 0).
     """
     from engine.api import get_registry
 
     restorer = (registry or get_registry()).load(plugin_id)
-    return bench_restorer(restorer, width, height, options=options, params=params, repeat=repeat, seed=seed, whole=whole)
+    return bench_restorer(restorer, spec)
 
 
 def _mb(value: int | None) -> str:
@@ -257,8 +266,8 @@ def format_table(results: Sequence[BenchResult]) -> str:
              for row in rows]  # fmt: skip
     lines.insert(1, "  ".join("-" * w for w in widths))
     kinds = sorted({r.memory_kind for r in results})
-    notes = [f"memory: {', '.join(kinds)} (MiB); throughput in output megapixels per second; "
-             "overhead = tiled time / whole time"]  # fmt: skip
+    notes = [(f"memory: {', '.join(kinds)} (MiB); throughput in output megapixels per second; "
+              "overhead = tiled time / whole time")]  # fmt: skip
     if len(results) > 1 and any("RSS" in k for k in kinds):
         notes.append("peak RSS is the process's high-water mark: a row also counts the rows above it; "
                      "bench one filter per command for its own memory figure")

@@ -12,17 +12,15 @@ practical limit.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from engine.core.errors import ParameterError
-from engine.core.types import Backend, DeviceKind, RunOptions
+from engine.core.types import Backend, DeviceKind
 
 if TYPE_CHECKING:  # pragma: no cover
-    from plugins.api import ParamValue, ParamValues, Restorer
+    from engine.bench import BenchSpec
+    from plugins.api import ParamValues, Restorer
 
 BACKENDS = (Backend.TORCH, Backend.ONNX)
 
@@ -104,56 +102,38 @@ def count_gflop(restorer: Restorer, params: ParamValues, width: int, height: int
 
 
 def bench_backends(
-    restorer: Restorer,
-    width: int,
-    height: int,
-    *,
-    options: RunOptions | None = None,
-    params: Mapping[str, ParamValue] | None = None,
-    repeat: int = 1,
-    seed: int = 0,
-    whole: bool = True,
-    backends: Sequence[Backend] = BACKENDS,
-    matmul: float | None = None,
+    restorer: Restorer, spec: BenchSpec, backends: Sequence[Backend] = BACKENDS, matmul: float | None = None
 ) -> list[BackendBench]:
-    """Measure ``restorer`` on each backend (CPU), interleaved (see the module docstring)."""
+    """Measure ``restorer`` on each backend, interleaved, on the CPU (``spec.options.device`` is ignored).
+
+    See the module docstring; ``matmul`` is the machine's rate when already measured (else measured here).
+    """
     import torch
 
     from engine.backends import prepare
-    from engine.bench import synthetic_image
+    from engine.bench import timed_run
     from engine.device import cpu_device
     from engine.runner import run_restorer
-    from plugins.params import resolve_params
 
-    if repeat < 1:
-        raise ParameterError(f"--repeat {repeat} must be at least 1")
-    options = replace(options or RunOptions(), device=DeviceKind.CPU)
-    values = resolve_params(restorer.manifest, params or {})
-    channels = 3 if 3 in restorer.manifest.channels else restorer.manifest.channels[0]
-    image = synthetic_image(width, height, channels, seed)
+    values, image, warm = spec.inputs(restorer)
+    options = replace(spec.options, device=DeviceKind.CPU)
+    width, height, channels = spec.width, spec.height, image.shape[2]
     values = restorer.analyse(image, values)
     scale = int(restorer.scale(values))
     exports: dict[Backend, float | None] = {}
     for backend in backends:
         prepared = prepare(restorer, backend, cpu_device(), values, scale=scale, output_pixels=0)
-        warm = synthetic_image(min(width, 64), min(height, 64), channels, seed)
         run_restorer(prepared.restorer, warm, values, mask=None, options=replace(options, backend=Backend.TORCH),
                      progress=None, cancel=None)  # fmt: skip
         exports[backend] = None if prepared.context is None else prepared.context.export_seconds
-    runs = [("tiled", options)] + ([("whole", replace(options, tile=0))] if whole else [])
+    runs = [("tiled", options)] + ([("whole", replace(options, tile=0))] if spec.whole else [])
     best: dict[tuple[str, Backend], float] = {}
     last: dict[tuple[str, Backend], Any] = {}
-    for _ in range(repeat):
+    for _ in range(spec.repeat):
         for kind, opts in runs:
             for backend in backends:
-                start = time.perf_counter()
-                result = run_restorer(restorer, image, values, mask=None, options=replace(opts, backend=backend),
-                                      progress=None, cancel=None)  # fmt: skip
-                seconds = time.perf_counter() - start
-                key = (kind, backend)
-                best[key] = min(best.get(key, float("inf")), seconds)
-                last[key] = replace(result, image=np.empty((0, 0, 0), np.float32))
-                del result
+                seconds, last[(kind, backend)] = timed_run(restorer, image, values, replace(opts, backend=backend))
+                best[(kind, backend)] = min(best.get((kind, backend), float("inf")), seconds)
     rate = matmul if matmul is not None else matmul_gflops()
     gflop = count_gflop(restorer, values, width, height, channels)
     out = []
@@ -164,7 +144,7 @@ def bench_backends(
             warnings.append(f"ran on {tiled.backend}")
         out.append(BackendBench(
             plugin_id=restorer.manifest.id, backend=backend.value, width=width, height=height, scale=scale,
-            tile=tiled.tile, tiles=tiled.tiles, repeat=repeat, export_seconds=exports[backend],
+            tile=tiled.tile, tiles=tiled.tiles, repeat=spec.repeat, export_seconds=exports[backend],
             tiled_seconds=best[("tiled", backend)], whole_seconds=best.get(("whole", backend)),
             gflop=gflop, matmul_gflops=rate, threads=torch.get_num_threads(), warnings=tuple(warnings),
         ))  # fmt: skip

@@ -60,6 +60,7 @@ def _run_backends(args: argparse.Namespace, width: int, height: int, options: ob
     """``--backend all``: every ``--filter`` on each CPU backend, one table (or JSON)."""
     from engine.api import get_registry
     from engine.backends.bench import bench_backends, format_backend_table, matmul_gflops
+    from engine.bench import BenchSpec
 
     rate = matmul_gflops()
     results = []
@@ -67,8 +68,8 @@ def _run_backends(args: argparse.Namespace, width: int, height: int, options: ob
         if not args.json:
             print(f"benchmarking {plugin_id} at {width}x{height} on torch and onnx...", file=sys.stderr)
         restorer = get_registry().load(plugin_id)
-        results += bench_backends(restorer, width, height, options=options, params=params, repeat=args.repeat,
-                                  seed=args.seed, whole=not args.no_whole, matmul=rate)  # fmt: skip
+        spec = BenchSpec(width, height, options, params, repeat=args.repeat, seed=args.seed, whole=not args.no_whole)
+        results += bench_backends(restorer, spec, matmul=rate)
     if args.json:
         json.dump({"version": JSON_VERSION, "backends": [r.to_dict() for r in results]}, sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -79,7 +80,7 @@ def _run_backends(args: argparse.Namespace, width: int, height: int, options: ob
 
 def run(args: argparse.Namespace) -> int:
     """Benchmark every ``--filter`` and print the table (or JSON); returns 0."""
-    from engine.bench import bench_plugin, format_table, parse_size
+    from engine.bench import BenchSpec, bench_plugin, format_table, parse_size
     from engine.cli.options import parse_params, run_options
     from engine.core.errors import ParameterError
 
@@ -95,8 +96,8 @@ def run(args: argparse.Namespace) -> int:
     for plugin_id in args.filter if synthetic else ():
         if not args.json:
             print(f"benchmarking {plugin_id} at {width}x{height}...", file=sys.stderr)
-        results.append(bench_plugin(plugin_id, width, height, options=options, params=params, repeat=args.repeat,
-                                    seed=args.seed, whole=not args.no_whole))  # fmt: skip
+        spec = BenchSpec(width, height, options, params, repeat=args.repeat, seed=args.seed, whole=not args.no_whole)
+        results.append(bench_plugin(plugin_id, spec))
     batch = _batch_section(args)
     if args.json:
         payload: dict[str, object] = {"version": JSON_VERSION, "results": [r.to_dict() for r in results]}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import engine.api
-from engine.bench import BenchResult, bench_plugin, format_table, parse_size, peak_rss_bytes, synthetic_image
+from engine.bench import BenchResult, BenchSpec, bench_plugin, format_table, parse_size, peak_rss_bytes, synthetic_image
 from engine.cli.main import main
 from engine.core.errors import ParameterError
 from engine.core.types import DeviceKind, RunOptions
@@ -42,13 +42,13 @@ def test_synthetic_image_is_seeded() -> None:
 
 
 def test_bench_plugin_figures(user_plugins: Path) -> None:
-    r = bench_plugin("tiny-sr", 64, 48, options=RunOptions(device=DeviceKind.CPU, tile=16), repeat=2)
+    r = bench_plugin("tiny-sr", BenchSpec(64, 48, RunOptions(device=DeviceKind.CPU, tile=16), repeat=2))
     assert (r.plugin_id, r.scale, r.tile, r.tiles, r.device, r.precision, r.repeat) == ("tiny-sr", 3, 16, 12, "cpu", "fp32", 2)
     assert r.output_megapixels == pytest.approx(64 * 48 * 9 / 1e6)
     assert r.tiled_mp_per_s == pytest.approx(r.output_megapixels / r.tiled_seconds)
     assert r.overhead == pytest.approx(r.tiled_seconds / r.whole_seconds)
     assert 0 < r.tiled_peak_bytes <= r.whole_peak_bytes <= peak_rss_bytes() and r.memory_kind == "peak RSS"
-    skipped = bench_plugin("tiny-dn", 32, 32, options=RunOptions(device=DeviceKind.CPU, tile=16), whole=False)
+    skipped = bench_plugin("tiny-dn", BenchSpec(32, 32, RunOptions(device=DeviceKind.CPU, tile=16), whole=False))
     assert skipped.whole_seconds is None and skipped.overhead is None and skipped.whole_mp_per_s is None
     assert skipped.tiles == 4
 

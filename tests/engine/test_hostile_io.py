@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import engine.imageio.reader as reader
 from engine.core.errors import ImageTooLargeError, ParameterError, UnsupportedImageError
 from engine.core.files import NotRegularFileError, open_regular, regular_file_problem
-from engine.io import read_image, read_mask
 from engine.core.text import one_line, printable
+from engine.imageio import reader
+from engine.io import read_image, read_mask
 from tests.bounded import bounded
 
 
@@ -170,8 +170,8 @@ def test_cli_error_lines_are_escaped(capsys: pytest.CaptureFixture[str], tmp_pat
 
 
 def test_out_of_range_value_is_shown_exactly() -> None:
-    from plugins.params import _check_range
     from plugins.api import ParamSpec, ParamType
+    from plugins.params import _check_range
 
     spec = ParamSpec(name="amount", type=ParamType.FLOAT, minimum=0.0, maximum=2.0, default=1.0)
     with pytest.raises(ParameterError, match=r"is 2.0000001, outside its range 0..2"):
