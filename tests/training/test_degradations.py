@@ -16,6 +16,7 @@ from engine.training.degradations import DegradedBatch, parse_degradation
 from engine.training.degradations.camera import CameraNoise
 from engine.training.degradations.haze import add_haze
 from engine.training.degradations.jpeg import jpeg, quality_tables
+from engine.training.degradations.rain import Rain
 
 ALL_SPECS = ("none", "awgn:25", "awgn:0-55", "camera", "bicubic:2", "bicubic:2,3,4", "rain", "haze", "snow", "mix:rain,haze,snow")
 
@@ -109,6 +110,18 @@ def test_rain_streaks_are_bright_and_elongated_vertically() -> None:
     dy = (streaks[..., 1:, :] - streaks[..., :-1, :]).pow(2).mean()
     dx = (streaks[..., :, 1:] - streaks[..., :, :-1]).pow(2).mean()
     assert float(dy) < 0.5 * float(dx)  # smooth along the falling direction
+
+
+def test_rain_veils_only_some_images_and_keeps_the_rest_of_the_image() -> None:
+    grey = torch.full((64, 3, 48, 48), 0.3)
+    rainy = Rain(veil_probability=0.25)(grey, _gen(11)).degraded
+    background = rainy.flatten(1).min(dim=1).values  # streaks only brighten: the darkest pixel is the background
+    veiled = background > 0.3 + 1e-4
+    assert 6 <= int(veiled.sum()) <= 26  # about a quarter of 64 (binomial, +-2.5 sd)
+    assert float((background[~veiled] - 0.3).abs().max()) < 1e-6
+    assert float(background[veiled].max()) <= 0.3 + 0.1 * (1.0 - 0.3) + 1e-6  # t >= 0.9, A <= 1
+    never = Rain(veil_probability=0.0)(grey, _gen(11)).degraded.flatten(1).min(dim=1).values
+    assert torch.all((never - 0.3).abs() < 1e-6)
 
 
 def test_snow_adds_veil_and_flakes() -> None:
