@@ -209,3 +209,73 @@ def test_clarity_synth_writes_labelled_sheet(tmp_path, rng: np.random.Generator,
     first = np.asarray(Image.open(folder / "p0.png"))[9:41, 14:46]
     np.testing.assert_array_equal(sheet[4 + 14 : 4 + 14 + 32, 4 : 4 + 32], first)  # the clean centre crop
     assert main(["synth", "--task", "rain", "--images", str(tmp_path / "none"), "--out", str(out)]) == 2
+
+
+def _lag_corr(noise: torch.Tensor, lag: int) -> torch.Tensor:
+    """``(N,)`` normalised autocorrelation at ``lag`` px of each image's noise ``(N, 1, H, W)``, measured as
+    scripts/noise_grain_table.py measures photos: in 16-px blocks, each minus its plane fit, horizontal
+    and vertical averaged."""
+    n, _, h, w = noise.shape
+    blocks = noise.double()[:, 0].reshape(n, h // 16, 16, w // 16, 16).permute(0, 1, 3, 2, 4).reshape(n, -1, 256)
+    yy, xx = torch.meshgrid(torch.arange(16.0) - 7.5, torch.arange(16.0) - 7.5, indexing="ij")
+    basis, _ = torch.linalg.qr(torch.stack([torch.ones(256), yy.flatten(), xx.flatten()], dim=1).double())
+    x = (blocks - (blocks @ basis) @ basis.T).reshape(n, -1, 16, 16)
+    var = x.pow(2).mean(dim=(1, 2, 3))
+    hor = (x[..., :, :-lag] * x[..., :, lag:]).mean(dim=(1, 2, 3))
+    ver = (x[..., :-lag, :] * x[..., lag:, :]).mean(dim=(1, 2, 3))
+    return (hor + ver) / (2 * var)
+
+
+def _luma(x: torch.Tensor) -> torch.Tensor:
+    return x if x.shape[1] == 1 else 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_camera_grain_scale_raises_neighbour_correlation(channels: int) -> None:
+    clean = torch.full((4, channels, 96, 96), 0.5)
+    r1, r2 = [], []
+    for grain in (0.0, 1.0, 2.0):
+        model = CameraNoise(
+            jpeg_probability=0.0,
+            shot_range=(0.012, 0.012),
+            grain_probability=1.0 if grain else 0.0,
+            grain_range=(grain, grain) if grain else (0.5, 2.0),
+        )
+        noise = _luma(model(clean, _gen(3)).degraded - clean)
+        r1.append(float(_lag_corr(noise, 1).mean()))
+        r2.append(float(_lag_corr(noise, 2).mean()))
+    # fine grain (demosaic / small blur only), then Gaussian grain of 1 and 2 px: coarser each time
+    expected = {1: ([0.278, 0.792, 0.888], [0.019, 0.388, 0.647]), 3: ([0.568, 0.799, 0.898], [0.008, 0.386, 0.668])}[channels]
+    np.testing.assert_allclose(r1, expected[0], atol=0.02)
+    np.testing.assert_allclose(r2, expected[1], atol=0.02)
+    assert r1 == sorted(r1) and r2 == sorted(r2)
+
+
+def test_camera_grain_is_deterministic_and_mixed() -> None:
+    clean = _scene(n=8, c=3, h=32, w=32)
+    model = CameraNoise()
+    a, b = model(clean, _gen(11)), model(clean, _gen(11))
+    assert torch.equal(a.degraded, b.degraded) and torch.equal(a.sigma, b.sigma)
+    assert not torch.equal(a.degraded, model(clean, _gen(12)).degraded)
+    grain = model._grain(1000, _gen(4), torch.device("cpu"))
+    assert grain is not None
+    assert abs(float((grain > 0).float().mean()) - 0.5) < 0.05  # half the images get coarse grain
+    assert 0.5 <= float(grain[grain > 0].min()) and float(grain.max()) <= 2.0
+    assert CameraNoise(grain_probability=0.0)._grain(4, _gen(4), torch.device("cpu")) is None
+
+
+# Lag-1 / lag-2 correlation of the noise of the real photos in ../shared/data/real-noisy (all six are
+# gray), measured on their flat 16-px patches by scripts/noise_grain_table.py (plugins/denoise/MODEL.md).
+REAL_R1 = (0.30, 0.74)  # Vinegar, Chupa_Chups
+REAL_R2 = (-0.05, 0.40)  # Vinegar, Chupa_Chups
+
+
+def test_camera_default_mixture_covers_the_real_photos_grain() -> None:
+    clean = torch.full((64, 1, 64, 64), 0.5)
+    noise = CameraNoise()(clean, _gen(21)).degraded - clean
+    r1, r2 = _lag_corr(noise, 1), _lag_corr(noise, 2)
+    assert float(r1.min()) < REAL_R1[0] and float(r1.max()) > REAL_R1[1]
+    assert float(r2.min()) < REAL_R2[0] + 0.05 and float(r2.max()) > REAL_R2[1]
+    # and the real photos' range is not a corner: a fair share of draws falls inside it
+    inside = (r1 >= REAL_R1[0]) & (r1 <= REAL_R1[1])
+    assert float(inside.float().mean()) > 0.15

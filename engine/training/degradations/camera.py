@@ -20,6 +20,7 @@ Gray images: no mosaic; the noise is blurred by a small Gaussian (sigma 0.4-0.8 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -51,6 +52,9 @@ class CameraNoise:
 
     jpeg_probability: float = 0.75
     quality_range: tuple[float, float] = (55.0, 95.0)
+    shot_range: tuple[float, float] = (1e-4, 1.2e-2)
+    grain_probability: float = 0.5
+    grain_range: tuple[float, float] = (0.5, 2.0)
     name: str = "camera"
 
     def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> DegradedBatch:
@@ -60,16 +64,17 @@ class CameraNoise:
         x = clean.float().clamp(0, 1)
         gamma = rand(n, 2.0, 2.4, generator, dev).view(n, 1, 1, 1)
         lin = x.pow(gamma)
-        shot = log_rand(n, 1e-4, 1.2e-2, generator, dev)
+        shot = log_rand(n, self.shot_range[0], self.shot_range[1], generator, dev)
         log_read = 2.18 * torch.log(shot) + 1.2 + 0.26 * torch.randn(n, generator=generator, device=dev)
         read = torch.exp(log_read).view(n, 1, 1, 1)
         shot = shot.view(n, 1, 1, 1)
+        grain = self._grain(n, generator, dev)
         if c == 3:
             phase = torch.randint(0, 4, (n,), generator=generator, device=dev)
             masks = _bayer_masks(n, h, w, phase, dev)
             raw = (lin * masks).sum(dim=1, keepdim=True)
             std = (shot * raw + read).clamp_min(1e-10).sqrt()
-            raw_noise = torch.randn((n, 1, h, w), generator=generator, device=dev) * std
+            raw_noise = _grainy(torch.randn((n, 1, h, w), generator=generator, device=dev), grain) * std
             mosaic = raw_noise * masks  # (N, 3, H, W), zeros where a channel was not sampled
             kernel = _BILINEAR.to(dev).view(1, 1, 3, 3).repeat(3, 1, 1, 1)
             density = F.conv2d(F.pad(masks, (1, 1, 1, 1), mode="replicate"), kernel, groups=3)
@@ -86,7 +91,7 @@ class CameraNoise:
             noise = gains * ((1.0 - rho) * noise + rho * noise.mean(dim=1, keepdim=True))
         else:
             std = (shot * lin + read).clamp_min(1e-10).sqrt()
-            noise = torch.randn((n, 1, h, w), generator=generator, device=dev) * std
+            noise = _grainy(torch.randn((n, 1, h, w), generator=generator, device=dev), grain) * std
             blur = gaussian_kernels(rand(n, 0.4, 0.8, generator, dev), 5)
             noise = per_sample_conv(noise, blur) / blur.pow(2).sum(dim=(-2, -1)).sqrt().view(n, 1, 1, 1)
         noisy = (lin + noise).clamp(0, 1).pow(1.0 / gamma)
@@ -97,3 +102,24 @@ class CameraNoise:
             compressed = jpeg(noisy, quality)
             noisy = torch.where(use_jpeg.view(n, 1, 1, 1), compressed, noisy)
         return DegradedBatch(degraded=noisy.to(clean.dtype), clean=clean, kind=("camera",) * n, sigma=sigma.to(clean.dtype))
+
+    def _grain(self, n: int, generator: torch.Generator, dev: torch.device) -> torch.Tensor | None:
+        """``(N,)`` grain scale in px per image (0: fine grain), or ``None`` when grain is off (no draws)."""
+        if self.grain_probability <= 0.0:
+            return None
+        scale = rand(n, self.grain_range[0], self.grain_range[1], generator, dev)
+        coarse = torch.rand(n, generator=generator, device=dev) < self.grain_probability
+        return torch.where(coarse, scale, torch.zeros_like(scale))
+
+
+def _grainy(unit: torch.Tensor, grain: torch.Tensor | None) -> torch.Tensor:
+    """Unit-variance white noise ``(N, 1, H, W)`` low-passed by a Gaussian of ``grain[n]`` px, rescaled to unit variance.
+
+    Images with ``grain == 0`` (or ``grain is None``) keep the white noise unchanged.
+    """
+    if grain is None or not bool((grain > 0).any()):
+        return unit
+    radius = max(1, math.ceil(3.0 * float(grain.max())))
+    kernels = gaussian_kernels(grain.clamp_min(0.2), 2 * radius + 1)
+    filtered = per_sample_conv(unit, kernels) / kernels.pow(2).sum(dim=(-2, -1)).sqrt().view(-1, 1, 1, 1)
+    return torch.where((grain > 0).view(-1, 1, 1, 1), filtered, unit)
