@@ -59,7 +59,9 @@ def camera_noise(clean: np.ndarray, shot: float, quality: float | None, seed: in
     original = camera.log_rand
     camera.log_rand = lambda n, lo, hi, gen, dev: torch.full((n,), shot)  # fix the level, keep the rest random
     try:
-        model = camera.CameraNoise(jpeg_probability=0.0 if quality is None else 1.0, quality_range=(quality or 75.0,) * 2)
+        model = camera.CameraNoise(
+            jpeg_probability=0.0 if quality is None else 1.0, quality_range=(quality or 75.0,) * 2, grain_probability=0.0
+        )  # fine grain only, as when the tables in MODEL.md were measured
         x = torch.from_numpy(clean).permute(2, 0, 1)[None].contiguous()
         batch = model(x, torch.Generator().manual_seed(seed))
     finally:

@@ -24,7 +24,7 @@ Rows: every photo of ``--real`` (default ``../shared/data/real-noisy``), then th
 gray and colour, at fixed shot levels (``--shots``) and grain scales (``--grains``, px; 0 is the
 fine grain of the synthesis before issue 20's grain parameter), without JPEG and with JPEG 75
 (each row: mean over ``--seeds`` draws).
-Deterministic (seeded). About a minute on a 2-core CPU::
+Deterministic (seeded). About 25 CPU-seconds (5 minutes wall on the shared 2-core machine)::
 
     PYTHONPATH=. python scripts/noise_grain_table.py
 """

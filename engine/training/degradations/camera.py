@@ -4,8 +4,18 @@ Pipeline per image (colour):
 
 1. linearise: ``lin = srgb ** gamma``, gamma uniform in [2.0, 2.4];
 2. raw Bayer mosaic (RGGB with a random phase): noise with variance ``shot * lin + read``
-   (heteroscedastic Poisson-Gaussian), ``shot`` log-uniform in [1e-4, 1.2e-2] and
-   ``log read = 2.18 log shot + 1.2 + N(0, 0.26)`` (Brooks et al., "Unprocessing images", 2019);
+   (heteroscedastic Poisson-Gaussian), ``shot`` log-uniform in ``shot_range`` (default
+   [1e-4, 1.2e-2]) and ``log read = 2.18 log shot + 1.2 + N(0, 0.26)`` (Brooks et al.,
+   "Unprocessing images", 2019). **Grain** (issue 20): on a share ``grain_probability`` (default
+   0.5) of the images the unit raw noise is first low-passed by a Gaussian of ``grain`` px,
+   uniform in ``grain_range`` (default [0.5, 2]), and rescaled to unit variance (the signal
+   dependence is applied after, so the level is unchanged); the other half keep white raw noise.
+   Why: the real noisy photos in ``../shared/data/real-noisy`` have coarser grain than the fine
+   synthesis (film grain, scanned prints, noise reduction in camera). Measured by
+   ``scripts/noise_grain_table.py`` (lag-1 / lag-2 autocorrelation of the residual in flat 16-px
+   patches, luma): real photos 0.30-0.74 / -0.05-0.40, the fine synthesis 0.20 / -0.01 (gray) and
+   0.57 / 0.00 (colour), grain 1 px 0.77 / 0.34, grain 2 px 0.88 / 0.64; so [0.5, 2] plus the fine
+   half spans the real photos with margin on both sides (plugins/denoise/MODEL.md, "Grain");
 3. demosaic of the noise mosaic (constant-hue: bilinear green, red and blue as green plus the
    bilinearly interpolated colour difference): noise becomes spatially correlated (2-3 px) and
    correlated across channels; then a random colour-correlation mix pulls each channel toward
@@ -14,7 +24,9 @@ Pipeline per image (colour):
 4. back to sRGB with ``1 / gamma``, clipped;
 5. JPEG (torch DCT quantisation) at a quality uniform in [55, 95] with probability 0.75.
 
-Gray images: no mosaic; the noise is blurred by a small Gaussian (sigma 0.4-0.8 px).
+Gray images: no mosaic; the (grain-filtered) noise is blurred by a small Gaussian (sigma 0.4-0.8 px).
+All randomness comes from the generator passed in; ``grain_probability = 0`` draws nothing for the
+grain and reproduces the synthesis from before the grain parameter exactly.
 ``sigma`` reports the measured standard deviation of the added noise (before JPEG), [0, 1] scale.
 """
 
