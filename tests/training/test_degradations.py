@@ -18,7 +18,7 @@ from engine.training.degradations.haze import add_haze
 from engine.training.degradations.jpeg import jpeg, quality_tables
 from engine.training.degradations.rain import Rain
 
-ALL_SPECS = ("none", "awgn:25", "awgn:0-55", "camera", "bicubic:2", "bicubic:2,3,4", "rain", "haze", "snow", "mix:rain,haze,snow")
+ALL_SPECS = ("none", "awgn:25", "awgn:0-55", "camera", "camera:grain", "bicubic:2", "bicubic:2,3,4", "rain", "haze", "snow", "mix:rain,haze,snow")
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -279,3 +279,9 @@ def test_camera_default_mixture_covers_the_real_photos_grain() -> None:
     # and the real photos' range is not a corner: a fair share of draws falls inside it
     inside = (r1 >= REAL_R1[0]) & (r1 <= REAL_R1[1])
     assert float(inside.float().mean()) > 0.15
+
+
+def test_camera_spec_keeps_the_published_fine_grain_synthesis_and_grain_opts_in() -> None:
+    assert parse_degradation("camera") == CameraNoise(grain_probability=0.0)
+    assert parse_degradation("camera:grain") == CameraNoise()
+    assert CameraNoise().grain_probability > 0.0
