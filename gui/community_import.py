@@ -90,10 +90,14 @@ class ImportModelDialog(QDialog):
 
 
 def progress_dialog(title: str, parent: QWidget) -> QProgressDialog:
-    """A window-modal progress dialog with Cancel, shown after half a second; closed by its owner."""
+    """A progress dialog with Cancel, shown after half a second; closed by its owner.
+
+    Not modal: a modal QProgressDialog runs a nested event loop inside ``setValue``, and the
+    window stays usable while a model is measured (a second import is refused meanwhile).
+    """
     dialog = QProgressDialog(title, "Cancel", 0, 0, parent)
     dialog.setWindowTitle(title)
-    dialog.setWindowModality(Qt.WindowModality.WindowModal)
+    dialog.setWindowModality(Qt.WindowModality.NonModal)
     dialog.setMinimumDuration(500)
     dialog.setAutoClose(False)
     dialog.setAutoReset(False)
