@@ -9,7 +9,7 @@ Developer tool behind the table in docs/plugins.md ("Full-size models"). Three s
 - ``run OUT --plugins DIR [--image PNG] [--only NAME]``: for each model, ``clarity plugin import``
   it into ``DIR`` (a scratch plugin folder, never the real one) in a child process (wall time, peak
   RSS), then ``apply`` it to a 512 x 512 crop whole and tiled in another child process; prints
-  one markdown table row per model;
+  one markdown table row per model (``--no-apply``: import only);
 - ``apply ID PNG TILE``: (internal) whole and tiled runs of plugin ID, printed as JSON.
 
 Nothing is downloaded. Weights are random, so the outputs are meaningless images: the point is
@@ -121,8 +121,8 @@ def apply(plugin_id: str, png: Path, tile: int) -> None:
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def run(out: Path, plugins: Path, png: Path, only: str | None, tile: int) -> None:
-    """Import and apply every model; prints a markdown row per model."""
+def run(out: Path, plugins: Path, png: Path, only: str | None, tile: int, no_apply: bool = False) -> None:
+    """Import and apply every model (``no_apply``: import only); prints a markdown row per model."""
     env = dict(os.environ, CLARITY_PLUGIN_PATH=str(plugins), PYTHONPATH=str(ROOT))
     names = [only] if only else list(_factories())
     fmt = {n: (".pth" if i % 2 == 0 else ".safetensors") for i, n in enumerate(_factories())}
@@ -138,6 +138,11 @@ def run(out: Path, plugins: Path, png: Path, only: str | None, tile: int) -> Non
         arch = re.search(r"architecture: (.+?) \(", text)
         tiling = re.search(r"tiling: (\S+), context (\d+) px(?:, min tile (\d+) px)?", text)
         tiled = bool(tiling and tiling.group(1) == "tiled")
+        if no_apply:
+            print(f"| {name} ({fmt[name]}) | {arch.group(1) if arch else '?'} | {tiling.group(0) if tiling else '?'} | "
+                  f"{wall:.0f} s wall, {cpu:.0f} s CPU ({measured.group(1) if measured else '?'} s measuring) | "
+                  f"{rss:.2f} GiB | not run |", flush=True)
+            continue
         rc, atext, awall, arss, acpu = _child([sys.executable, __file__, "apply", name, str(png), str(tile if tiled else 0)], env)
         found = re.search(r"RESULT (.*)", atext)
         res = json.loads(found.group(1)) if found else {}
@@ -166,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image", type=Path, default=ROOT / ".data" / "val" / "set5" / "baby.png")
     p.add_argument("--only")
     p.add_argument("--tile", type=int, default=256)
+    p.add_argument("--no-apply", action="store_true", help="import only (no whole/tiled runs)")
     p = sub.add_parser("apply")
     p.add_argument("plugin_id")
     p.add_argument("png", type=Path)
@@ -174,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "make":
         make(args.out)
     elif args.cmd == "run":
-        run(args.out, args.plugins, args.image, args.only, args.tile)
+        run(args.out, args.plugins, args.image, args.only, args.tile, args.no_apply)
     else:
         apply(args.plugin_id, args.png, args.tile)
     return 0
