@@ -143,7 +143,7 @@ def run(out: Path, plugins: Path, png: Path, only: str | None, tile: int, no_app
                   f"{wall:.0f} s wall, {cpu:.0f} s CPU ({measured.group(1) if measured else '?'} s measuring) | "
                   f"{rss:.2f} GiB | not run |", flush=True)
             continue
-        rc, atext, awall, arss, acpu = _child([sys.executable, __file__, "apply", name, str(png), str(tile if tiled else 0)], env)
+        rc, atext, _awall, arss, acpu = _child([sys.executable, __file__, "apply", name, str(png), str(tile if tiled else 0)], env)
         found = re.search(r"RESULT (.*)", atext)
         res = json.loads(found.group(1)) if found else {}
         if not found:

@@ -307,5 +307,19 @@ def decide_tiling(
     return fallback(radius, probe, error, f"tiled output differs from whole-image output by {error:.1e}")
 
 
-__all__ = ["DEFAULT_MIN_TILE", "MEASURE_MEMORY_BUDGET", "NO_STEPS", "PROBE_SIZES", "STAGES", "Steps", "TILE_TOLERANCE", "TiledError",
-           "TilingDecision", "decide_tiling", "measure_radius", "probe_image", "saved_bytes", "verification_geometry"]
+__all__ = [
+    "DEFAULT_MIN_TILE",
+    "MEASURE_MEMORY_BUDGET",
+    "NO_STEPS",
+    "PROBE_SIZES",
+    "STAGES",
+    "TILE_TOLERANCE",
+    "Steps",
+    "TiledError",
+    "TilingDecision",
+    "decide_tiling",
+    "measure_radius",
+    "probe_image",
+    "saved_bytes",
+    "verification_geometry",
+]

@@ -112,8 +112,9 @@ def test_import_runs_on_a_worker_the_event_loop_keeps_running(window, plugin_pat
                                                               monkeypatch: pytest.MonkeyPatch, qtbot) -> None:  # fmt: skip
     import threading
 
-    import engine.model_import as model_import
     from PySide6.QtCore import QThread, QTimer
+
+    from engine import model_import
 
     entered, release = threading.Event(), threading.Event()
     threads: list[QThread] = []
@@ -152,7 +153,7 @@ def test_cancel_during_inspection_opens_nothing(window, plugin_path: Path, tmp_p
                                                 monkeypatch: pytest.MonkeyPatch, qtbot, messages) -> None:  # fmt: skip
     import threading
 
-    import engine.model_import as model_import
+    from engine import model_import
 
     entered, release = threading.Event(), threading.Event()
     real = model_import.tiled_error
@@ -213,7 +214,7 @@ def test_a_second_import_while_one_runs_is_refused_with_one_message(window, tmp_
                                                                     monkeypatch: pytest.MonkeyPatch, qtbot, messages) -> None:  # fmt: skip
     import threading
 
-    import engine.model_import as model_import
+    from engine import model_import
 
     entered, release = threading.Event(), threading.Event()
     real = model_import.tiled_error
