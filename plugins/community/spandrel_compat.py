@@ -13,13 +13,16 @@ Contract of :func:`import_spandrel`:
 - otherwise a stand-in providing only those names is placed in ``sys.modules`` *while spandrel
   is imported* and removed afterwards, so no other code ever sees a fake torchvision; calling
   ``rotate`` on the stand-in raises a clear error (``normalize`` is implemented exactly);
-- spandrel missing altogether raises :class:`SpandrelMissingError` saying how to install it.
+- spandrel missing altogether raises :class:`SpandrelMissingError` saying how to install it;
+- torch's ``torch.meshgrid`` indexing warning, which SwinIR-family models trigger when they are
+  built (third-party code, nothing the user can act on), is filtered once spandrel is imported.
 """
 
 from __future__ import annotations
 
 import enum
 import sys
+import warnings
 import threading
 import types
 from typing import Any
@@ -94,9 +97,13 @@ def _real_torchvision_imports() -> bool:
     return True
 
 
+MESHGRID_WARNING = r"torch\.meshgrid: in an upcoming release, it will be required to pass the indexing argument"
+
+
 def import_spandrel() -> types.ModuleType:
     """The ``spandrel`` module (see the module docstring for the torchvision handling)."""
     global used_standin
+    warnings.filterwarnings("ignore", message=MESHGRID_WARNING, category=UserWarning)
     if "spandrel" in sys.modules:
         return sys.modules["spandrel"]
     with _lock:
