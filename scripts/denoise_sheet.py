@@ -19,7 +19,7 @@ from pathlib import Path
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sheet_tools import IMAGE_SUFFIXES, apply_filter, grid
+from sheet_tools import IMAGE_SUFFIXES, apply_filter, save_sheet
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,10 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{photo.name} {model}: {summary.splitlines()[-1] if summary else 'done'}")
             cells.append((model, Image.open(dst)))
         rows.append(cells)
-    sheet = grid(rows, args.crop)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(args.out)
-    print(f"sheet written to {args.out}")
+    save_sheet(rows, args.crop, args.out)
     return 0
 
 

@@ -52,3 +52,10 @@ def grid(rows: Sequence[Sequence[tuple[str, Image.Image]]], crop: int) -> Image.
             sheet.paste(centre_crop(im.convert("RGB"), crop), (x, y + LABEL_HEIGHT))
             draw.text((x, y + 3), label, fill="black")
     return sheet
+
+
+def save_sheet(rows: Sequence[Sequence[tuple[str, Image.Image]]], crop: int, out: Path) -> None:
+    """Lay ``rows`` out with :func:`grid` and write the sheet to ``out`` (parent folders created)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    grid(rows, crop).save(out)
+    print(f"sheet written to {out}")

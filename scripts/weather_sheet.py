@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sheet_tools import apply_filter, grid
+from sheet_tools import apply_filter, save_sheet
 
 WEATHER = Path("../shared/data/weather")
 CBSD68 = Path("../shared/data/val/cbsd68")
@@ -86,10 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             line.append(("target", Image.open(row.target)))
         cells.append(line)
         print(f"{row.label}: done")
-    sheet = grid(cells, args.crop)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(args.out)
-    print(f"sheet written to {args.out}")
+    save_sheet(cells, args.crop, args.out)
     return 0
 
 
