@@ -11,8 +11,13 @@ Policy (documented once, here):
   CPU. An *explicit* fp16/bf16 request that cannot be honoured (CPU run, or a plugin that does
   not declare it) raises :class:`DeviceError` rather than silently changing the numbers: the
   user asked for something specific, so the fix (``--precision fp32`` or ``auto``) is shown.
-- Tile size: on CUDA it is derived from free memory (``torch.cuda.mem_get_info``), elsewhere
-  :data:`DEFAULT_CPU_TILE`.
+- Tile size: on CUDA it is derived from free memory (``torch.cuda.mem_get_info``). On the CPU
+  it is the largest tile whose box (tile plus the context on every side) fits
+  :data:`CPU_TILE_MEMORY` at the plugin's declared ``memory_per_pixel``: the overlap is work done
+  twice, so small tiles of a network with a wide receptive field waste most of the time (the
+  weather U-Net did 2.95x the image's work in 512-pixel tiles at 2048x2048). Plugins that do not
+  declare their memory get :data:`DEFAULT_CPU_TILE`. :func:`balanced_tile` then evens the tiles
+  out over the image.
 
 torch is imported inside functions only, so importing this module stays cheap.
 """
@@ -29,7 +34,7 @@ from engine.core.types import DeviceKind, Precision
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from plugins.api import Manifest
+    from plugins.api import Manifest, TilingSpec
 
 DEFAULT_CPU_TILE = 512
 """Output tile edge used on the CPU when the user does not choose one (input edge = this / scale)."""
@@ -38,6 +43,11 @@ MIN_AUTO_TILE = 128
 MAX_AUTO_TILE = 2048
 GPU_MEMORY_FRACTION = 0.5
 """Share of the currently free GPU memory an automatic tile size plans to use."""
+
+CPU_TILE_MEMORY = 5 << 28
+"""Activation memory one CPU forward may plan for (1.25 GiB), with a plugin's ``memory_per_pixel``.
+Enough for RED-Net30 (~37 KB per input pixel at x4) to keep its 128-pixel tiles, and for the
+weather U-Net to cover 2048x2048 in four tiles."""
 
 BYTES_PER_OUTPUT_PIXEL_FP32 = 1536
 """Rough activation memory of a restoration network per output pixel in fp32 (64-channel
@@ -148,16 +158,29 @@ def autocast_dtype(precision: Precision) -> torch.dtype | None:
     return {Precision.FP16: torch.float16, Precision.BF16: torch.bfloat16}.get(Precision(precision))
 
 
-def auto_tile_size(device: ExecutionDevice, *, scale: int, precision: Precision, tiles_per_batch: int) -> int:
-    """A tile edge (input pixels) for ``device``: from free CUDA memory, else :data:`DEFAULT_CPU_TILE` / ``scale``.
+def auto_tile_size(
+    device: ExecutionDevice,
+    *,
+    scale: int,
+    precision: Precision,
+    tiles_per_batch: int,
+    tiling: TilingSpec | None = None,
+) -> int:
+    """A tile edge (input pixels) for ``device``; see the module docstring.
 
-    On the CPU the *output* tile is kept near :data:`DEFAULT_CPU_TILE` so that a x4 network at
-    high resolution (RED-Net holds ~10 full-resolution 64-channel maps) stays within memory.
+    On the CPU with a ``tiling`` that declares ``memory_per_pixel``: the largest multiple of 16
+    whose box ``tile + 2 * context`` holds at most :data:`CPU_TILE_MEMORY` of activations, within
+    [64, :data:`MAX_AUTO_TILE`]. Otherwise on the CPU the *output* tile is kept near
+    :data:`DEFAULT_CPU_TILE` (a x4 network at high resolution, such as RED-Net, holds ~10
+    full-resolution 64-channel maps).
 
-    The estimate assumes :data:`BYTES_PER_OUTPUT_PIXEL_FP32` (halved in fp16/bf16) and is a
-    multiple of 64 within [:data:`MIN_AUTO_TILE`, :data:`MAX_AUTO_TILE`].
+    On CUDA the estimate assumes :data:`BYTES_PER_OUTPUT_PIXEL_FP32` (halved in fp16/bf16) and is
+    a multiple of 64 within [:data:`MIN_AUTO_TILE`, :data:`MAX_AUTO_TILE`].
     """
     if device.torch_device.type != "cuda":
+        if tiling is not None and tiling.memory_per_pixel > 0:
+            box = math.isqrt(CPU_TILE_MEMORY // tiling.memory_per_pixel)
+            return max(64, min(MAX_AUTO_TILE, (box - 2 * tiling.context) // 16 * 16))
         return max(64, DEFAULT_CPU_TILE // max(1, scale) // 16 * 16)
     import torch
 
@@ -166,6 +189,21 @@ def auto_tile_size(device: ExecutionDevice, *, scale: int, precision: Precision,
     pixels = GPU_MEMORY_FRACTION * free / (per_pixel * scale * scale * max(1, tiles_per_batch))
     edge = int(math.sqrt(max(pixels, 1.0))) // 64 * 64
     return max(MIN_AUTO_TILE, min(MAX_AUTO_TILE, edge))
+
+
+def balanced_tile(tile: int, height: int, width: int, multiple: int = 16) -> int:
+    """The smallest tile edge, rounded up to ``multiple``, that needs no more tiles than ``tile``.
+
+    Tiles of ``tile`` pixels over a 2048-pixel side leave a thin last column (1200 + 848) whose
+    box costs as much as a full one; ``balanced_tile(1200, 2048, 2048)`` is 1024 (two even tiles,
+    less overlap work). Never larger than ``tile``; ``tile`` itself when one tile covers the image.
+    """
+    longest = max(height, width)
+    if tile <= 0 or tile >= longest:
+        return tile
+    count = -(-longest // tile)
+    even = -(-longest // count)
+    return min(tile, -(-even // multiple) * multiple)
 
 
 def default_tiles_per_batch(device: ExecutionDevice) -> int:

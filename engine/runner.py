@@ -60,6 +60,7 @@ from engine.device import (
     ExecutionDevice,
     auto_tile_size,
     autocast_dtype,
+    balanced_tile,
     cpu_device,
     default_tiles_per_batch,
     is_out_of_memory,
@@ -96,9 +97,19 @@ def output_area(height: int, width: int, mask: np.ndarray | None, scale: int) ->
 
 
 def choose_tile(
-    manifest: Manifest, options: RunOptions, device: ExecutionDevice, precision: Precision, scale: int, batch: int
+    manifest: Manifest,
+    options: RunOptions,
+    device: ExecutionDevice,
+    precision: Precision,
+    scale: int,
+    batch: int,
+    image_size: tuple[int, int],
 ) -> tuple[int, list[str]]:
-    """Tile edge for this run after the plugin's tiling policy (0 = whole image), plus warnings."""
+    """Tile edge for this run after the plugin's tiling policy (0 = whole image), plus warnings.
+
+    An automatic tile (no ``options.tile``) is evened out over the ``(height, width)`` image
+    (:func:`engine.device.balanced_tile`); a tile the user chose is kept as given.
+    """
     spec = manifest.tiling
     warnings: list[str] = []
     if spec.policy is TilingPolicy.WHOLE:
@@ -107,7 +118,8 @@ def choose_tile(
         return 0, warnings
     tile = options.tile
     if tile is None:
-        tile = auto_tile_size(device, scale=scale, precision=precision, tiles_per_batch=batch)
+        auto = auto_tile_size(device, scale=scale, precision=precision, tiles_per_batch=batch, tiling=spec)
+        tile = balanced_tile(auto, *image_size, multiple=max(16, spec.size_multiple))
     if spec.policy is TilingPolicy.MIN_TILE and tile != 0:
         if spec.min_tile <= 0:
             if options.tile:
@@ -155,7 +167,7 @@ def run_restorer(
     device = resolve_device(options.device)
     precision = resolve_precision(options.precision, manifest, device)
     batch = options.tiles_per_batch or default_tiles_per_batch(device)
-    tile, warnings = choose_tile(manifest, options, device, precision, scale, batch)
+    tile, warnings = choose_tile(manifest, options, device, precision, scale, batch, (height, width))
 
     area = output_area(height, width, mask, scale)
     overlap = max(manifest.tiling.context, options.overlap or 0)
@@ -187,7 +199,7 @@ def run_restorer(
                     f"out of memory on {device.label} even with tile {current}; fell back to the CPU (slower, fp32)"
                 )
                 device, precision, batch = cpu_device(), Precision.FP32, 1
-                tile, _ = choose_tile(manifest, options, device, precision, scale, batch)
+                tile, _ = choose_tile(manifest, options, device, precision, scale, batch, (height, width))
                 continue
             raise DeviceError(
                 f"out of memory on the CPU with tile {current} ({oom}); close other programs, "

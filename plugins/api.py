@@ -102,12 +102,16 @@ class TilingSpec:
     - ``context``: receptive-field radius in *input* pixels; the overlap is at least this.
     - ``size_multiple``: network input height/width must be a multiple of this (reflect-padded).
     - ``min_tile``: smallest tile edge allowed (input pixels), used by ``MIN_TILE``.
+    - ``memory_per_pixel``: peak activation bytes per *input* pixel of one fp32 forward on the
+      CPU, at the plugin's largest scale (0 = unknown). The CPU's automatic tile size comes from
+      it (:func:`engine.device.auto_tile_size`): large tiles waste less work on the overlap.
     """
 
     policy: TilingPolicy = TilingPolicy.TILED
     context: int = 16
     size_multiple: int = 1
     min_tile: int = 0
+    memory_per_pixel: int = 0
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,9 @@ class NetworkSpec:
     - ``tiling``: whether the network is tileable (``TILED``), only with large tiles
       (``MIN_TILE``, at least ``min_tile``) or never (``WHOLE``), see :class:`plugins.api.TilingPolicy`.
 
+    - ``memory_per_pixel``: peak activation bytes per input pixel of one fp32 CPU forward at the
+      largest scale (0 = unknown), measured by ``scripts/tile_memory.py``; sizes CPU tiles.
+
     ``fp16`` / ``bf16``: the network runs correctly under autocast in that precision on a GPU.
     """
 
@@ -71,6 +74,7 @@ class NetworkSpec:
     context: int = 16
     tiling: TilingPolicy = TilingPolicy.TILED
     min_tile: int = 0
+    memory_per_pixel: int = 0
     fp16: bool = False
     bf16: bool = False
 
@@ -79,8 +83,8 @@ class NetworkSpec:
             raise ValueError(f"channels_in/channels_out must be 1 or 3, got {self.channels_in}/{self.channels_out}")
         if not self.scales or any(s < 1 for s in self.scales):
             raise ValueError(f"scales must be a non-empty tuple of integers >= 1, got {self.scales}")
-        if self.size_multiple < 1 or self.context < 0 or self.min_tile < 0:
-            raise ValueError("size_multiple must be >= 1, context and min_tile >= 0")
+        if self.size_multiple < 1 or self.context < 0 or self.min_tile < 0 or self.memory_per_pixel < 0:
+            raise ValueError("size_multiple must be >= 1, context, min_tile and memory_per_pixel >= 0")
 
     @property
     def tileable(self) -> bool:
@@ -89,7 +93,13 @@ class NetworkSpec:
 
     def tiling_spec(self) -> TilingSpec:
         """The runner's view of this network's geometry."""
-        return TilingSpec(policy=self.tiling, context=self.context, size_multiple=self.size_multiple, min_tile=self.min_tile)
+        return TilingSpec(
+            policy=self.tiling,
+            context=self.context,
+            size_multiple=self.size_multiple,
+            min_tile=self.min_tile,
+            memory_per_pixel=self.memory_per_pixel,
+        )
 
     def call_facts(self) -> dict[str, object]:
         """The facts a training config used to declare itself (``model.input``, ``noise_map``, ``scale_arg``, ``size_multiple``)."""
@@ -150,6 +160,7 @@ def combine(specs: Sequence[NetworkSpec]) -> PluginGeometry:
         context=max(s.context for s in specs),
         size_multiple=multiple,
         min_tile=max(s.min_tile for s in specs),
+        memory_per_pixel=0 if any(s.memory_per_pixel == 0 for s in specs) else max(s.memory_per_pixel for s in specs),
     )
     return PluginGeometry(
         scales=scales,

@@ -11,7 +11,9 @@ This is the one place where a built-in network's calling convention and geometry
 It imports neither torch nor the networks (listing plugins reads it). The contexts are the
 receptive-field radii in input pixels, rounded up to the size multiple for strided networks;
 ``tests/plugins/test_builtin_models.py`` measures them by autograd and checks every spec
-against the network its key builds.
+against the network its key builds. The memory figures are peak bytes per input pixel of one
+fp32 CPU forward at the largest scale, rounded up from what ``scripts/tile_memory.py`` measured
+(two runs: Denoise 441-583, weather 357, Upscale 1335-2050, RED-Net30 36899, DnCNN 513-683).
 """
 
 from __future__ import annotations
@@ -22,22 +24,26 @@ from types import MappingProxyType
 
 from plugins.spec import NetworkInput, NetworkSpec
 
-DENOISE = NetworkSpec(noise_map=True, channels_in=3, channels_out=3, size_multiple=8, context=72, fp16=True, bf16=True)
+DENOISE = NetworkSpec(
+    noise_map=True, channels_in=3, channels_out=3, size_multiple=8, context=72, memory_per_pixel=672, fp16=True, bf16=True
+)
 """The noise-level-conditioned residual U-Net of ``denoise`` (measured radius 67, rounded up to 8)."""
 
-WEATHER = NetworkSpec(channels_in=3, channels_out=3, size_multiple=16, context=176, fp16=True, bf16=True)
+WEATHER = NetworkSpec(channels_in=3, channels_out=3, size_multiple=16, context=176, memory_per_pixel=416, fp16=True, bf16=True)
 """The all-weather U-Net of ``derain``, ``dehaze``, ``desnow`` and ``all-weather`` (radius 171, rounded up to 16)."""
 
-UPSCALE = NetworkSpec(scale_arg=True, scales=(2, 3, 4), context=35, fp16=True, bf16=True)
+UPSCALE = NetworkSpec(scale_arg=True, scales=(2, 3, 4), context=35, memory_per_pixel=2304, fp16=True, bf16=True)
 """The multi-scale EDSR-baseline body of ``upscale``: ``net(x, scale=s)`` on the LR image."""
 
-REDNET30 = NetworkSpec(input=NetworkInput.UPSAMPLED, scales=(2, 3, 4), context=17, fp16=True, bf16=True)
+REDNET30 = NetworkSpec(
+    input=NetworkInput.UPSAMPLED, scales=(2, 3, 4), context=17, memory_per_pixel=40960, fp16=True, bf16=True
+)
 """RED-Net30 of ``upscale-rednet``: fed the bicubic upsampling; 30 HR pixels = ceil(30/2) + 2 LR pixels at x2."""
 
-DNCNN_GRAY = NetworkSpec(channels_in=1, channels_out=1, context=17, fp16=True, bf16=True)
+DNCNN_GRAY = NetworkSpec(channels_in=1, channels_out=1, context=17, memory_per_pixel=768, fp16=True, bf16=True)
 """DnCNN-B, 17 layers, gray (``denoise-dncnn``'s ``gray`` weights)."""
 
-DNCNN_COLOR = NetworkSpec(channels_in=3, channels_out=3, context=20, fp16=True, bf16=True)
+DNCNN_COLOR = NetworkSpec(channels_in=3, channels_out=3, context=20, memory_per_pixel=768, fp16=True, bf16=True)
 """CDnCNN-B, 20 layers, colour (``denoise-dncnn``'s ``color`` weights)."""
 
 SPECS: Mapping[str, NetworkSpec] = MappingProxyType(

@@ -10,10 +10,12 @@ import torch
 from engine.core.errors import DeviceError
 from engine.core.types import DeviceKind, Precision
 from engine.device import (
+    CPU_TILE_MEMORY,
     DEFAULT_CPU_TILE,
     ExecutionDevice,
     auto_tile_size,
     autocast_dtype,
+    balanced_tile,
     cpu_device,
     default_tiles_per_batch,
     is_out_of_memory,
@@ -21,7 +23,9 @@ from engine.device import (
     resolve_device,
     resolve_precision,
 )
-from plugins.api import Manifest, Task
+from engine.tiling import plan_tiles
+from plugins.api import Manifest, Task, TilingSpec
+from plugins.nets.specs import WEATHER
 
 FAKE_GPU = ExecutionDevice(torch.device("cpu"), "fake-gpu", True)
 
@@ -114,6 +118,36 @@ def test_tile_size_and_batch_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert big == 2048 and small % 64 == 0 and 128 <= small < big
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (10 * 2**20, 16 * 2**30))
     assert auto_tile_size(cuda, scale=1, precision=Precision.FP32, tiles_per_batch=4) == 128
+
+
+def test_cpu_tile_from_declared_memory_fits_the_budget_and_cuts_overlap_work() -> None:
+    tiling = WEATHER.tiling_spec()  # context 176, 416 bytes per pixel
+    tile = auto_tile_size(cpu_device(), scale=1, precision=Precision.FP32, tiles_per_batch=1, tiling=tiling)
+    box = tile + 2 * tiling.context
+    assert tile % 16 == 0 and box * box * tiling.memory_per_pixel <= CPU_TILE_MEMORY
+    assert (box + 16) ** 2 * tiling.memory_per_pixel > CPU_TILE_MEMORY  # the largest that fits
+    # at 2048x2048 the old 512-pixel tiles did 2.95x the image's work; the memory-sized tile far less
+    def work(edge: int) -> float:
+        plan = plan_tiles(2048, 2048, tile=balanced_tile(edge, 2048, 2048), overlap=176, size_multiple=16)
+        return sum(t.box.width * t.box.height for t in plan.tiles) / 2048**2
+
+    assert work(DEFAULT_CPU_TILE) == pytest.approx(2.95, abs=0.01)
+    assert work(tile) == pytest.approx(1.85, abs=0.01)
+    # undeclared memory keeps the old output-sized rule; a huge per-pixel figure bottoms out at 64
+    assert auto_tile_size(cpu_device(), scale=2, precision=Precision.FP32, tiles_per_batch=1, tiling=TilingSpec()) == 256
+    heavy = TilingSpec(context=17, memory_per_pixel=10**9)
+    assert auto_tile_size(cpu_device(), scale=4, precision=Precision.FP32, tiles_per_batch=1, tiling=heavy) == 64
+
+
+@pytest.mark.parametrize(
+    ("tile", "height", "width", "expected"),
+    [(1200, 2048, 2048, 1024), (512, 2048, 2048, 512), (1248, 3000, 4000, 1008), (1024, 800, 600, 1024), (0, 50, 50, 0)],
+)
+def test_balanced_tile_evens_tiles_without_adding_any(tile: int, height: int, width: int, expected: int) -> None:
+    got = balanced_tile(tile, height, width)
+    assert got == expected
+    if 0 < tile < max(height, width):
+        assert -(-max(height, width) // got) == -(-max(height, width) // tile)  # same number of tiles per side
 
 
 def test_out_of_memory_detection() -> None:

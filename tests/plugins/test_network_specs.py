@@ -48,7 +48,9 @@ def test_old_factory_names_have_the_spec_of_their_new_name() -> None:
 
 def test_combine_takes_union_of_channels_and_the_strictest_geometry() -> None:
     assert combine([DNCNN_GRAY, DNCNN_COLOR]).channels == (1, 3)
-    assert combine([DNCNN_GRAY, DNCNN_COLOR]).tiling == TilingSpec(TilingPolicy.TILED, 20, 1, 0)
+    assert combine([DNCNN_GRAY, DNCNN_COLOR]).tiling == TilingSpec(TilingPolicy.TILED, 20, 1, 0, 768)
+    assert combine([DNCNN_GRAY, NetworkSpec(memory_per_pixel=100_000)]).tiling.memory_per_pixel == 100_000
+    assert combine([DNCNN_GRAY, NetworkSpec()]).tiling.memory_per_pixel == 0  # one unknown: unknown
     a = NetworkSpec(size_multiple=4, context=8, fp16=True, bf16=True)
     b = NetworkSpec(size_multiple=6, context=3, tiling=TilingPolicy.MIN_TILE, min_tile=128, fp16=True)
     geometry = combine([a, b])
@@ -64,7 +66,7 @@ def test_combine_takes_union_of_channels_and_the_strictest_geometry() -> None:
 
 def test_builtin_manifests_take_their_geometry_from_the_specs() -> None:
     denoise = load_manifest(PLUGINS_DIR / "denoise")
-    assert denoise.channels == (3,) and denoise.tiling == TilingSpec(TilingPolicy.TILED, 72, 8, 0)
+    assert denoise.channels == (3,) and denoise.tiling == TilingSpec(TilingPolicy.TILED, 72, 8, 0, 672)
     assert (denoise.fp16, denoise.bf16) == (True, True)
     assert [w.network for w in denoise.weights] == ["plugins.denoise.model:denoise_gaussian", "plugins.denoise.model:denoise_camera"]
     dncnn = load_manifest(PLUGINS_DIR / "denoise_dncnn")
