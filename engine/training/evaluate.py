@@ -9,7 +9,7 @@ Protocol (``/work/shared/data/README.md``), implemented exactly:
 - ``bicubic:S`` (super-resolution): HR uint8 cropped to a multiple of S; LR by MATLAB
   bicubic, rounded to uint8; the output is clipped and rounded to uint8 (as saved); PSNR/SSIM
   on the BT.601 Y channel with S pixels shaved from each border.
-- ``rain`` / ``haze`` / ``snow`` / ``camera`` (synthetic): the torch degradation with a
+- ``rain`` / ``haze`` / ``snow`` / ``camera`` / ``camera:grain`` (synthetic): the torch degradation with a
   ``torch.Generator`` seeded with ``seed`` freshly per image, degraded input rounded to
   uint8 like a saved benchmark file; metrics on RGB of the uint8 output, no crop.
 - ``none``: the input is the clean image.
@@ -201,7 +201,9 @@ def evaluate(
         scale = int(arg)
         space, border = "y", scale
     elif kind not in ("none", "rain", "haze", "snow", "camera", "pairs"):
-        raise ClarityError(f"--degrade '{degrade}' is not evaluable; use awgn:SIGMA, bicubic:S, rain, haze, snow, camera or none")
+        raise ClarityError(
+            f"--degrade '{degrade}' is not evaluable; use awgn:SIGMA, bicubic:S, rain, haze, snow, camera, camera:grain or none"
+        )
 
     if pairs is not None:
         entries = pair_files(*pairs)
@@ -269,7 +271,8 @@ def _make_case(name: str, clean_u8: np.ndarray, kind: str, arg: str, scale: int,
         return _Case(name, hr.astype(np.float64), lr.astype(np.float64) / 255.0)
     if kind == "none":
         return _Case(name, clean_u8.astype(np.float64), clean_u8.astype(np.float64) / 255.0)
-    return _Case(name, clean_u8.astype(np.float64), synthesize_uint8(clean_u8, kind, seed).astype(np.float64) / 255.0)
+    spec = f"{kind}:{arg}" if arg else kind  # e.g. camera:grain, not plain camera
+    return _Case(name, clean_u8.astype(np.float64), synthesize_uint8(clean_u8, spec, seed).astype(np.float64) / 255.0)
 
 
 def synthesize_uint8(clean_u8: np.ndarray, spec: str, seed: int) -> np.ndarray:

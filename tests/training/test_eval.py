@@ -94,6 +94,16 @@ def test_synthetic_weather_is_seeded(tmp_path: Path, rng: np.random.Generator) -
     assert a.mean_psnr == b.mean_psnr and math.isfinite(a.mean_psnr) and a.mean_psnr < 40
 
 
+def test_synthetic_spec_argument_reaches_the_synthesis(tmp_path: Path, rng: np.random.Generator) -> None:
+    """``camera:grain`` was once evaluated as plain ``camera`` (the argument was dropped)."""
+    _images(tmp_path / "d", rng, count=4, size=(48, 48))
+    fine = evaluate(_identity, method="id", data=tmp_path / "d", degrade="camera", seed=0)
+    grain = evaluate(_identity, method="id", data=tmp_path / "d", degrade="camera:grain", seed=0)
+    assert [s.psnr for s in fine.images] != [s.psnr for s in grain.images]
+    with pytest.raises(ClarityError):
+        evaluate(_identity, method="x", data=tmp_path / "d", degrade="camera:nope")
+
+
 def test_pairs_mode(tmp_path: Path, rng: np.random.Generator) -> None:
     targets = _images(tmp_path / "t", rng, count=2)
     (tmp_path / "i").mkdir()
