@@ -11,32 +11,26 @@ with the ``clarity apply`` command (the same path a user takes) and kept in ``--
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sheet_tools import IMAGE_SUFFIXES, apply_filter, save_sheet
+from sheet_tools import IMAGE_SUFFIXES, apply_filter, save_sheet, sheet_parser, work_folder
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = sheet_parser(__doc__.splitlines()[0], crop=200)
     ap.add_argument("--data", type=Path, default=Path("../shared/data/real-noisy"))
-    ap.add_argument("--out", type=Path, required=True, help="sheet PNG to write")
     ap.add_argument("--model", action="append", help="denoise model(s) to show (default gaussian, camera)")
     ap.add_argument("--param", action="append", default=[], help="extra NAME=VALUE for every run")
-    ap.add_argument("--crop", type=int, default=200, help="crop size in pixels (default 200)")
-    ap.add_argument("--keep", type=Path, help="keep the full outputs in this folder")
     args = ap.parse_args(argv)
     models = args.model or ["gaussian", "camera"]
     photos = sorted(p for p in args.data.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not photos:
         raise SystemExit(f"no images in {args.data}")
-    work = args.keep or Path(tempfile.mkdtemp(prefix="denoise-sheet-"))
-    work.mkdir(parents=True, exist_ok=True)
+    work = work_folder(args.keep, "denoise-sheet-")
     rows = []
     for photo in photos:
         cells = [(f"{photo.name} (input)", Image.open(photo))]

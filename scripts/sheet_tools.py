@@ -6,8 +6,10 @@ what a README sheet shows is what the command line and the app produce.
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +18,22 @@ from PIL import Image, ImageDraw
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 LABEL_HEIGHT = 18
 PAD = 4
+
+
+def sheet_parser(description: str, crop: int) -> argparse.ArgumentParser:
+    """A parser with the options every sheet script shares: ``--out``, ``--crop`` (default ``crop``), ``--keep``."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--out", type=Path, required=True, help="sheet PNG to write")
+    ap.add_argument("--crop", type=int, default=crop, help=f"crop size in output pixels (default {crop})")
+    ap.add_argument("--keep", type=Path, help="keep the full outputs in this folder")
+    return ap
+
+
+def work_folder(keep: Path | None, prefix: str) -> Path:
+    """``keep`` (created if needed), or a fresh temporary folder named ``prefix...``."""
+    work = keep or Path(tempfile.mkdtemp(prefix=prefix))
+    work.mkdir(parents=True, exist_ok=True)
+    return work
 
 
 def centre_crop(im: Image.Image, size: int) -> Image.Image:

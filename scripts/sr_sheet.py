@@ -11,9 +11,7 @@ weights are missing (``clarity list`` shows it unavailable) is left out with a n
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +19,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from sheet_tools import apply_filter, save_sheet  # noqa: E402
+from sheet_tools import apply_filter, save_sheet, sheet_parser, work_folder  # noqa: E402
 
 from engine.core.imresize import imresize_uint8  # noqa: E402
 
@@ -42,13 +40,9 @@ def crop_box(image: Image.Image, size: int) -> tuple[int, int, int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, required=True, help="sheet PNG to write")
-    ap.add_argument("--crop", type=int, default=192, help="crop size in output pixels (default 192)")
-    ap.add_argument("--keep", type=Path, help="keep the full outputs in this folder")
+    ap = sheet_parser(__doc__.splitlines()[0], crop=192)
     args = ap.parse_args(argv)
-    work = args.keep or Path(tempfile.mkdtemp(prefix="sr-sheet-"))
-    work.mkdir(parents=True, exist_ok=True)
+    work = work_folder(args.keep, "sr-sheet-")
     rows = []
     for photo in PHOTOS:
         hr = np.asarray(Image.open(photo).convert("RGB"))

@@ -10,9 +10,7 @@ output is made with ``clarity apply`` (the path a user takes); each cell is a 1:
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from sheet_tools import apply_filter, save_sheet
+from sheet_tools import apply_filter, save_sheet, sheet_parser, work_folder
 
 WEATHER = Path("../shared/data/weather")
 CBSD68 = Path("../shared/data/val/cbsd68")
@@ -59,13 +57,9 @@ def synthetic_snow(image: Path, work: Path, seed: int) -> Row:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, required=True, help="sheet PNG to write")
-    ap.add_argument("--crop", type=int, default=240, help="crop size in pixels (default 240)")
-    ap.add_argument("--keep", type=Path, help="keep the full outputs in this folder")
+    ap = sheet_parser(__doc__.splitlines()[0], crop=240)
     args = ap.parse_args(argv)
-    work = args.keep or Path(tempfile.mkdtemp(prefix="weather-sheet-"))
-    work.mkdir(parents=True, exist_ok=True)
+    work = work_folder(args.keep, "weather-sheet-")
     snow_photos = sorted(CBSD68.glob("*.png"))
     rows = [
         pair("derain/rain12", "001", "derain"),
