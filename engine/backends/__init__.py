@@ -73,8 +73,13 @@ def prepare(
     *,
     scale: int,
     output_pixels: int,
+    box: int | None = None,
 ) -> Prepared:
-    """The backend for this run (see the module docstring for the policy)."""
+    """The backend for this run (see the module docstring for the policy).
+
+    ``box``: the input edge of one forward of this run (tile plus context), the size ``auto``
+    measures at when the plugin has no valid recorded decision.
+    """
     requested = default_backend() if requested is None else Backend(requested)
     manifest = restorer.manifest
     if requested is Backend.TORCH:
@@ -100,7 +105,7 @@ def prepare(
     from engine.backends.choice import choose
 
     threads = _threads()
-    choice = choose(restorer, params, scale=scale, output_pixels=output_pixels, threads=threads)
+    choice = choose(restorer, params, scale=scale, output_pixels=output_pixels, threads=threads, box=box)
     if choice is None or choice.backend != "onnx":
         return Prepared(restorer, "torch")
     return _onnx(restorer, fallback=True)

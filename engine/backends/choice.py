@@ -4,10 +4,13 @@ The decision for a plugin is stored in ``cache_dir()/onnx/choices.json`` under i
 key over the weights of its network (:func:`module_digest`), the torch and onnxruntime
 versions and the thread count; a run whose key differs (new weights, a runtime upgrade, other
 threads) measures again. The measurement: one call of ``restorer.forward`` on a seeded probe
-tile of :func:`probe_edge` pixels per backend as a warm-up (the ONNX one exports, or reads the
-cache), then :data:`ROUNDS` interleaved rounds; the best time of each backend counts, and ONNX
+tile per backend as a warm-up (the ONNX one exports, or reads the cache), then :data:`ROUNDS`
+interleaved rounds; the best time of each backend counts, and ONNX
 Runtime is chosen only when it is at least :data:`MARGIN` faster, so ``auto`` is never slower
-than PyTorch by more than the measurement noise.
+than PyTorch by more than the measurement noise. The probe is the box (tile plus context) the
+run that measures will compute, capped at :data:`PROBE_OUTPUT_EDGE` output pixels a side: the
+ratio of the two runtimes depends on the size (Denoise on the 2-core CPU: ONNX Runtime 1.05x
+PyTorch at 512x512, more at 1024x1024). PyTorch runs as the engine runs it (``channels_last``).
 
 A run smaller than :data:`MEASURE_MIN_PIXELS` output pixels uses the recorded decision if
 there is one and PyTorch otherwise: there, the measurement would cost more than it saves.
@@ -39,8 +42,8 @@ MARGIN = 0.95
 MEASURE_MIN_PIXELS = 1024 * 1024
 """Output pixels a run needs before ``auto`` measures an unmeasured plugin (else PyTorch)."""
 
-PROBE_OUTPUT_EDGE = 512
-"""Edge of the probe tile's *output* in pixels (input = this / scale, rounded to size_multiple)."""
+PROBE_OUTPUT_EDGE = 1024
+"""Largest edge of the probe tile's *output* in pixels (input = this / scale, rounded to size_multiple)."""
 
 _lock = threading.Lock()
 
@@ -90,10 +93,16 @@ def choice_key(restorer: Restorer, threads: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
-def probe_edge(restorer: Restorer, scale: int) -> int:
-    """Input edge of the probe tile: :data:`PROBE_OUTPUT_EDGE` / scale, a multiple of size_multiple."""
+def probe_edge(restorer: Restorer, scale: int, box: int | None = None) -> int:
+    """Input edge of the probe tile: ``box`` (the run's tile box), at most :data:`PROBE_OUTPUT_EDGE` / scale.
+
+    Rounded down to the plugin's size_multiple (never below it).
+    """
     m = max(1, restorer.manifest.tiling.size_multiple)
-    return max(m, PROBE_OUTPUT_EDGE // max(1, scale) // m * m)
+    edge = PROBE_OUTPUT_EDGE // max(1, scale)
+    if box is not None and box > 0:
+        edge = min(edge, box)
+    return max(m, edge // m * m)
 
 
 def recorded(restorer: Restorer, threads: int) -> Choice | None:
@@ -102,27 +111,31 @@ def recorded(restorer: Restorer, threads: int) -> Choice | None:
     return found if found is not None and found.key == choice_key(restorer, threads) else None
 
 
-def choose(restorer: Restorer, params: ParamValues, *, scale: int, output_pixels: int, threads: int) -> Choice | None:
-    """The valid recorded decision, or a fresh measurement (``None``: run too small to measure)."""
+def choose(
+    restorer: Restorer, params: ParamValues, *, scale: int, output_pixels: int, threads: int, box: int | None = None
+) -> Choice | None:
+    """The valid recorded decision, or a fresh measurement on a ``box``-pixel probe (``None``: run too small to measure)."""
     with _lock:
         found = recorded(restorer, threads)
         if found is not None or output_pixels < MEASURE_MIN_PIXELS:
             return found
-        choice = measure(restorer, params, scale=scale, threads=threads)
+        choice = measure(restorer, params, scale=scale, threads=threads, box=box)
         _write_choice(choice)
         return choice
 
 
-def measure(restorer: Restorer, params: ParamValues, *, scale: int, threads: int) -> Choice:
+def measure(restorer: Restorer, params: ParamValues, *, scale: int, threads: int, box: int | None = None) -> Choice:
     """Time PyTorch and ONNX Runtime on a probe tile (see the module docstring); nothing is written."""
     import torch
 
     manifest = restorer.manifest
-    edge = probe_edge(restorer, scale)
+    edge = probe_edge(restorer, scale, box)
     channels = 3 if 3 in manifest.channels else manifest.channels[0]
     x = torch.rand((1, channels, edge, edge), generator=torch.Generator().manual_seed(0))
     context = OnnxContext(manifest.id, manifest.tiling.size_multiple, threads, fallback=False)
     backends: dict[str, Any] = {"torch": restorer, "onnx": onnx_view(restorer, context)}
+    inputs = {"torch": x.contiguous(memory_format=torch.channels_last), "onnx": x}
+    restorer.network.to(memory_format=torch.channels_last)  # type: ignore[attr-defined]  # as the runner runs PyTorch
     key = choice_key(restorer, threads)
     probe = f"{edge}x{edge} input, {threads} threads"
     best: dict[str, float] = {}
@@ -131,11 +144,11 @@ def measure(restorer: Restorer, params: ParamValues, *, scale: int, threads: int
             backends["onnx"].forward(x, params)
         except PluginError as exc:
             return Choice(manifest.id, "torch", key, None, None, probe, f"ONNX export failed: {exc}", versions())
-        restorer.forward(x, params)
+        restorer.forward(inputs["torch"], params)
         for _ in range(ROUNDS):
             for name, view in backends.items():
                 start = time.perf_counter()
-                view.forward(x, params)
+                view.forward(inputs[name], params)
                 best[name] = min(best.get(name, float("inf")), time.perf_counter() - start)
     faster = best["onnx"] < MARGIN * best["torch"]
     reason = f"measured: onnx {best['torch'] / best['onnx']:.2f}x torch"

@@ -240,6 +240,21 @@ def test_auto_measures_records_and_rechecks(conv: Restorer, monkeypatch: pytest.
     assert measured == [conv.manifest.id] * 2
 
 
+def test_auto_probes_at_the_box_the_run_computes(conv: Restorer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe is the run's tile plus context (or the whole image), capped at PROBE_OUTPUT_EDGE / scale."""
+    assert choice_mod.probe_edge(conv, 1, 300) == 300
+    assert choice_mod.probe_edge(conv, 1, 5000) == choice_mod.PROBE_OUTPUT_EDGE
+    assert choice_mod.probe_edge(conv, 4, 5000) == choice_mod.PROBE_OUTPUT_EDGE // 4
+    assert choice_mod.probe_edge(conv, 1, None) == choice_mod.PROBE_OUTPUT_EDGE
+    monkeypatch.setattr(choice_mod, "MEASURE_MIN_PIXELS", 0)
+    overlap = conv.manifest.tiling.context
+    run(conv, image(40, 52), Backend.AUTO, tile=16)
+    assert choice_mod.read_choices()[conv.manifest.id].probe.startswith(f"{16 + 2 * overlap}x{16 + 2 * overlap} input")
+    choice_mod.choices_path().unlink()
+    run(conv, image(40, 52), Backend.AUTO)  # one tile: the whole image
+    assert choice_mod.read_choices()[conv.manifest.id].probe.startswith("52x52 input")
+
+
 def test_auto_does_not_measure_small_runs(conv: Restorer) -> None:
     result = run(conv, image(24, 24), Backend.AUTO)
     assert result.backend == "torch" and choice_mod.read_choices() == {}

@@ -24,24 +24,39 @@ def manifest(folder: Path, pid: str = "fake", policy: str = "tiled", context: in
 
 
 class Blur(Restorer):
-    """A fixed 3x3 box blur (context 1), optionally failing on big tiles or in channels_last (the fake GPU)."""
+    """A fixed 3x3 box blur (context 1), optionally failing on big tiles or on the fake GPU (:func:`fake_gpu`)."""
 
-    def __init__(self, m: Manifest, oom_above: int | None = None, oom_channels_last: bool = False) -> None:
+    def __init__(self, m: Manifest, oom_above: int | None = None, oom_on_gpu: bool = False) -> None:
         conv = torch.nn.Conv2d(3, 3, 3, padding=1, groups=3, bias=False)
         with torch.no_grad():
             conv.weight.fill_(1 / 9)
         super().__init__(m, conv)
         self.oom_above = oom_above
-        self.oom_channels_last = oom_channels_last
+        self.oom_on_gpu = oom_on_gpu
+        self.on_gpu = False
         self.shapes: list[tuple[int, ...]] = []
+        self.channels_last: list[bool] = []
 
     def forward(self, x: torch.Tensor, params: ParamValues) -> torch.Tensor:
         self.shapes.append(tuple(x.shape))
+        self.channels_last.append(x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous())
         if self.oom_above is not None and x.shape[-1] > self.oom_above:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        if self.oom_channels_last and not x.is_contiguous():
+        if self.oom_on_gpu and self.on_gpu:
             raise RuntimeError("CUDA error: out of memory")
         return self.network(x)
+
+
+def fake_gpu(monkeypatch: pytest.MonkeyPatch, blur: Blur) -> None:
+    """Runs on "cuda" resolve to a GPU made of the CPU; ``blur.on_gpu`` tells each forward where it runs."""
+    monkeypatch.setattr(runner, "resolve_device", lambda kind: ExecutionDevice(torch.device("cpu"), "fake-gpu", True))
+    forward = runner._forward
+
+    def tracking(restorer: Restorer, *args: object) -> np.ndarray:
+        blur.on_gpu = any(isinstance(a, ExecutionDevice) and a.is_gpu for a in args)
+        return forward(restorer, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "_forward", tracking)
 
 
 def go(restorer: Restorer, image: np.ndarray, **kw: object) -> object:
@@ -57,6 +72,14 @@ def test_progress_after_every_tile(tmp_path: Path, small_rgb: np.ndarray) -> Non
     result = go(Blur(manifest(tmp_path)), small_rgb, tile=16, progress=seen.append)
     assert [p.done for p in seen] == list(range(1, 3 * 4 + 1)) and result.tiles == 12
     assert all(p.total == 12 for p in seen) and seen[-1].fraction == 1.0
+
+
+def test_pytorch_runs_channels_last_on_the_cpu(tmp_path: Path, small_rgb: np.ndarray) -> None:
+    """The PyTorch backend feeds channels_last tiles and holds the network in channels_last (docs/performance.md)."""
+    blur = Blur(manifest(tmp_path))
+    go(blur, small_rgb, tile=16, backend="torch")
+    assert len(blur.channels_last) == 12 and all(blur.channels_last)
+    assert blur.network.weight.stride() == (9, 1, 3, 1)  # (3, 1, 3, 3) in channels_last (NCHW: (9, 9, 3, 1))
 
 
 def test_batches_report_progress_per_forward(tmp_path: Path, small_rgb: np.ndarray) -> None:
@@ -102,11 +125,10 @@ def test_oom_below_the_floor_on_cpu_is_a_device_error(tmp_path: Path, small_rgb:
 
 
 def test_oom_on_gpu_falls_back_to_cpu(tmp_path: Path, small_rgb: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A fake GPU (CPU tensors in channels_last) that is always out of memory: the run ends on the CPU."""
-    fake_gpu = ExecutionDevice(torch.device("cpu"), "fake-gpu", True)
-    monkeypatch.setattr(runner, "resolve_device", lambda kind: fake_gpu)
+    """A fake GPU that is always out of memory: the run ends on the CPU."""
     monkeypatch.setattr(runner, "OOM_TILE_FLOOR", 8)
-    blur = Blur(manifest(tmp_path), oom_channels_last=True)
+    blur = Blur(manifest(tmp_path), oom_on_gpu=True)
+    fake_gpu(monkeypatch, blur)
     result = go(blur, small_rgb, tile=16, device="cuda", precision="fp32")
     assert result.device == "cpu" and result.precision.value == "fp32" and result.tile == 16  # CPU tile, not the halved one
     assert any("fell back to the CPU" in w for w in result.warnings)
@@ -116,8 +138,8 @@ def test_oom_on_gpu_falls_back_to_cpu(tmp_path: Path, small_rgb: np.ndarray, mon
 
 
 def test_whole_policy_falls_back_to_cpu_without_tiling(tmp_path: Path, small_rgb: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(runner, "resolve_device", lambda kind: ExecutionDevice(torch.device("cpu"), "fake-gpu", True))
-    blur = Blur(manifest(tmp_path, policy="whole"), oom_channels_last=True)
+    blur = Blur(manifest(tmp_path, policy="whole"), oom_on_gpu=True)
+    fake_gpu(monkeypatch, blur)
     result = go(blur, small_rgb, device="cuda", precision="fp32")
     assert result.tiles == 1 and result.device == "cpu"
     assert [s[-2:] for s in blur.shapes] == [(37, 53), (37, 53)]
