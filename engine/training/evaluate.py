@@ -9,7 +9,7 @@ Protocol (``/work/shared/data/README.md``), implemented exactly:
 - ``bicubic:S`` (super-resolution): HR uint8 cropped to a multiple of S; LR by MATLAB
   bicubic, rounded to uint8; the output is clipped and rounded to uint8 (as saved); PSNR/SSIM
   on the BT.601 Y channel with S pixels shaved from each border.
-- ``rain`` / ``haze`` / ``snow`` / ``camera`` / ``camera:grain`` (synthetic): the torch degradation with a
+- ``rain`` / ``haze`` / ``snow`` / ``camera`` / ``camera:grain`` / ``camera:mixed`` (synthetic): the torch degradation with a
   ``torch.Generator`` seeded with ``seed`` freshly per image, degraded input rounded to
   uint8 like a saved benchmark file; metrics on RGB of the uint8 output, no crop.
 - ``none``: the input is the clean image.
@@ -202,7 +202,7 @@ def evaluate(
         space, border = "y", scale
     elif kind not in ("none", "rain", "haze", "snow", "camera", "pairs"):
         raise ClarityError(
-            f"--degrade '{degrade}' is not evaluable; use awgn:SIGMA, bicubic:S, rain, haze, snow, camera, camera:grain or none"
+            f"--degrade '{degrade}' is not evaluable; use awgn:SIGMA, bicubic:S, rain, haze, snow, camera, camera:grain, camera:mixed or none"
         )
 
     if pairs is not None:
@@ -272,12 +272,17 @@ def _make_case(name: str, clean_u8: np.ndarray, kind: str, arg: str, scale: int,
     if kind == "none":
         return _Case(name, clean_u8.astype(np.float64), clean_u8.astype(np.float64) / 255.0)
     spec = f"{kind}:{arg}" if arg else kind  # e.g. camera:grain, not plain camera
-    return _Case(name, clean_u8.astype(np.float64), synthesize_uint8(clean_u8, spec, seed).astype(np.float64) / 255.0)
+    degraded, target = synthesize_uint8(clean_u8, spec, seed)
+    return _Case(name, target.astype(np.float64), degraded.astype(np.float64) / 255.0)
 
 
-def synthesize_uint8(clean_u8: np.ndarray, spec: str, seed: int) -> np.ndarray:
+def synthesize_uint8(clean_u8: np.ndarray, spec: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Degrade one uint8 ``(H, W, C)`` image with a torch degradation (``torch.Generator`` seeded
-    with ``seed``), returning the uint8 result (same size; not for SR)."""
+    with ``seed``); returns ``(degraded, target)`` as uint8 of the same size (not for SR).
+
+    The target is ``clean_u8`` itself unless the degradation changes it (``camera:mixed`` turns
+    some images into gray scans: their target is the gray image).
+    """
     import torch
 
     from engine.training.degradations import parse_degradation
@@ -288,8 +293,11 @@ def synthesize_uint8(clean_u8: np.ndarray, spec: str, seed: int) -> np.ndarray:
     batch = degradation(clean, generator)
     if batch.scale != 1:
         raise ClarityError(f"degradation '{spec}' changes the size; use --degrade bicubic:S for super-resolution")
-    out = batch.degraded[0].clamp(0, 1).mul(255.0).round().byte().numpy().transpose(1, 2, 0)
-    return np.ascontiguousarray(out)
+    def to_u8(x: torch.Tensor) -> np.ndarray:
+        return np.ascontiguousarray(x[0].clamp(0, 1).mul(255.0).round().byte().numpy().transpose(1, 2, 0))
+
+    target = clean_u8 if batch.clean is clean or torch.equal(batch.clean, clean) else to_u8(batch.clean)
+    return to_u8(batch.degraded), target
 
 
 def method_restore(

@@ -18,7 +18,7 @@ from engine.training.degradations.haze import add_haze
 from engine.training.degradations.jpeg import jpeg, quality_tables
 from engine.training.degradations.rain import Rain
 
-ALL_SPECS = ("none", "awgn:25", "awgn:0-55", "camera", "camera:grain", "bicubic:2", "bicubic:2,3,4", "rain", "haze", "snow", "mix:rain,haze,snow")
+ALL_SPECS = ("none", "awgn:25", "awgn:0-55", "camera", "camera:grain", "camera:mixed", "bicubic:2", "bicubic:2,3,4", "rain", "haze", "snow", "mix:rain,haze,snow")
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -281,7 +281,35 @@ def test_camera_default_mixture_covers_the_real_photos_grain() -> None:
     assert float(inside.float().mean()) > 0.15
 
 
+def test_camera_gray_share_is_gray_scans_stored_as_rgb() -> None:
+    """gray_probability: those images' target is their luma in all channels and their noise is the same in every channel."""
+    clean = _scene(n=16, c=3, h=32, w=32)
+    clean[:, 0] = clean[:, 0] * 0.5  # colour content, so a gray target differs from the input
+    batch = CameraNoise(gray_probability=0.5)(clean, _gen(3))
+    channels_equal = (batch.degraded.amax(dim=1) - batch.degraded.amin(dim=1)).flatten(1).amax(dim=1) == 0
+    target_gray = (batch.clean.amax(dim=1) - batch.clean.amin(dim=1)).flatten(1).amax(dim=1) == 0
+    assert torch.equal(channels_equal, target_gray) and 4 <= int(target_gray.sum()) <= 12
+    luma = 0.299 * clean[:, 0] + 0.587 * clean[:, 1] + 0.114 * clean[:, 2]
+    torch.testing.assert_close(batch.clean[target_gray, 1], luma[target_gray])
+    assert torch.equal(batch.clean[~target_gray], clean[~target_gray])  # the colour images keep their target
+    noise = (batch.degraded - batch.clean)[target_gray, 0]
+    measured = noise.flatten(1).std(dim=1)
+    torch.testing.assert_close(measured, batch.sigma[target_gray], atol=0.01, rtol=0.25)  # sigma: the gray noise's own level
+    assert all(k == "camera" for k in batch.kind)
+    every = CameraNoise(gray_probability=1.0)(clean, _gen(3))
+    assert bool(((every.degraded.amax(dim=1) - every.degraded.amin(dim=1)) == 0).all())
+
+
+def test_camera_gray_share_off_draws_nothing() -> None:
+    """gray_probability = 0 (the default) reproduces the synthesis from before the parameter bit for bit."""
+    clean = _scene(n=4, c=3, h=32, w=32)
+    a = CameraNoise()(clean, _gen(8))
+    b = CameraNoise()._synthesise(clean, _gen(8))
+    assert torch.equal(a.degraded, b.degraded) and a.clean is clean
+
+
 def test_camera_spec_keeps_the_published_fine_grain_synthesis_and_grain_opts_in() -> None:
     assert parse_degradation("camera") == CameraNoise(grain_probability=0.0)
     assert parse_degradation("camera:grain") == CameraNoise()
+    assert parse_degradation("camera:mixed") == CameraNoise(gray_probability=0.25)
     assert CameraNoise().grain_probability > 0.0

@@ -104,6 +104,19 @@ def test_synthetic_spec_argument_reaches_the_synthesis(tmp_path: Path, rng: np.r
         evaluate(_identity, method="x", data=tmp_path / "d", degrade="camera:nope")
 
 
+def test_synthesis_that_changes_the_target_is_scored_against_it() -> None:
+    """camera:mixed turns some images into gray scans: their target is the gray image, not the colour original."""
+    from engine.training.evaluate import synthesize_uint8
+
+    clean = np.zeros((32, 32, 3), np.uint8)
+    clean[..., 0], clean[..., 1], clean[..., 2] = 200, 100, 30
+    targets = [synthesize_uint8(clean, "camera:mixed", seed)[1] for seed in range(12)]
+    gray = [t for t in targets if not np.array_equal(t, clean)]
+    assert 0 < len(gray) < 12  # a quarter of the images, in expectation
+    assert all(int(t.max()) == int(t.min()) == round(0.299 * 200 + 0.587 * 100 + 0.114 * 30) for t in gray)
+    assert all(synthesize_uint8(clean, "camera", seed)[1] is clean for seed in range(3))
+
+
 def test_pairs_mode(tmp_path: Path, rng: np.random.Generator) -> None:
     targets = _images(tmp_path / "t", rng, count=2)
     (tmp_path / "i").mkdir()

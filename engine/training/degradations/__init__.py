@@ -9,7 +9,9 @@ Public interface (used by the trainer)::
 Specs understood by :func:`parse_degradation`:
 
 - ``"awgn:25"`` fixed sigma (0-255 scale); ``"awgn:0-55"`` blind (per-image sigma uniform in range)
-- ``"camera"`` realistic camera noise (Poisson-Gaussian on linear RGB, demosaic, gamma, JPEG)
+- ``"camera"`` realistic camera noise (Poisson-Gaussian on linear RGB, demosaic, gamma, JPEG);
+  ``"camera:grain"`` adds coarse grain on half the images; ``"camera:mixed"`` also turns a
+  quarter of a colour batch into gray scans stored as RGB (target: their luma)
 - ``"bicubic:4"`` or ``"bicubic:2,3,4"`` (per-batch random scale), MATLAB-style bicubic
 - ``"rain"``, ``"haze"``, ``"snow"``; ``"mix:rain,haze,snow"`` (per-sample choice)
 - ``"none"`` (identity: degraded == clean)

@@ -25,15 +25,22 @@ Pipeline per image (colour):
 5. JPEG (torch DCT quantisation) at a quality uniform in [55, 95] with probability 0.75.
 
 Gray images: no mosaic; the (grain-filtered) noise is blurred by a small Gaussian (sigma 0.4-0.8 px).
+**Gray stored as RGB** (issue 20): with ``gray_probability > 0`` a colour batch turns that share of
+its images into black-and-white scans saved as colour: the target becomes the image's luma (BT.601)
+in all three channels and the noise comes from the gray path, the same in every channel. Why: all
+six photos of ``../shared/data/real-noisy`` are such scans, the colour synthesis never shows the
+network noise that is identical across channels, and the level sweep of
+``scripts/camera_level_sweep.py --gray`` found coarse gray grain the case the weights handle worst.
 All randomness comes from the generator passed in; ``grain_probability = 0`` draws nothing for the
-grain and reproduces the synthesis from before the grain parameter exactly.
+grain and ``gray_probability = 0`` (the default) nothing for the gray share, so those reproduce the
+synthesis from before each parameter exactly.
 ``sigma`` reports the measured standard deviation of the added noise (before JPEG), [0, 1] scale.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +50,8 @@ from engine.training.degradations.filters import gaussian_kernels, log_rand, per
 from engine.training.degradations.jpeg import jpeg
 
 _BILINEAR = torch.tensor([[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]])
+_LUMA = torch.tensor([0.299, 0.587, 0.114])
+"""BT.601 luma weights: the gray image a colour photo becomes for the gray share."""
 
 
 def _bayer_masks(n: int, h: int, w: int, phase: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -67,10 +76,37 @@ class CameraNoise:
     shot_range: tuple[float, float] = (1e-4, 1.2e-2)
     grain_probability: float = 0.5
     grain_range: tuple[float, float] = (0.5, 2.0)
+    gray_probability: float = 0.0
     name: str = "camera"
 
     def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> DegradedBatch:
         check_clean(clean, self.name)
+        if clean.shape[1] == 3 and self.gray_probability > 0.0:
+            as_gray = torch.rand(clean.shape[0], generator=generator, device=clean.device) < self.gray_probability
+            if bool(as_gray.any()):
+                return self._with_gray_share(clean, as_gray, generator)
+        return self._synthesise(clean, generator)
+
+    def _with_gray_share(self, clean: torch.Tensor, as_gray: torch.Tensor, generator: torch.Generator) -> DegradedBatch:
+        """The colour synthesis on the images not in ``as_gray``; the others as gray scans stored as RGB."""
+        plain = replace(self, gray_probability=0.0)
+        n = clean.shape[0]
+        luma = (clean.float() * _LUMA.to(clean.device).view(1, 3, 1, 1)).sum(dim=1, keepdim=True).to(clean.dtype)
+        target = clean.clone()
+        target[as_gray] = luma[as_gray].expand(-1, 3, -1, -1)
+        degraded = torch.empty_like(clean)
+        sigma = torch.empty(n, dtype=clean.dtype, device=clean.device)
+        gray = plain._synthesise(luma[as_gray], generator)
+        degraded[as_gray] = gray.degraded.expand(-1, 3, -1, -1)
+        sigma[as_gray] = gray.sigma  # type: ignore[assignment]
+        if not bool(as_gray.all()):
+            colour = plain._synthesise(clean[~as_gray], generator)
+            degraded[~as_gray] = colour.degraded
+            sigma[~as_gray] = colour.sigma  # type: ignore[assignment]
+        return DegradedBatch(degraded=degraded, clean=target, kind=("camera",) * n, sigma=sigma)
+
+    def _synthesise(self, clean: torch.Tensor, generator: torch.Generator) -> DegradedBatch:
+        """The pipeline of the module docstring on ``clean`` as it is (colour or gray)."""
         n, c, h, w = clean.shape
         dev = clean.device
         x = clean.float().clamp(0, 1)

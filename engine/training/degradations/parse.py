@@ -10,7 +10,7 @@ from engine.core.errors import ClarityError
 from engine.training.degradations.base import Degradation, DegradedBatch, check_clean
 
 SPEC_HELP = (
-    "use one of: none, awgn:SIGMA, awgn:MIN-MAX, camera, camera:grain, bicubic:S or bicubic:S1,S2,..., "
+    "use one of: none, awgn:SIGMA, awgn:MIN-MAX, camera, camera:grain, camera:mixed, bicubic:S or bicubic:S1,S2,..., "
     "rain, haze, snow, mix:KIND1,KIND2,..."
 )
 
@@ -60,11 +60,14 @@ def parse_degradation(spec: str) -> Degradation:
         return Identity()
     if head == "awgn":
         return _parse_awgn(arg, spec)
-    if head == "camera" and arg in ("", "grain"):
+    if head == "camera" and arg in ("", "grain", "mixed"):
         from engine.training.degradations.camera import CameraNoise
 
         # "camera" stays the fine-grain synthesis that the published validation numbers and the
-        # shipped camera weights use; "camera:grain" adds the coarse grain on half the images.
+        # shipped camera weights use; "camera:grain" adds the coarse grain on half the images;
+        # "camera:mixed" also turns a quarter of them into gray scans stored as RGB.
+        if arg == "mixed":
+            return CameraNoise(gray_probability=0.25)
         return CameraNoise() if arg == "grain" else CameraNoise(grain_probability=0.0)
     if head in ("bicubic", "sr"):
         from engine.training.degradations.sr import BicubicDown
