@@ -9,8 +9,9 @@ interleaved rounds; the best time of each backend counts, and ONNX
 Runtime is chosen only when it is at least :data:`MARGIN` faster, so ``auto`` is never slower
 than PyTorch by more than the measurement noise. The probe is the box (tile plus context) the
 run that measures will compute, capped at :data:`PROBE_OUTPUT_EDGE` output pixels a side: the
-ratio of the two runtimes depends on the size (Denoise on the 2-core CPU: ONNX Runtime 1.05x
-PyTorch at 512x512, more at 1024x1024). PyTorch runs as the engine runs it (``channels_last``).
+ratio of the two runtimes depends on the size and is close to 1 since PyTorch runs in
+``channels_last`` (Denoise on the 2-core CPU: ONNX Runtime 1.05x at 512x512, 1.03x at a 1024 tile;
+docs/performance.md). PyTorch runs as the engine runs it (``channels_last``).
 
 A run smaller than :data:`MEASURE_MIN_PIXELS` output pixels uses the recorded decision if
 there is one and PyTorch otherwise: there, the measurement would cost more than it saves.
