@@ -30,35 +30,18 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from denoise_model_choice import load_images, psnr  # noqa: E402
+from denoise_model_choice import camera_noise, load_images, psnr  # noqa: E402
 
 
 def synthesise(
     clean: np.ndarray, shot: float, grain: float, quality: float | None, gray: bool, seed: int
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """``(noisy RGB, clean target RGB, true level 0-255)`` for one image and condition."""
-    import torch
-
-    import engine.training.degradations.camera as camera
-
     base = clean.mean(axis=2, keepdims=True) if gray else clean
-    x = torch.from_numpy(np.ascontiguousarray(base)).permute(2, 0, 1)[None].float()
-    original = camera.log_rand
-    camera.log_rand = lambda n, lo, hi, gen, dev: torch.full((n,), shot)  # fix the level, keep the rest random
-    try:
-        model = camera.CameraNoise(
-            jpeg_probability=0.0 if quality is None else 1.0,
-            quality_range=(quality or 75.0,) * 2,
-            grain_probability=1.0 if grain > 0 else 0.0,
-            grain_range=(grain, grain),
-        )
-        batch = model(x, torch.Generator().manual_seed(seed))
-    finally:
-        camera.log_rand = original
-    noisy = batch.degraded[0].permute(1, 2, 0).numpy()
+    noisy, truth = camera_noise(np.ascontiguousarray(base, dtype=np.float32), shot, quality, seed, grain=grain)
     if gray:
         noisy, base = np.repeat(noisy, 3, axis=2), np.repeat(base, 3, axis=2)
-    return noisy.astype(np.float32).copy(), base.astype(np.float32), float(batch.sigma[0]) * 255.0
+    return noisy.astype(np.float32), base.astype(np.float32), truth
 
 
 def main(argv: list[str] | None = None) -> int:

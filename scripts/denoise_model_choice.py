@@ -50,8 +50,14 @@ def load_images(folder: Path, limit: int, crop: int) -> list[np.ndarray]:
     return images
 
 
-def camera_noise(clean: np.ndarray, shot: float, quality: float | None, seed: int) -> tuple[np.ndarray, float]:
-    """The camera-noise synthesis at a fixed shot level; returns the noisy image and its true sigma (0-255)."""
+def camera_noise(
+    clean: np.ndarray, shot: float, quality: float | None, seed: int, grain: float = 0.0
+) -> tuple[np.ndarray, float]:
+    """The camera-noise synthesis at a fixed shot level; returns the noisy image and its true sigma (0-255).
+
+    ``clean`` is ``(H, W, 3)`` (colour path) or ``(H, W, 1)`` (gray path); ``grain`` > 0 low-passes the
+    raw noise by a Gaussian of that many px on every image (0: the fine grain).
+    """
     import torch
 
     import engine.training.degradations.camera as camera
@@ -60,8 +66,11 @@ def camera_noise(clean: np.ndarray, shot: float, quality: float | None, seed: in
     camera.log_rand = lambda n, lo, hi, gen, dev: torch.full((n,), shot)  # fix the level, keep the rest random
     try:
         model = camera.CameraNoise(
-            jpeg_probability=0.0 if quality is None else 1.0, quality_range=(quality or 75.0,) * 2, grain_probability=0.0
-        )  # fine grain only, as when the tables in MODEL.md were measured
+            jpeg_probability=0.0 if quality is None else 1.0,
+            quality_range=(quality or 75.0,) * 2,
+            grain_probability=1.0 if grain > 0 else 0.0,  # default 0: fine grain, as the MODEL.md tables were measured
+            grain_range=(grain, grain),
+        )
         x = torch.from_numpy(clean).permute(2, 0, 1)[None].contiguous()
         batch = model(x, torch.Generator().manual_seed(seed))
     finally:

@@ -293,6 +293,7 @@ def synthesize_uint8(clean_u8: np.ndarray, spec: str, seed: int) -> tuple[np.nda
     batch = degradation(clean, generator)
     if batch.scale != 1:
         raise ClarityError(f"degradation '{spec}' changes the size; use --degrade bicubic:S for super-resolution")
+
     def to_u8(x: torch.Tensor) -> np.ndarray:
         return np.ascontiguousarray(x[0].clamp(0, 1).mul(255.0).round().byte().numpy().transpose(1, 2, 0))
 
