@@ -166,8 +166,13 @@ class CommunityImport(QObject):
         return True
 
     def busy(self) -> bool:
-        """True while an inspection or a write runs."""
-        return self.job is not None and self.job.is_running()
+        """True from the start of an inspection or a write until its ``done`` has been handled.
+
+        The worker thread stops a moment before its end is relayed to the GUI thread; until then
+        the progress dialog is still open, so the import still counts as running. (A new import is
+        refused only while the worker thread itself runs.)
+        """
+        return self.job is not None
 
     def import_file(self, path: Path) -> Job | None:
         """Start inspecting ``path`` on a worker; the confirmation dialog opens when it is done.
@@ -184,7 +189,7 @@ class CommunityImport(QObject):
         )
 
     def _start(self, task: Callable, title: str, on_finished: Callable[[object], None]) -> Job | None:  # type: ignore[type-arg]
-        if self.busy():
+        if self.job is not None and self.job.is_running():
             self.failed.emit("Cannot import model", "another model import is still running; wait for it or cancel it")
             return None
         job = Job(task, name="clarity-model-import", parent=self)
@@ -195,16 +200,18 @@ class CommunityImport(QObject):
         job.finished.connect(on_finished)
         job.failed.connect(lambda message: self.failed.emit("Cannot import model", message))
         job.cancelled.connect(self.cancelled.emit)
-        job.done.connect(lambda: self._close_progress(progress))
+        job.done.connect(lambda: self._job_done(job, progress))
         self.job, self.progress = job, progress
         return job.start()
 
-    def _close_progress(self, progress: QProgressDialog) -> None:
+    def _job_done(self, job: Job, progress: QProgressDialog) -> None:
         progress.canceled.disconnect()  # closing a QProgressDialog emits canceled
         progress.close()
         progress.deleteLater()
         if self.progress is progress:
             self.progress = None
+        if self.job is job:
+            self.job = None
 
     def cancel(self) -> None:
         """Cancel the running inspection or write (as the progress dialog's Cancel does)."""

@@ -149,6 +149,18 @@ def test_import_runs_on_a_worker_the_event_loop_keeps_running(window, plugin_pat
     assert "tiling: tiled, context 5 px" in dialog.detected.text()
 
 
+def test_import_counts_as_running_until_its_end_is_relayed(window, tmp_path: Path, messages, qtbot) -> None:  # noqa: ANN001
+    bad = tmp_path / "broken.pth"
+    bad.write_bytes(b"\x80\x02garbage")
+    _drop(window, bad)
+    job = window.community.job
+    assert job is not None and job.wait(20_000)  # the worker thread has stopped; no event processed yet
+    assert window.community.busy() and window.community.progress is not None
+    qtbot.waitUntil(lambda: not window.community.busy(), timeout=5_000)
+    assert window.community.progress is None and window.community.job is None
+    assert len(messages.texts("warning")) == 1
+
+
 def test_cancel_during_inspection_opens_nothing(window, plugin_path: Path, tmp_path: Path,  # noqa: ANN001
                                                 monkeypatch: pytest.MonkeyPatch, qtbot, messages) -> None:  # fmt: skip
     import threading
