@@ -108,42 +108,60 @@ def _progress_cancel(window) -> None:  # noqa: ANN001
     progress.findChild(QPushButton).click()
 
 
-def test_import_runs_on_a_worker_the_event_loop_keeps_running(window, plugin_path: Path, tmp_path: Path,  # noqa: ANN001
-                                                              monkeypatch: pytest.MonkeyPatch, qtbot) -> None:  # fmt: skip
-    import threading
+class HeldInspection:
+    """Holds a model inspection open inside its tiling check (the slow part of an import).
 
-    from PySide6.QtCore import QThread, QTimer
+    ``entered`` is set once the worker is inside the check (``threads`` records which thread);
+    the check proceeds when ``release`` is set.
+    """
 
-    from engine import model_import
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import threading
 
-    entered, release = threading.Event(), threading.Event()
-    threads: list[QThread] = []
-    real = model_import.tiled_error
+        from PySide6.QtCore import QThread
 
-    def held(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - the slow part of an import, held open
-        threads.append(QThread.currentThread())
-        entered.set()
-        release.wait(20)
-        return real(*args, **kwargs)
+        from engine import model_import
 
-    monkeypatch.setattr(model_import, "tiled_error", held)
+        self.entered, self.release = threading.Event(), threading.Event()
+        self.threads: list[QThread] = []
+        real = model_import.tiled_error
+
+        def held(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            self.threads.append(QThread.currentThread())
+            self.entered.set()
+            self.release.wait(20)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(model_import, "tiled_error", held)
+
+
+def _compact_pth(tmp_path: Path) -> Path:
     source = tmp_path / "compact.pth"
     torch.save(tiny_state_dict("Compact"), source)
+    return source
+
+
+def test_import_runs_on_a_worker_the_event_loop_keeps_running(window, plugin_path: Path, tmp_path: Path,  # noqa: ANN001
+                                                              monkeypatch: pytest.MonkeyPatch, qtbot) -> None:  # fmt: skip
+    from PySide6.QtCore import QTimer
+
+    held = HeldInspection(monkeypatch)
+    source = _compact_pth(tmp_path)
     ticks: list[int] = []
     timer = QTimer()
     timer.timeout.connect(lambda: ticks.append(1))
     timer.start(5)
     _drop(window, source)
     try:
-        qtbot.waitUntil(lambda: entered.is_set() and len(ticks) >= 20, timeout=20_000)  # GUI thread still serves events
+        qtbot.waitUntil(lambda: held.entered.is_set() and len(ticks) >= 20, timeout=20_000)  # GUI thread still serves events
         assert window.community.busy() and window.community.dialog is None
-        assert threads[0] is not window.thread()
+        assert held.threads[0] is not window.thread()
         assert window.community.progress is not None
         assert window.community.progress.labelText().startswith("Inspecting compact.pth: checking tiled")
         before = len(ticks)
         qtbot.waitUntil(lambda: len(ticks) >= before + 10, timeout=5_000)
     finally:
-        release.set()
+        held.release.set()
         timer.stop()
     dialog = _confirmation(window, qtbot)
     assert "tiling: tiled, context 5 px" in dialog.detected.text()
@@ -163,26 +181,13 @@ def test_import_counts_as_running_until_its_end_is_relayed(window, tmp_path: Pat
 
 def test_cancel_during_inspection_opens_nothing(window, plugin_path: Path, tmp_path: Path,  # noqa: ANN001
                                                 monkeypatch: pytest.MonkeyPatch, qtbot, messages) -> None:  # fmt: skip
-    import threading
-
-    from engine import model_import
-
-    entered, release = threading.Event(), threading.Event()
-    real = model_import.tiled_error
-
-    def held(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        entered.set()
-        release.wait(20)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(model_import, "tiled_error", held)
-    source = tmp_path / "compact.pth"
-    torch.save(tiny_state_dict("Compact"), source)
+    held = HeldInspection(monkeypatch)
+    source = _compact_pth(tmp_path)
     _drop(window, source)
-    qtbot.waitUntil(entered.is_set, timeout=20_000)
+    qtbot.waitUntil(held.entered.is_set, timeout=20_000)
     with qtbot.waitSignal(window.community.cancelled, timeout=20_000):
         _progress_cancel(window)
-        release.set()
+        held.release.set()
     qtbot.waitUntil(lambda: not window.community.busy(), timeout=5_000)
     assert window.community.dialog is None and messages.calls == []
     assert window.community.progress is None
@@ -224,26 +229,13 @@ def test_cancel_while_writing_leaves_no_half_made_plugin_folder(window, plugin_p
 
 def test_a_second_import_while_one_runs_is_refused_with_one_message(window, tmp_path: Path,  # noqa: ANN001
                                                                     monkeypatch: pytest.MonkeyPatch, qtbot, messages) -> None:  # fmt: skip
-    import threading
-
-    from engine import model_import
-
-    entered, release = threading.Event(), threading.Event()
-    real = model_import.tiled_error
-
-    def held(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-        entered.set()
-        release.wait(20)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(model_import, "tiled_error", held)
-    source = tmp_path / "compact.pth"
-    torch.save(tiny_state_dict("Compact"), source)
+    held = HeldInspection(monkeypatch)
+    source = _compact_pth(tmp_path)
     _drop(window, source)
-    qtbot.waitUntil(entered.is_set, timeout=20_000)
+    qtbot.waitUntil(held.entered.is_set, timeout=20_000)
     try:
         assert window.community.import_file(source) is None
         assert messages.texts("warning") == ["another model import is still running; wait for it or cancel it"]
     finally:
-        release.set()
+        held.release.set()
     _confirmation(window, qtbot)
