@@ -18,7 +18,7 @@ from engine.training.degradations.haze import add_haze
 from engine.training.degradations.jpeg import jpeg, quality_tables
 from engine.training.degradations.rain import Rain
 
-ALL_SPECS = ("none", "awgn:25", "awgn:0-55", "camera", "camera:grain", "camera:mixed", "bicubic:2", "bicubic:2,3,4", "rain", "haze", "snow", "mix:rain,haze,snow")
+ALL_SPECS = ("none", "awgn:25", "awgn:0-55", "camera", "camera:grain", "camera:mixed", "bicubic:2", "bicubic:2,3,4", "rain", "haze", "haze:veil", "snow", "mix:rain,haze,snow")
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -99,6 +99,34 @@ def test_haze_model_and_depth_direction() -> None:
     top, bottom = float(hazy[:, :, :10].mean()), float(hazy[:, :, -10:].mean())
     assert top > bottom + 0.05  # farther (hazier) toward the top
     assert 0.0 <= float(hazy.min()) and float(hazy.max()) <= 1.0
+
+
+def test_plain_haze_draws_what_it_always_drew() -> None:
+    """The fixed-seed synthetic haze validation sets must not move when the veil option is added."""
+    generator = _gen(4)
+    clean = torch.rand(3, 3, 48, 64, generator=_gen(1))
+    hazy = parse_degradation("haze")(clean, generator).degraded
+    assert float(hazy.double().sum()) == pytest.approx(17470.383629, abs=1e-3)
+    assert float(torch.rand(1, generator=generator)) == pytest.approx(0.7706708, abs=1e-6)  # same draws consumed
+
+
+def _top_minus_bottom(hazy: torch.Tensor) -> torch.Tensor:
+    return hazy[:, :, :20].mean(dim=(1, 2, 3)) - hazy[:, :, -20:].mean(dim=(1, 2, 3))
+
+
+def test_haze_veil_is_near_uniform_and_half_of_a_batch() -> None:
+    from engine.training.degradations.haze import Haze
+
+    black = torch.zeros(16, 3, 96, 96)
+    veiled = Haze(veil_probability=1.0)(black, _gen(5)).degraded  # black scene: I = A (1 - t)
+    assert float(_top_minus_bottom(veiled).abs().max()) < 0.04  # no ramp
+    level = veiled.mean(dim=(1, 2, 3))
+    assert float(level.min()) > 0.7 * 0.05 - 0.03 and float(level.max()) < 0.5 + 0.03  # t0 in [0.5, 0.95]
+    ramped = parse_degradation("haze")(black, _gen(5)).degraded
+    mixed = parse_degradation("haze:veil")(black, _gen(5))
+    assert mixed.kind == ("haze",) * 16  # a veil is still haze (the distillation's teacher key)
+    flat = int((_top_minus_bottom(mixed.degraded).abs() < 0.04).sum())
+    assert int((_top_minus_bottom(ramped).abs() < 0.04).sum()) <= 2 and 4 <= flat <= 12
 
 
 def test_rain_streaks_are_bright_and_elongated_vertically() -> None:

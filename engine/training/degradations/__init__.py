@@ -13,7 +13,8 @@ Specs understood by :func:`parse_degradation`:
   ``"camera:grain"`` adds coarse grain on half the images; ``"camera:mixed"`` also turns a
   quarter of a colour batch into gray scans stored as RGB (target: their luma)
 - ``"bicubic:4"`` or ``"bicubic:2,3,4"`` (per-batch random scale), MATLAB-style bicubic
-- ``"rain"``, ``"haze"``, ``"snow"``; ``"mix:rain,haze,snow"`` (per-sample choice)
+- ``"rain"``, ``"haze"``, ``"snow"``; ``"mix:rain,haze,snow"`` (per-sample choice); ``"haze:veil"``
+  makes half the hazy images a near-uniform veil (the real-haze pairs' kind) instead of a depth ramp
 - ``"none"`` (identity: degraded == clean)
 
 Only torch is used (no Pillow, OpenCV or scikit-image), so this runs on the training machine.

@@ -6,6 +6,14 @@ horizon (``horizon`` in [0.15, 0.6] of the height from the top) and falls to ``n
 0.1-0.25) and a brightness cue (bright, smooth regions such as sky are pushed farther, weight
 0-0.3). ``beta`` is uniform in [0.25, 1.3] (the far-field transmission ``exp(-beta)`` spans
 0.78 to 0.27); the airlight ``A`` is uniform in [0.7, 1.0] with a per-channel tint of +-0.04.
+
+``Haze(veil_probability=p)`` (spec ``haze:veil``, p = 0.5) makes a fraction of the images a
+near-uniform veil instead: transmission ``t0`` uniform in [0.5, 0.95] over the whole frame, with
++-0.05 of smooth variation and no vertical ramp. The standard real-haze pairs look like that
+(HSTS10 and SOTS-outdoor5, ``t`` fitted per pixel from input and target: medians 0.54-0.90,
+10th-90th percentile spread ~0.1, no top-to-bottom trend), and a teacher trained only on the
+ramp removed a ramp that was not there (docs/training.md). Plain ``haze`` (p = 0) draws exactly
+the random numbers it always did, so the fixed-seed synthetic validation sets do not change.
 """
 
 from __future__ import annotations
@@ -38,6 +46,13 @@ def random_depth(clean: torch.Tensor, generator: torch.Generator) -> torch.Tenso
     return (ramp + wiggle + cue).clamp(0.0, 1.0)
 
 
+def veil_depth_and_beta(n: int, h: int, w: int, generator: torch.Generator, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(depth (N, 1, H, W), beta (N,))`` of a near-uniform veil: ``exp(-beta d)`` is ``t0`` in [0.5, 0.95] +- 0.05."""
+    t0 = rand(n, 0.5, 0.95, generator, device)
+    depth = (0.8 + 0.1 * smooth_noise(n, h, w, 3, generator, device)).clamp(0.0, 1.0)
+    return depth, -torch.log(t0) / 0.8
+
+
 def add_haze(clean: torch.Tensor, depth: torch.Tensor, beta: torch.Tensor, airlight: torch.Tensor) -> torch.Tensor:
     """``J t + A (1 - t)`` with ``t = exp(-beta d)``; ``beta`` ``(N,)``, ``airlight`` ``(N, C)``."""
     n = clean.shape[0]
@@ -60,14 +75,20 @@ class Haze:
 
     beta_range: tuple[float, float] = (0.25, 1.3)
     airlight_range: tuple[float, float] = (0.7, 1.0)
+    veil_probability: float = 0.0
     name: str = "haze"
 
     def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> DegradedBatch:
         check_clean(clean, self.name)
-        n, c = clean.shape[:2]
+        n, c, h, w = clean.shape
         dev = clean.device
         depth = random_depth(clean, generator)
         beta = rand(n, *self.beta_range, generator, dev)
+        if self.veil_probability > 0.0:
+            veil = (rand(n, 0.0, 1.0, generator, dev) < self.veil_probability).view(n, 1, 1, 1)
+            veil_depth, veil_beta = veil_depth_and_beta(n, h, w, generator, dev)
+            depth = torch.where(veil, veil_depth, depth)
+            beta = torch.where(veil.view(n), veil_beta, beta)
         airlight = random_airlight(n, c, *self.airlight_range, 0.04, generator, dev)
         hazy = add_haze(clean.float(), depth, beta, airlight).clamp(0.0, 1.0)
         return DegradedBatch(degraded=hazy.to(clean.dtype), clean=clean, kind=("haze",) * n)

@@ -11,7 +11,7 @@ from engine.training.degradations.base import Degradation, DegradedBatch, check_
 
 SPEC_HELP = (
     "use one of: none, awgn:SIGMA, awgn:MIN-MAX, camera, camera:grain, camera:mixed, bicubic:S or bicubic:S1,S2,..., "
-    "rain, haze, snow, mix:KIND1,KIND2,..."
+    "rain, haze, haze:veil, snow, mix:KIND1,KIND2,..."
 )
 
 
@@ -85,10 +85,12 @@ def parse_degradation(spec: str) -> Degradation:
         from engine.training.degradations.rain import Rain
 
         return Rain()
-    if head == "haze" and not arg:
+    if head == "haze" and arg in ("", "veil"):
         from engine.training.degradations.haze import Haze
 
-        return Haze()
+        # "haze" stays the depth-ramp synthesis of the published synthetic validation numbers;
+        # "haze:veil" turns half the images into the near-uniform veil of the real-haze pairs.
+        return Haze(veil_probability=0.5) if arg == "veil" else Haze()
     if head == "snow" and not arg:
         from engine.training.degradations.snow import Snow
 
