@@ -84,33 +84,36 @@ def safetensors_problem(path: Path) -> str | None:
     """``None`` if ``path`` starts with a valid safetensors header, else why it does not.
 
     Reads only the 8-byte length and the JSON header (at most 100 MiB, nested at most
-    8 deep); never unpickles anything, never opens a FIFO or device.
+    8 deep); never unpickles anything, never opens a FIFO or device. The structure is checked
+    first: a real safetensors file whose header length happens to begin with a pickle's or a
+    zip's magic byte(s) (a length of 0x..80 or 0x..4B50) is still safetensors. Only a file that
+    is not is named by its magic (zip archive, pickle).
     """
     try:
         with open_regular(path) as handle:
             head = handle.read(8)
             if len(head) < 8:
                 return "file is too short to be safetensors"
-            if head[:2] == b"PK":
-                return "it is a zip archive (a torch.save checkpoint), not safetensors"
-            if head[:1] == b"\x80":
-                return "it is a Python pickle, not safetensors"
             (length,) = struct.unpack("<Q", head)
             size = os.fstat(handle.fileno()).st_size
-            if length == 0 or length > _MAX_HEADER or length + 8 > size:
-                return "its bytes are not a safetensors header"
-            header = handle.read(length)
+            header = b""
+            if 0 < length <= _MAX_HEADER and length + 8 <= size:
+                header = handle.read(length)
     except OSError as exc:
         return f"cannot read it ({exc.strerror or exc})"
-    if json_too_deep(header):
-        return f"its header nests deeper than {_MAX_HEADER_DEPTH} levels (a crafted file?)"
-    try:
-        parsed = json.loads(header.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return "its bytes are not a safetensors header"
-    if not isinstance(parsed, dict):
-        return "its bytes are not a safetensors header"
-    return None
+    if header:
+        if json_too_deep(header):
+            return f"its header nests deeper than {_MAX_HEADER_DEPTH} levels (a crafted file?)"
+        try:
+            if isinstance(json.loads(header.decode("utf-8")), dict):
+                return None
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            pass
+    if head[:2] == b"PK":
+        return "it is a zip archive (a torch.save checkpoint), not safetensors"
+    if head[:1] == b"\x80":
+        return "it is a Python pickle, not safetensors"
+    return "its bytes are not a safetensors header"
 
 
 def check_weights(manifest: Manifest) -> tuple[WeightsStatus, str]:

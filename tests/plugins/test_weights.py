@@ -115,6 +115,36 @@ def test_non_safetensors_bytes_are_refused_and_never_unpickled(plugin_dir: Path,
     assert not marker.exists()
 
 
+def _safetensors_with_header_length(path: Path, length: int) -> None:
+    """A valid safetensors file (one float32 tensor ``w`` = [1, 2]) whose JSON header is ``length`` bytes."""
+    import json
+    import struct
+
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    header += b" " * (length - len(header))  # the format allows trailing spaces
+    path.write_bytes(struct.pack("<Q", length) + header + struct.pack("<2f", 1.0, 2.0))
+
+
+@pytest.mark.parametrize("length", [0x2380, 0x4B50], ids=["starts-like-a-pickle", "starts-like-a-zip"])
+def test_safetensors_whose_length_starts_with_a_magic_byte_still_loads(plugin_dir: Path, length: int) -> None:
+    """Export wrote such a file (header 0x2380 bytes: first byte 0x80, a pickle's); it was refused."""
+    import torch
+
+    from plugins.community.model_file import file_kind, read_state_dict
+    from plugins.weights import safetensors_problem
+
+    folder = write_tiny_plugin(plugin_dir)
+    weights = folder / "weights.safetensors"
+    _safetensors_with_header_length(weights, length)
+    assert weights.read_bytes()[:2] in (b"\x80\x23", b"PK")
+    assert safetensors_problem(weights) is None and file_kind(weights) == "safetensors"
+    _set_sha(folder, sha256_of(weights))
+    m = load_manifest(folder)
+    assert check_weights(m) == (WeightsStatus.OK, "")
+    assert torch.equal(load_weights(m)["main"]["w"], torch.tensor([1.0, 2.0]))
+    assert torch.equal(read_state_dict(weights)["w"], torch.tensor([1.0, 2.0]))
+
+
 def test_downloaded_copy_in_cache_is_found(plugin_dir: Path) -> None:
     folder = write_tiny_plugin(plugin_dir)
     cached = cache_dir() / "weights" / "tiny" / "weights.safetensors"
