@@ -37,8 +37,21 @@ class TinyMap(Tiny):
     def forward(self, x, sigma):
         return x - self.tail(torch.relu(self.head(x))) * (sigma * 10)
 
+class TinyBN(nn.Module):
+    """conv -> BatchNorm -> ReLU -> conv, residual (a 3-layer DnCNN)."""
+    def __init__(self, channels=1, features=4):
+        super().__init__()
+        self.head = nn.Conv2d(channels, features, 3, padding=1)
+        self.bn = nn.BatchNorm2d(features)
+        self.tail = nn.Conv2d(features, channels, 3, padding=1)
+    def forward(self, x):
+        return x - self.tail(torch.relu(self.bn(self.head(x))))
+
 def tiny(channels=1, features=4):
     return Tiny(channels, features)
+
+def tiny_bn(channels=1, features=4):
+    return TinyBN(channels, features)
 
 def tiny_map(channels=1, features=4):
     return TinyMap(channels, features)
@@ -282,3 +295,35 @@ def test_init_rejects_weights_of_another_architecture(tmp_path: Path, arch_modul
     assert "do not fit model.arch" in err and "Traceback" not in err
     rc = clarity(["train", "--config", str(cfg_path), "--out", str(tmp_path / "run2"), "--init", str(tmp_path / "none.safetensors"), "--device", "cpu", "--quiet"])
     assert rc != 0 and "does not exist" in capsys.readouterr().err
+
+
+def _bn_output_variance(net: torch.nn.Module, x: torch.Tensor) -> float:
+    """Mean per-channel variance of ``net.bn``'s eval-mode output on ``x``."""
+    seen: list[torch.Tensor] = []
+    hook = net.bn.register_forward_hook(lambda _m, _i, out: seen.append(out))
+    net.eval()
+    with torch.no_grad():
+        net(x)
+    hook.remove()
+    return float(seen[0].var(dim=(0, 2, 3)).mean())
+
+
+def test_averaged_weights_of_a_batchnorm_net_get_their_own_running_statistics(tmp_path: Path, arch_module: str) -> None:
+    text = write_config(tmp_path, arch_module, steps=4).read_text().replace(f"{arch_module}:tiny", f"{arch_module}:tiny_bn")
+    cfg = TrainConfig.from_toml_text(text)
+    first = Trainer(cfg, tmp_path / "run", device="cpu", log=None).run()
+    trainer = Trainer(cfg, tmp_path / "run", device="cpu", resume=first.last_checkpoint, log=None)
+    assert trainer.ema is not None
+    generator = torch.Generator().manual_seed(5)
+    batches = [trainer.degradations[0](trainer.sampler.next(), generator).degraded for _ in range(9)]
+    x = batches.pop()
+    torch.optim.swa_utils.update_bn(batches, trainer.net)  # live statistics that fit the live weights
+    assert 0.5 < _bn_output_variance(trainer.net, x) < 1.6
+    for key, value in trainer.net.state_dict().items():  # "averaged" = the live weights, the first layer x3
+        trainer.ema.shadow[key].copy_(value * 3.0 if key.startswith("head.") else value)
+    plain = type(trainer.net)(1, 4)
+    plain.load_state_dict(trainer.ema.state_dict())  # the EMA as kept: averaged weights, copied statistics
+    assert _bn_output_variance(plain, x) > 4.0  # ~9: the statistics belong to other weights
+    assert 0.5 < _bn_output_variance(trainer.eval_network(), x) < 1.6  # normalised again
+    saved = load_file(str(trainer.save("last")))
+    assert torch.equal(saved["ema.bn.running_var"], trainer.averaged_state()["bn.running_var"])
