@@ -52,12 +52,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--small", type=int, default=256, help="smaller input edge (divided by the scale for SR networks)")
     parser.add_argument("--large", type=int, default=512, help="larger input edge (same)")
+    parser.add_argument("--only", default="", help="measure only the factories whose name contains this text")
     args = parser.parse_args()
     from plugins.nets.specs import SPECS
 
     measured: set[int] = set()
     for arch, spec in SPECS.items():
-        if id(spec) in measured:  # several factories share one spec
+        if id(spec) in measured or args.only not in arch:  # several factories share one spec
             continue
         measured.add(id(spec))
         scale = max(spec.scales)

@@ -13,7 +13,8 @@ receptive-field radii in input pixels, rounded up to the size multiple for strid
 ``tests/plugins/test_builtin_models.py`` measures them by autograd and checks every spec
 against the network its key builds. The memory figures are peak bytes per input pixel of one
 fp32 CPU forward at the largest scale, rounded up from what ``scripts/tile_memory.py`` measured
-(two runs: Denoise 441-583, weather 357, Upscale 1335-2050, RED-Net30 36899, DnCNN 513-683).
+(two runs: Denoise 441-583, weather 357, Upscale 1335-2050, RED-Net30 36899-40975, DnCNN 513-683;
+RED-Net20 31422 and RED-Net10 21858 with ``--only rednet``).
 """
 
 from __future__ import annotations
@@ -36,9 +37,19 @@ UPSCALE = NetworkSpec(scale_arg=True, scales=(2, 3, 4), context=35, memory_per_p
 """The multi-scale EDSR-baseline body of ``upscale``: ``net(x, scale=s)`` on the LR image."""
 
 REDNET30 = NetworkSpec(
-    input=NetworkInput.UPSAMPLED, scales=(2, 3, 4), context=17, memory_per_pixel=40960, fp16=True, bf16=True
+    input=NetworkInput.UPSAMPLED, scales=(2, 3, 4), context=17, memory_per_pixel=41984, fp16=True, bf16=True
 )
 """RED-Net30 of ``upscale-rednet``: fed the bicubic upsampling; 30 HR pixels = ceil(30/2) + 2 LR pixels at x2."""
+
+REDNET20 = NetworkSpec(
+    input=NetworkInput.UPSAMPLED, scales=(2, 3, 4), context=12, memory_per_pixel=32768, fp16=True, bf16=True
+)
+"""RED-Net20 (the depth study of the RED-Net paper): 20 HR pixels = ceil(20/2) + 2 LR pixels at x2."""
+
+REDNET10 = NetworkSpec(
+    input=NetworkInput.UPSAMPLED, scales=(2, 3, 4), context=7, memory_per_pixel=22528, fp16=True, bf16=True
+)
+"""RED-Net10: 10 HR pixels = ceil(10/2) + 2 LR pixels at x2."""
 
 DNCNN_GRAY = NetworkSpec(channels_in=1, channels_out=1, context=17, memory_per_pixel=768, fp16=True, bf16=True)
 """DnCNN-B, 17 layers, gray (``denoise-dncnn``'s ``gray`` weights)."""
@@ -54,6 +65,8 @@ SPECS: Mapping[str, NetworkSpec] = MappingProxyType(
         "plugins.nets.weather:weather_net": WEATHER,
         "plugins.upscale.model:upscale_net": UPSCALE,
         "plugins.upscale_rednet.model:rednet30": REDNET30,
+        "plugins.upscale_rednet.model:rednet20": REDNET20,
+        "plugins.upscale_rednet.model:rednet10": REDNET10,
         "plugins.denoise_dncnn.model:dncnn_gray": DNCNN_GRAY,
         "plugins.denoise_dncnn.model:dncnn_color": DNCNN_COLOR,
     }

@@ -72,6 +72,16 @@ def rednet30() -> REDNet:
     return REDNet(channels=3, layers=15, features=64)
 
 
+def rednet20() -> REDNet:
+    """RED-Net20: 10 conv + 10 deconv layers, 64 channels; the paper's middle depth, 2/3 of RED-Net30's cost."""
+    return REDNet(channels=3, layers=10, features=64)
+
+
+def rednet10() -> REDNet:
+    """RED-Net10: 5 conv + 5 deconv layers, 64 channels; the paper's shallowest, 1/3 of RED-Net30's cost."""
+    return REDNet(channels=3, layers=5, features=64)
+
+
 def bicubic_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
     """MATLAB-style bicubic upsampling, the same function the training pipeline uses."""
     return imresize_torch(x, float(scale))
