@@ -214,6 +214,7 @@ def export_checkpoint(
         raise ExportError(f"weights file '{file_name}' of entry '{weights_name}' leaves the plugin folder; use a plain file name")
     cfg = TrainConfig.from_toml_text(meta.config_toml, source=f"{ckpt} (stored config)")
     network = canonical(cfg.model.arch)
+    _check_entry_network(text, weights_name, network, manifest)
     with atomic_output(target, overwrite=True) as tmp:
         save_file(out_state, str(tmp), metadata={"arch": cfg.model.arch, "step": str(meta.step), "source": source})
         give_default_mode(tmp)  # safetensors writes 0600; a re-export keeps the existing file's mode
@@ -230,6 +231,20 @@ def export_checkpoint(
     existing = card_path.read_text(encoding="utf-8") if card_path.is_file() else f"# {plugin_id}\n"
     atomic_write_text(card_path, merge_model_card(existing, weights_name, card))
     return ExportResult(target, digest, manifest, card_path, params, source, ckpt, meta.step)
+
+
+def _check_entry_network(toml_text: str, weights_name: str, network: str, manifest: Path) -> None:
+    """Refuse, before anything is written, weights whose network is not the one their entry names.
+
+    An entry that names no network (the plugin's entry point decides) accepts any checkpoint.
+    """
+    entry = next((e for e in tomllib.loads(toml_text).get("weights", []) if e.get("name") == weights_name), None)
+    named = entry.get("network") if entry else None
+    if named and canonical(str(named)) != network:
+        raise ExportError(
+            f"entry '{weights_name}' of {manifest} names network '{named}' but the checkpoint was trained as "
+            f"'{network}'; set network = \"{network}\" (and a file name for it) in that entry, then export again"
+        )
 
 
 def _parameter_count(arch: str, args: dict[str, object], state: dict[str, torch.Tensor]) -> int:

@@ -25,7 +25,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_trainer import arch_module, write_config  # noqa: E402,F401
+from test_trainer import arch_module, write_config  # noqa: F401
 
 MANIFEST = textwrap.dedent('''\
     id = "tiny"   # keep this comment
@@ -125,6 +125,22 @@ def test_export_cli_errors_and_no_ema(tmp_path: Path, arch_module: str, capsys: 
     ck = load_file(str(res.last_checkpoint))
     assert torch.equal(w["tail.bias"], ck["model.tail.bias"]) and not torch.equal(w["tail.bias"], ck["ema.tail.bias"])
     assert tomllib.loads((plugin / "plugin.toml").read_text())["weights"][2]["name"] == "main"
+
+
+def test_export_refuses_weights_of_another_network(tmp_path: Path, arch_module: str) -> None:  # noqa: F811
+    """A checkpoint of one network is never written under an entry that names another (nothing is touched)."""
+    cfg = TrainConfig.from_toml(write_config(tmp_path, arch_module, steps=2, val=False))
+    res = Trainer(cfg, tmp_path / "run", device="cpu", log=None).run()
+    plugin = tmp_path / "p"
+    plugin.mkdir()
+    manifest = MANIFEST.replace('name = "gray"', 'name = "gray"\nnetwork = "plugins.upscale_rednet.model:rednet30"')
+    (plugin / "plugin.toml").write_text(manifest)
+    with pytest.raises(ExportError, match=f"rednet30.*trained as '{cfg.model.arch}'.*set network"):
+        export_checkpoint(res.last_checkpoint, plugin, weights_name="gray")
+    assert not (plugin / "gray.safetensors").exists() and (plugin / "plugin.toml").read_text() == manifest
+    ok = manifest.replace("plugins.upscale_rednet.model:rednet30", cfg.model.arch)
+    (plugin / "plugin.toml").write_text(ok)
+    assert export_checkpoint(res.last_checkpoint, plugin, weights_name="gray").weights_path.name == "gray.safetensors"
 
 
 def test_exported_weights_load_through_the_plugin_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
