@@ -76,7 +76,8 @@ class Distiller(Trainer):
                 net.load_state_dict(load_state_file(path))
             except RuntimeError as exc:
                 raise ClarityError(f"teacher '{kind}' weights {path} do not fit model.arch '{self.cfg.model.arch}': {exc}") from exc
-            self.teachers[kind] = freeze(net.to(self.device))
+            net = net.to(self.device)
+            self.teachers[kind] = freeze(net.to(memory_format=torch.channels_last) if self.channels_last else net)
         channels = 1 if self.cfg.data.gray else 3
         probe = torch.zeros(1, channels, self.cfg.data.patch, self.cfg.data.patch, device=self.device)
         with torch.no_grad():
@@ -108,7 +109,7 @@ class Distiller(Trainer):
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         extra = [batch.sigma.to(x.dtype).view(-1, 1, 1, 1)] if self.spec.noise_map and batch.sigma is not None else []
-        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+        with self.train_autocast():
             out, feats = forward_with_features(self.net, x, d.feature_layers, *extra)
         out = out.float()
         negatives = batch.degraded if batch.degraded.shape == out.shape else (batch.upsampled if batch.upsampled is not None else out.detach())
@@ -135,7 +136,7 @@ class Distiller(Trainer):
                 )
             idx = torch.tensor([i for i, k in enumerate(kinds) if k == kind], device=self.device)
             share = len(idx) / n
-            with torch.no_grad(), torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+            with torch.no_grad(), self.train_autocast():
                 t_out, t_feats = forward_with_features(self.teachers[kind], x[idx], d.feature_layers, *[e[idx] for e in extra])
             t_out = t_out.float()
             teacher_out[idx] = t_out

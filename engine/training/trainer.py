@@ -9,7 +9,9 @@ Contract:
   steps give bit-identical weights (model, optimizer, EMA, sampler, degradation and global
   RNG states are all checkpointed).
 - The learning rate is a pure function of the step (:mod:`engine.training.schedule`).
-- Mixed precision (``run.amp``) and ``channels_last`` are used only on CUDA.
+- Mixed precision (``run.amp``, :func:`autocast_dtype`): bf16 on CUDA and, when asked for, on the
+  CPU; fp16 on CUDA only. ``channels_last`` goes with it (CUDA, or CPU bf16). Validation and the
+  BatchNorm recalibration on the CPU run in fp32.
 - Subclasses (distillation) override :meth:`build_aux` (extra trained modules, checkpointed
   under ``aux.``), :meth:`compute_loss` and :meth:`stage_of`.
 
@@ -106,6 +108,22 @@ def call_network(net: torch.nn.Module, spec: NetworkSpec, x: torch.Tensor, sigma
     return net(*args)
 
 
+def autocast_dtype(amp: str, device: torch.device, spec: NetworkSpec | None = None) -> torch.dtype | None:
+    """The autocast dtype of the training step for ``run.amp`` on ``device`` (``None`` = fp32).
+
+    ``auto``: bf16 on CUDA when the network's spec allows it, fp32 elsewhere (CPU, MPS).
+    ``bf16``: on CUDA and the CPU (oneDNN uses AMX / AVX-512 BF16 where the CPU has them).
+    ``fp16``: on CUDA only. ``none``: fp32. Weights, optimizer state and the loss stay fp32.
+    """
+    if amp == "auto":
+        return torch.bfloat16 if device.type == "cuda" and getattr(spec, "bf16", True) else None
+    if amp == "bf16" and device.type in ("cuda", "cpu"):
+        return torch.bfloat16
+    if amp == "fp16" and device.type == "cuda":
+        return torch.float16
+    return None
+
+
 def network_input(spec: NetworkSpec, batch) -> torch.Tensor:  # type: ignore[no-untyped-def]
     """``batch.degraded`` or, for a network fed the upsampled image (``NetworkInput.UPSAMPLED``), ``batch.upsampled``."""
     if spec.input is NetworkInput.UPSAMPLED:
@@ -153,8 +171,9 @@ class Trainer:
         self.minutes = cfg.run.minutes if minutes is None else minutes
         self.log_fn = log or (lambda _m: None)
         self.cuda = self.device.type == "cuda"
-        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.run.amp) if self.cuda else None
-        self.channels_last = self.cuda and cfg.model.channels_last
+        self.amp_dtype = autocast_dtype(cfg.run.amp, self.device, cfg.model.spec)
+        self.eval_amp_dtype = self.amp_dtype if self.cuda else None  # CPU validation stays fp32
+        self.channels_last = cfg.model.channels_last and (self.cuda or self.amp_dtype is torch.bfloat16)
 
         self.spec = cfg.model.spec
         seed_everything(cfg.seed)
@@ -217,10 +236,19 @@ class Trainer:
         x = network_input(self.spec, batch)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+        with self.train_autocast():
             out = call_network(self.net, self.spec, x, batch.sigma, batch.scale)
         loss = pixel_loss(self.cfg.optim.loss, out, batch.clean, eps=self.cfg.optim.charbonnier_eps)
         return loss, {self.cfg.optim.loss: loss}
+
+    def train_autocast(self) -> torch.autocast:
+        """The autocast context of the training forward pass (disabled in fp32)."""
+        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None)
+
+    def eval_autocast(self) -> torch.autocast:
+        """The autocast context of validation and BatchNorm recalibration (fp32 on the CPU)."""
+        dtype = self.eval_amp_dtype
+        return torch.autocast(self.device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
     # ------------------------------------------------------------------ run
 
@@ -399,7 +427,7 @@ class Trainer:
         net.train()
         for i in range(BN_RECALIBRATION_BATCHES):
             batch = self.degradations[i % len(self.degradations)](sampler.next(), generator)
-            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+            with self.eval_autocast():
                 call_network(net, self.spec, network_input(self.spec, batch), batch.sigma, batch.scale)
         for m, momentum in zip(layers, momenta, strict=True):
             m.momentum = momentum
@@ -429,7 +457,7 @@ class Trainer:
             ph, pw = (-x.shape[-2]) % m, (-x.shape[-1]) % m
             if ph or pw:
                 x = F.pad(x, (0, pw, 0, ph), mode="reflect")
-            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None):
+            with self.eval_autocast():
                 out = call_network(net, self.spec, x, batch.sigma, batch.scale)
             out = out.float()[..., : target.shape[-2], : target.shape[-1]].clamp(0, 1)
             a = (out[0].permute(1, 2, 0).cpu().numpy() * 255.0).astype(np.float64)

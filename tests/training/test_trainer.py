@@ -327,3 +327,33 @@ def test_averaged_weights_of_a_batchnorm_net_get_their_own_running_statistics(tm
     assert 0.5 < _bn_output_variance(trainer.eval_network(), x) < 1.6  # normalised again
     saved = load_file(str(trainer.save("last")))
     assert torch.equal(saved["ema.bn.running_var"], trainer.averaged_state()["bn.running_var"])
+
+
+def test_autocast_dtype_per_amp_setting_and_device() -> None:
+    from engine.training.trainer import autocast_dtype
+    from plugins.spec import NetworkSpec
+
+    cpu, cuda, mps = torch.device("cpu"), torch.device("cuda"), torch.device("mps")
+    no_bf16 = NetworkSpec(bf16=False)
+    assert [autocast_dtype(a, cpu) for a in ("auto", "bf16", "fp16", "none")] == [None, torch.bfloat16, None, None]
+    assert [autocast_dtype(a, cuda) for a in ("auto", "bf16", "fp16", "none")] == [torch.bfloat16, torch.bfloat16, torch.float16, None]
+    assert autocast_dtype("auto", cuda, no_bf16) is None and autocast_dtype("bf16", mps) is None
+
+
+def test_cpu_bf16_trains_in_bf16_and_validates_in_fp32(tmp_path: Path, arch_module: str) -> None:
+    """amp = "bf16" on the CPU: the training forward runs in bf16 (channels_last), validation in fp32."""
+    cfg = TrainConfig.from_toml_text(write_config(tmp_path, arch_module, steps=3).read_text().replace(
+        "log_every = 1", 'log_every = 1\namp = "bf16"'))
+    trainer = Trainer(cfg, tmp_path / "run", device="cpu", log=None)
+    assert trainer.amp_dtype is torch.bfloat16 and trainer.eval_amp_dtype is None and trainer.channels_last
+    seen: list[tuple[bool, torch.dtype]] = []
+    hook = torch.nn.modules.module.register_module_forward_hook(
+        lambda m, i, o: seen.append((m.training, o.dtype)) if isinstance(m, torch.nn.Conv2d) else None)
+    try:
+        res = trainer.run()
+    finally:
+        hook.remove()
+    assert res.step == 3 and (True, torch.bfloat16) in seen and (False, torch.float32) in seen
+    assert {dt for training, dt in seen if not training} == {torch.float32}
+    fp32 = TrainConfig.from_toml(write_config(tmp_path / "b", arch_module, steps=3))
+    assert fp32.run.amp == "auto" and Trainer(fp32, tmp_path / "run32", device="cpu", log=None).amp_dtype is None
