@@ -57,7 +57,7 @@ from engine.cancel import CancelToken, interrupt_was_signalled
 from engine.channels import ChannelPlan
 from engine.core.errors import ClarityError, DeviceError, ParameterError, PluginError
 from engine.core.text import one_line
-from engine.core.types import Precision, Progress, ProgressCallback, Region, ResolvedValue, RunOptions, RunResult
+from engine.core.types import Backend, Precision, Progress, ProgressCallback, Region, ResolvedValue, RunOptions, RunResult
 from engine.device import (
     ExecutionDevice,
     auto_tile_size,
@@ -181,7 +181,7 @@ def run_restorer(
     while True:
         if prepared is None or prepared.device is not device:
             box = tile + 2 * overlap if 0 < tile < max(height, width) else max(height, width)
-            prepared = _prepare_backend(restorer, options, device, params, scale, area, box)
+            prepared = _prepare_backend(restorer, options, device, precision, params, scale, area, box)
         plan = plan_tiles(height, width, tile=tile, overlap=overlap, size_multiple=max(1, manifest.tiling.size_multiple))
         selected = plan.select(area, mask)
         try:
@@ -259,17 +259,24 @@ class _BackendOnDevice:
 
 
 def _prepare_backend(
-    restorer: Restorer, options: RunOptions, device: ExecutionDevice, params: ParamValues, scale: int, area: Region,
-    box: int,
+    restorer: Restorer, options: RunOptions, device: ExecutionDevice, precision: Precision, params: ParamValues,
+    scale: int, area: Region, box: int,
 ) -> _BackendOnDevice:  # fmt: skip
     """The backend hook (:mod:`engine.backends`): which restorer object runs the forwards on ``device``.
 
     ``box``: the input edge of one forward (tile plus context, or the whole image's longest side).
+    A reduced precision runs under ``torch.autocast``, which only the PyTorch backend honours: it
+    takes the PyTorch backend, and an explicit ``--backend onnx`` with it is refused.
     """
     from engine.backends import prepare
 
+    backend = options.backend
+    if precision is not Precision.FP32 and not device.is_gpu:
+        if backend is Backend.ONNX:
+            raise DeviceError(f"the ONNX backend runs in fp32 only; use --precision fp32, or --backend torch for {precision.value}")
+        backend = Backend.TORCH
     pixels = area.height * area.width * scale * scale
-    chosen = prepare(restorer, options.backend, device, params, scale=scale, output_pixels=pixels, box=box)
+    chosen = prepare(restorer, backend, device, params, scale=scale, output_pixels=pixels, box=box)
     return _BackendOnDevice(chosen, device)
 
 

@@ -7,6 +7,8 @@ Variants, each run on the same seeded input in every round (best time of ``--rou
 - ``jit-freeze``: ``torch.jit.trace`` + ``torch.jit.freeze`` + ``optimize_for_inference``
   (oneDNN conv/ReLU fusion);
 - ``threads-1``: the engine path with ``torch.set_num_threads(1)``;
+- ``bf16``: ``channels_last`` under ``torch.autocast('cpu', bfloat16)`` (what ``--precision bf16`` runs),
+  only on a CPU with native bf16 (AMX / AVX-512 BF16);
 - ``compile``: ``torch.compile`` (inductor; its compile time is printed apart), with ``--compile``;
 - ``onnx``: ONNX Runtime on the same network (engine.backends), for reference.
 
@@ -90,6 +92,16 @@ def main() -> None:
             torch.set_num_threads(threads)
 
     variants["threads-1"] = one_thread
+
+    from engine.device import cpu_has_native_bf16
+
+    if cpu_has_native_bf16():
+
+        def bf16() -> torch.Tensor:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return cl_net(*cl_feed).float()
+
+        variants["bf16"] = bf16
     if args.compile:
         compiled = torch.compile(net)
         start = time.perf_counter()

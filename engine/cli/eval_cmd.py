@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--channels", choices=("auto", "gray", "rgb"), default="auto",
                    help="read images as gray or RGB (default: as stored)")
     p.add_argument("--save", type=Path, default=None, metavar="DIR", help="write each output as DIR/<stem>.png")
-    add_run_options(p, overlap=False, precision=False, note=" (plugins only)")
+    add_run_options(p, overlap=False, note=" (plugins only)")
     p.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     p.set_defaults(func=run)
 
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate and print a table (or JSON); returns 0."""
     from engine.training.evaluate import ImageScore, evaluate, method_restore
 
-    restore = method_restore(args.method, parse_params(args.param), tile=args.tile, device=args.device)
+    restore = method_restore(args.method, parse_params(args.param), tile=args.tile, device=args.device, precision=args.precision)
     saver = None
     if args.save is not None:
         saver = _saver(args.save)

@@ -56,7 +56,7 @@ def add_run_options(
         )
     if precision:
         p.add_argument(
-            "--precision", choices=PRECISIONS, default="auto", help="numeric precision (fp16/bf16 on GPU only)"
+            "--precision", choices=PRECISIONS, default="auto", help="numeric precision (fp16 on a GPU; bf16 on a GPU or a CPU with AMX / AVX-512 BF16; auto = fp32 on the CPU)"
         )
 
 

@@ -307,6 +307,7 @@ def method_restore(
     *,
     tile: int | None = None,
     device: str = "auto",
+    precision: str = "auto",
 ) -> RestoreFn:
     """The :data:`RestoreFn` for ``method``: ``baseline:NAME`` or a plugin id.
 
@@ -321,13 +322,17 @@ def method_restore(
             raise ClarityError(f"{method} takes no --param (got {', '.join(sorted(params))})")
         return get_baseline(method.split(":", 1)[1])
 
-    from engine.core.types import DeviceKind, RunOptions
+    from engine.core.types import DeviceKind, Precision, RunOptions
 
     try:
         kind = DeviceKind(device)
     except ValueError:
         raise ClarityError(f"unknown device '{device}'; use one of {', '.join(d.value for d in DeviceKind)}") from None
-    options = RunOptions(tile=tile, device=kind)
+    try:
+        numeric = Precision(precision)
+    except ValueError:
+        raise ClarityError(f"unknown precision '{precision}'; use one of {', '.join(p.value for p in Precision)}") from None
+    options = RunOptions(tile=tile, device=kind, precision=numeric)
     fixed = dict(params or {})
 
     def run(image: np.ndarray, scale: int) -> np.ndarray:

@@ -100,6 +100,19 @@ def test_precision_policy() -> None:
         resolve_precision("bf16", manifest(bf16=False), FAKE_GPU)
 
 
+def test_cpu_bf16_only_on_explicit_request_and_native_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bf16 on the CPU: never chosen by auto; allowed when asked for on a CPU with AMX / AVX-512 BF16."""
+    cpu = cpu_device()
+    monkeypatch.setattr("engine.device.cpu_has_native_bf16", lambda: True)
+    assert resolve_precision(Precision.AUTO, manifest(bf16=True), cpu) is Precision.FP32
+    assert resolve_precision(Precision.BF16, manifest(bf16=True), cpu) is Precision.BF16
+    with pytest.raises(DeviceError, match="does not declare bf16"):
+        resolve_precision(Precision.BF16, manifest(bf16=False), cpu)
+    monkeypatch.setattr("engine.device.cpu_has_native_bf16", lambda: False)
+    with pytest.raises(DeviceError, match="no native bf16.*slower than fp32; use --precision fp32 or auto"):
+        resolve_precision(Precision.BF16, manifest(bf16=True), cpu)
+
+
 def test_autocast_dtype() -> None:
     assert autocast_dtype(Precision.FP32) is None
     assert autocast_dtype(Precision.FP16) is torch.float16

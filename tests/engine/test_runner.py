@@ -347,3 +347,19 @@ def test_strided_network_tiles_keep_the_canvas_phase(plugin_dir: Path, small_rgb
     tiled = run(restorer, small_rgb, tile=tile)
     assert tiled.tiles > 1
     assert np.abs(tiled.image - whole.image).max() < 1e-5
+
+
+def test_cpu_bf16_runs_on_pytorch_close_to_fp32(conv: Restorer, small_rgb: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--precision bf16 on a CPU with native bf16: autocast on the PyTorch backend (auto never picks
+    ONNX for it, an explicit ONNX is refused); the output is within bf16 rounding of fp32."""
+    from engine.core.errors import DeviceError
+    from engine.core.types import Backend, Precision
+
+    monkeypatch.setattr("engine.device.cpu_has_native_bf16", lambda: True)
+    ref = run(conv, small_rgb, precision=Precision.FP32)
+    out = run(conv, small_rgb, precision=Precision.BF16, backend=Backend.AUTO)
+    assert out.precision is Precision.BF16 and out.backend == "torch"
+    diff = np.abs(out.image - ref.image)
+    assert 0 < diff.max() < 2e-2 and diff.mean() < 2e-3  # bf16 rounding, not fp32's exact numbers
+    with pytest.raises(DeviceError, match="ONNX backend runs in fp32 only"):
+        run(conv, small_rgb, precision=Precision.BF16, backend=Backend.ONNX)
