@@ -175,8 +175,11 @@ def test_training_amp_must_be_a_precision_the_spec_allows(monkeypatch: pytest.Mo
     import plugins.nets.specs as specs
 
     monkeypatch.setattr(specs, "SPECS", MappingProxyType({"m:fp32_only": NetworkSpec(), "m:fp16": NetworkSpec(fp16=True)}))
+    bf16 = '[run]\namp = "bf16"\n'
     with pytest.raises(ConfigError, match=r"'run.amp' = \"bf16\": network 'm:fp32_only' does not run in bf16 .*use amp = \"none\""):
-        TrainConfig.from_toml_text(_config("m:fp32_only"))  # bf16 is the default
+        TrainConfig.from_toml_text(_config("m:fp32_only") + bf16)
     with pytest.raises(ConfigError, match=r"use amp = \"fp16\""):
-        TrainConfig.from_toml_text(_config("m:fp16"))
-    assert TrainConfig.from_toml_text(_config("m:fp16") + 'amp = "fp16"\n'.replace("amp", "[run]\namp")).run.amp == "fp16"
+        TrainConfig.from_toml_text(_config("m:fp16") + bf16)
+    assert TrainConfig.from_toml_text(_config("m:fp16") + bf16.replace("bf16", "fp16")).run.amp == "fp16"
+    auto = TrainConfig.from_toml_text(_config("m:fp32_only"))  # the default: bf16 only where the spec allows it
+    assert auto.run.amp == "auto"
