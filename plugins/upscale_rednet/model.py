@@ -1,17 +1,20 @@
-"""RED-Net30 (Mao, Shen and Yang, NIPS 2016), the reference super-resolution model: ``upscale-rednet``.
+"""RED-Net (Mao, Shen and Yang, NIPS 2016), the reference super-resolution model: ``upscale-rednet``.
 
-Network: 15 conv layers then 15 deconv layers (``ConvTranspose2d``, stride 1), all 3x3 with
+Network (RED-Net30; RED-Net20 and RED-Net10, the paper's shallower depths, have 10 + 10 and 5 + 5
+layers): 15 conv layers then 15 deconv layers (``ConvTranspose2d``, stride 1), all 3x3 with
 64 channels and ReLU after every layer (the last deconv, which outputs the image residual,
 is linear). Symmetric skip connections every two layers: the outputs of conv layers
 2, 4, ..., 14 are added to the outputs of the mirrored deconv layers 13, 11, ..., 1
 (element-wise sum, then ReLU, as in the paper). No pooling; residual learning
-(output = input + net(input)).
+(output = input + net(input)). The plugin's manifest names the depth its weights are for
+(``network`` of the ``main`` entry); the shipped weights are RED-Net10 (the depth the 2-core
+CPU trains best per hour, measured in docs/training.md).
 
 It is a pre-upsampling network: its input is the MATLAB-style bicubic upsampling of the
 low-resolution image (``engine.core.imresize.imresize_torch``, as in training), so one
-network serves x2, x3 and x4. Receptive field: 30 pixels (HR) around an output pixel; in
-input (LR) pixels that is ``ceil(30 / s)`` plus the bicubic support (2): 17 at x2 (the
-declared context), 12 at x3, 10 at x4.
+network serves x2, x3 and x4. Receptive field of RED-Net30: 30 pixels (HR) around an output
+pixel; in input (LR) pixels that is ``ceil(30 / s)`` plus the bicubic support (2): 17 at x2
+(its declared context), 12 at x3, 10 at x4 (RED-Net20: 12 at x2; RED-Net10: 7).
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ def bicubic_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
 
 
 class REDNetRestorer(Restorer):
-    """Bicubic upsampling by the ``scale`` parameter, then RED-Net30.
+    """Bicubic upsampling by the ``scale`` parameter, then the RED-Net the manifest names.
 
     ``forward(x, params)``: ``x`` ``(N, 3, h, w)`` in ``[0, 1]`` -> ``(N, 3, h*s, w*s)`` (the engine
     feeds gray images as RGB).
@@ -99,5 +102,5 @@ class REDNetRestorer(Restorer):
 
 
 def build(manifest: Manifest, weights: WeightsBundle) -> Restorer:
-    """Load RED-Net30 from the bundle's ``main`` entry."""
+    """Load the RED-Net of the bundle's ``main`` entry (its depth is the entry's ``network``)."""
     return REDNetRestorer(manifest, load_network(manifest, weights, "main"))
