@@ -17,6 +17,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -205,16 +206,17 @@ def export_checkpoint(
     out_state = {k: (v.half() if fp16 and v.is_floating_point() else v).contiguous() for k, v in state.items()}
     text = manifest.read_text(encoding="utf-8")
     try:
-        plugin_id = str(tomllib.loads(text).get("id", plugin.name))
+        parsed = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ExportError(f"{manifest} is not valid TOML ({exc}); fix it before exporting") from exc
+    plugin_id = str(parsed.get("id", plugin.name))
     _, file_name = set_weights_sha256(text, weights_name, "0" * 64, f"{weights_name}.safetensors")
     target = (plugin / file_name).resolve()
     if plugin.resolve() not in target.parents:
         raise ExportError(f"weights file '{file_name}' of entry '{weights_name}' leaves the plugin folder; use a plain file name")
     cfg = TrainConfig.from_toml_text(meta.config_toml, source=f"{ckpt} (stored config)")
     network = canonical(cfg.model.arch)
-    _check_entry_network(text, weights_name, network, manifest)
+    _check_entry_network(parsed, weights_name, network, manifest)
     with atomic_output(target, overwrite=True) as tmp:
         save_file(out_state, str(tmp), metadata={"arch": cfg.model.arch, "step": str(meta.step), "source": source})
         give_default_mode(tmp)  # safetensors writes 0600; a re-export keeps the existing file's mode
@@ -233,12 +235,12 @@ def export_checkpoint(
     return ExportResult(target, digest, manifest, card_path, params, source, ckpt, meta.step)
 
 
-def _check_entry_network(toml_text: str, weights_name: str, network: str, manifest: Path) -> None:
+def _check_entry_network(parsed: dict[str, Any], weights_name: str, network: str, manifest: Path) -> None:
     """Refuse, before anything is written, weights whose network is not the one their entry names.
 
     An entry that names no network (the plugin's entry point decides) accepts any checkpoint.
     """
-    entry = next((e for e in tomllib.loads(toml_text).get("weights", []) if e.get("name") == weights_name), None)
+    entry = next((e for e in parsed.get("weights", []) if e.get("name") == weights_name), None)
     named = entry.get("network") if entry else None
     if named and canonical(str(named)) != network:
         raise ExportError(
