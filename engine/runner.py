@@ -36,7 +36,8 @@ all go through it. Its contract:
    halved (never below :data:`OOM_TILE_FLOOR`, or ``min_tile``) and the run restarted; below
    that floor a GPU run falls back to the CPU in fp32, with a warning in ``RunResult.warnings``.
 7. ``progress(Progress(done, total))`` after every forward (batch of tiles);
-   ``cancel.raise_if_cancelled()`` before every forward. After an out-of-memory retry the
+   ``cancel.raise_if_cancelled()`` before every forward and, with ``options.ensemble > 1``
+   (geometric self-ensemble, :mod:`engine.ensemble`), before every pass of it. After an out-of-memory retry the
    count restarts from 0 with the new total.
 8. Memory: the output is preallocated and filled tile by tile; apart from the input and the
    output only one batch of tiles is alive (plus a base copy when blending).
@@ -57,7 +58,16 @@ from engine.cancel import CancelToken, interrupt_was_signalled
 from engine.channels import ChannelPlan
 from engine.core.errors import ClarityError, DeviceError, ParameterError, PluginError
 from engine.core.text import one_line
-from engine.core.types import Backend, Precision, Progress, ProgressCallback, Region, ResolvedValue, RunOptions, RunResult
+from engine.core.types import (
+    Backend,
+    Precision,
+    Progress,
+    ProgressCallback,
+    Region,
+    ResolvedValue,
+    RunOptions,
+    RunResult,
+)
 from engine.device import (
     ExecutionDevice,
     auto_tile_size,
@@ -70,6 +80,7 @@ from engine.device import (
     resolve_device,
     resolve_precision,
 )
+from engine.ensemble import ensemble_forward
 from engine.tiling import Tile, TilePlan, gather, plan_tiles
 from plugins.api import Manifest, ParamValues, Restorer, TilingPolicy
 
@@ -188,6 +199,7 @@ def run_restorer(
             out = _run_plan(
                 prepared.backend.restorer, image, params, selected, area, scale, chan, mask, options.strength,
                 device, precision, batch, progress, cancel, channels_last=prepared.backend.name == "torch",
+                ensemble=options.ensemble,
             )  # fmt: skip
             break
         except _OutOfMemory as oom:
@@ -326,11 +338,13 @@ def _run_plan(
     cancel: CancelToken | None,
     *,
     channels_last: bool,
+    ensemble: int = 1,
 ) -> np.ndarray:
     """Fill and return the output for ``area`` (raises :class:`_OutOfMemory` to ask for a retry).
 
     ``channels_last``: run the network and its input in ``torch.channels_last`` (the PyTorch
-    backend; ONNX Runtime takes plain contiguous arrays).
+    backend; ONNX Runtime takes plain contiguous arrays). ``ensemble``: self-ensemble passes
+    per batch of tiles (:mod:`engine.ensemble`; the cancel token is also checked between passes).
     """
     import torch
 
@@ -352,7 +366,9 @@ def _run_plan(
         for chunk in _chunks(plan.tiles, batch):
             if cancel is not None:
                 cancel.raise_if_cancelled()
-            filtered = _forward(restorer, image, params, chunk, scale, chan, device, precision, channels_last)
+            filtered = _forward(
+                restorer, image, params, chunk, scale, chan, device, precision, channels_last, ensemble, cancel
+            )
             for tile, tile_out in zip(chunk, filtered):
                 _place(out, tile, tile_out, area, scale, mask, strength if blend else None)
             del filtered
@@ -372,8 +388,14 @@ def _forward(
     device: ExecutionDevice,
     precision: Precision,
     channels_last: bool,
+    ensemble: int = 1,
+    cancel: CancelToken | None = None,
 ) -> np.ndarray:
-    """Network output for a batch of tiles as ``(N, bh*s, bw*s, C)`` float32 in [0, 1]."""
+    """Network output for a batch of tiles as ``(N, bh*s, bw*s, C)`` float32 in [0, 1].
+
+    With ``ensemble > 1`` the output is the mean over that many flipped / rotated passes
+    (:func:`engine.ensemble.ensemble_forward`), with ``cancel`` checked between passes.
+    """
     import torch
 
     pid = restorer.manifest.id
@@ -386,7 +408,8 @@ def _forward(
     ctx = torch.autocast(device.torch_device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
     try:
         with ctx:
-            y = restorer.forward(x, params)
+            between = cancel.raise_if_cancelled if cancel is not None else None
+            y = ensemble_forward(lambda t: restorer.forward(t, params), x, ensemble, between)
     except ClarityError:
         raise
     except KeyboardInterrupt as exc:

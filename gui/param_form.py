@@ -184,9 +184,17 @@ class ParameterForm(QWidget):
         self._setters[name](value)
 
 
+QUALITY_CHOICES = (
+    ("Standard", 1),
+    ("High (4 passes, 4x the time)", 4),
+    ("Best (8 passes, 8x the time)", 8),
+)
+"""The Quality menu: label and self-ensemble passes (``RunOptions.ensemble``, :mod:`engine.ensemble`)."""
+
+
 class RunOptionsForm(QWidget):
-    """Strength (0-100 %), compute device (only those available) and tile size; :meth:`options`
-    builds the ``RunOptions``."""
+    """Strength (0-100 %), quality (self-ensemble passes), compute device (only those available)
+    and tile size; :meth:`options` builds the ``RunOptions``."""
 
     changed = Signal()
 
@@ -213,12 +221,20 @@ class RunOptionsForm(QWidget):
         self.tile.setSuffix(" px")
         self.tile.setToolTip("Tile edge in pixels. Auto sizes tiles from the free memory; smaller tiles use less memory.")
         self.tile.valueChanged.connect(self.changed)
+        self.quality = QComboBox()
+        for label, passes in QUALITY_CHOICES:
+            self.quality.addItem(label, passes)
+        self.quality.setToolTip("High and Best run the filter on flipped and rotated copies of the image and "
+                                "average them: slightly cleaner results, 4x or 8x the time.")
+        self.quality.currentIndexChanged.connect(self.changed)
         layout.addRow("Strength", self.strength)
+        layout.addRow("Quality", self.quality)
         layout.addRow("Device", self.device)
         layout.addRow("Tile size", self.tile)
 
     def options(self) -> RunOptions:
-        """``RunOptions`` with the chosen strength, device and tile size (``None`` = automatic)."""
+        """``RunOptions`` with the chosen strength, quality, device and tile size (``None`` = automatic)."""
         tile = self.tile.value() or None
         device = DeviceKind(self.device.currentData())  # Qt hands str-enums back as plain str
-        return RunOptions(tile=tile, device=device, strength=self.strength.value() / 100.0)
+        passes = int(self.quality.currentData())
+        return RunOptions(tile=tile, device=device, strength=self.strength.value() / 100.0, ensemble=passes)

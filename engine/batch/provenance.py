@@ -81,22 +81,28 @@ class Recipe:
 
     ``steps`` is a JSON-ready tuple of dicts (plugin id, version, weights sha256 by name,
     resolved parameters). Tile size and device are not part of it (they do not change the
-    result beyond float rounding); strength, precision and output format are.
+    result beyond float rounding); strength, precision, self-ensemble passes and output format
+    are. ``ensemble`` is written only when it is not 1, so records from before it existed
+    still match a plain run.
     """
 
     steps: tuple[Mapping[str, Any], ...]
     strength: float
     precision: str
     output_format: str | None
+    ensemble: int = 1
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (stable key order)."""
-        return {
+        record: dict[str, Any] = {
             "steps": [dict(s) for s in self.steps],
             "strength": self.strength,
             "precision": self.precision,
             "output_format": self.output_format,
         }
+        if self.ensemble != 1:
+            record["ensemble"] = self.ensemble
+        return record
 
 
 def build_recipe(job: BatchJob) -> Recipe:
@@ -133,6 +139,7 @@ def build_recipe(job: BatchJob) -> Recipe:
         strength=float(job.options.strength),
         precision=str(_jsonable(job.options.precision)),
         output_format=job.output_format,
+        ensemble=job.options.ensemble,
     )
 
 

@@ -33,6 +33,7 @@ def job_to_json(job: BatchJob) -> dict[str, Any]:
             "overlap": job.options.overlap,
             "device": job.options.device.value,
             "precision": job.options.precision.value,
+            "ensemble": job.options.ensemble,
             "strength": job.options.strength,
         },
         "workers": job.workers,

@@ -85,7 +85,8 @@ def run(args: argparse.Namespace) -> int:
     for message in [*doc.warnings, *result.warnings, *(str(w.message) for w in caught)]:
         print(f"clarity: warning: {one_line(message)}", file=sys.stderr)
     h, w = result.image.shape[:2]
+    passes = f" x {options.ensemble} ensemble passes" if options.ensemble > 1 else ""
     auto = f"; {args.filter} resolved {format_resolved(result.resolved)}" if result.resolved else ""
     print(f"{one_line(written)}: {w}x{h}, {one_line(args.filter)} on {result.device} ({result.precision.value}, {result.backend}), "
-          f"{result.tiles} tile(s), {result.seconds:.2f} s{one_line(auto)}")  # fmt: skip
+          f"{result.tiles} tile(s){passes}, {result.seconds:.2f} s{one_line(auto)}")  # fmt: skip
     return 0

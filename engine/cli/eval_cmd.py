@@ -49,7 +49,11 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate and print a table (or JSON); returns 0."""
     from engine.training.evaluate import ImageScore, evaluate, method_restore
 
-    restore = method_restore(args.method, parse_params(args.param), tile=args.tile, device=args.device, precision=args.precision)
+    passes = int(args.ensemble)
+    restore = method_restore(
+        args.method, parse_params(args.param), tile=args.tile, device=args.device, precision=args.precision,
+        ensemble=passes,
+    )  # fmt: skip
     saver = None
     if args.save is not None:
         saver = _saver(args.save)
@@ -63,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{'image':<24} {'PSNR':>8} {'SSIM':>7}   {'base':>8} {'SSIM':>7}")
     report = evaluate(
         restore,
-        method=args.method,
+        method=args.method if passes == 1 else f"{args.method} x{passes} ensemble",
         data=args.data,
         degrade=args.degrade,
         pairs=tuple(args.pairs) if args.pairs else None,

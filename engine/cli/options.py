@@ -1,6 +1,7 @@
 """Command-line options shared by ``apply``, ``bench``, ``batch``, ``eval`` and ``train``: declared once.
 
-- :func:`add_run_options`: ``--device``, ``--tile``, ``--overlap``, ``--precision`` (how a plugin runs);
+- :func:`add_run_options`: ``--device``, ``--tile``, ``--overlap``, ``--precision``, ``--ensemble``
+  (how a plugin runs);
 - :func:`add_backend_option`: ``--backend auto|torch|onnx`` (``apply``, ``batch``, ``bench``);
 - :func:`add_device_option`: ``--device`` alone (``indexed=True`` also takes ``cuda:N``, for training);
 - :func:`parse_params`: ``NAME=VALUE`` items of ``--param``;
@@ -20,6 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+ENSEMBLE_CHOICES = ("1", "2", "4", "8")
 BACKENDS = ("auto", "torch", "onnx")
 
 
@@ -45,11 +47,16 @@ def add_device_option(
 def add_run_options(
     p: argparse.ArgumentParser, *, overlap: bool = True, precision: bool = True, note: str = ""
 ) -> None:
-    """``--device``, ``--tile`` and (unless switched off) ``--overlap`` and ``--precision``."""
+    """``--device``, ``--tile``, ``--ensemble`` and (unless switched off) ``--overlap`` and ``--precision``."""
     add_device_option(p, note=note)
     p.add_argument(
         "--tile", type=int, metavar="N", help="tile edge in pixels; 0 = whole image (default: automatic)" + note
     )
+    p.add_argument(
+        "--ensemble", choices=ENSEMBLE_CHOICES, default="1", metavar="N",
+        help="self-ensemble: average N flipped / rotated passes (1, 2, 4 or 8; N times slower, "
+             "slightly cleaner; default 1 = off)" + note,
+    )  # fmt: skip
     if overlap:
         p.add_argument(
             "--overlap", type=int, metavar="N", help="tile overlap in pixels (never below the plugin's context)"
@@ -79,4 +86,5 @@ def run_options(args: argparse.Namespace, strength: float = 1.0) -> RunOptions:
         precision=Precision(getattr(args, "precision", "auto")),
         strength=strength,
         backend=Backend(backend) if backend in BACKENDS else None,
+        ensemble=int(getattr(args, "ensemble", "1")),
     )

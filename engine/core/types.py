@@ -16,6 +16,9 @@ import numpy as np
 
 from engine.core.errors import ParameterError
 
+ENSEMBLE_PASSES = (1, 2, 4, 8)
+"""Geometric self-ensemble pass counts a run accepts (``RunOptions.ensemble``, :mod:`engine.ensemble`)."""
+
 
 class Precision(str, enum.Enum):
     """Numeric precision of a run. ``AUTO`` means fp16/bf16 on a GPU where the plugin allows it."""
@@ -174,6 +177,8 @@ class RunOptions:
     - ``tiles_per_batch``: tiles sent to the network in one forward (GPU; ``None``: automatic).
     - ``backend``: what runs the network on the CPU (:class:`Backend`; GPUs always use PyTorch;
       ``None``: the process default, see :func:`engine.backends.set_default_backend`).
+    - ``ensemble``: geometric self-ensemble passes per tile, 1 (off), 2, 4 or 8
+      (:mod:`engine.ensemble`): higher quality, that many times the compute.
     """
 
     tile: int | None = None
@@ -183,8 +188,12 @@ class RunOptions:
     strength: float = 1.0
     tiles_per_batch: int | None = None
     backend: Backend | None = None
+    ensemble: int = 1
 
     def __post_init__(self) -> None:
+        if self.ensemble not in ENSEMBLE_PASSES:
+            allowed = ", ".join(map(str, ENSEMBLE_PASSES))
+            raise ParameterError(f"self-ensemble passes must be one of {allowed}, not {self.ensemble}")
         if not 0.0 <= self.strength <= 1.0:
             raise ParameterError(f"strength {self.strength} is outside 0..1 (the command line takes 0-100)")
         if self.tile is not None and self.tile < 0:

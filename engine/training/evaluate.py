@@ -308,18 +308,22 @@ def method_restore(
     tile: int | None = None,
     device: str = "auto",
     precision: str = "auto",
+    ensemble: int = 1,
 ) -> RestoreFn:
     """The :data:`RestoreFn` for ``method``: ``baseline:NAME`` or a plugin id.
 
     Plugins run through :func:`engine.api.apply_filter` with ``params`` (strings, parsed and
     checked against the manifest). For super-resolution the ``scale`` parameter is set to the
-    evaluation scale when the plugin has one and ``params`` does not.
+    evaluation scale when the plugin has one and ``params`` does not. ``ensemble``: self-ensemble
+    passes (``RunOptions.ensemble``; 1 = off).
     """
     if method.startswith("baseline:"):
         from engine.training.baselines import get_baseline
 
         if params:
             raise ClarityError(f"{method} takes no --param (got {', '.join(sorted(params))})")
+        if ensemble != 1:
+            raise ClarityError(f"{method} takes no --ensemble (self-ensemble runs plugins only)")
         return get_baseline(method.split(":", 1)[1])
 
     from engine.core.types import DeviceKind, Precision, RunOptions
@@ -332,7 +336,7 @@ def method_restore(
         numeric = Precision(precision)
     except ValueError:
         raise ClarityError(f"unknown precision '{precision}'; use one of {', '.join(p.value for p in Precision)}") from None
-    options = RunOptions(tile=tile, device=kind, precision=numeric)
+    options = RunOptions(tile=tile, device=kind, precision=numeric, ensemble=ensemble)
     fixed = dict(params or {})
 
     def run(image: np.ndarray, scale: int) -> np.ndarray:

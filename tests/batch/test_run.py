@@ -161,6 +161,13 @@ def test_resume_skips_complete_redoes_missing_and_keeps_stale_or_edited(registry
     assert run_batch(BatchJob(photos, out, TINY, options=RunOptions(strength=0.5), overwrite=True)).done == 3
     assert read_sidecar(out / "a.png")["recipe"]["steps"][0]["version"] == "0.2.0"
     assert run_batch(job_half).skipped == 3
+    assert "ensemble" not in read_sidecar(out / "a.png")["recipe"]  # records of plain runs keep their old form
+    # self-ensemble changes the pixels: outputs made without it are stale for a run with it
+    job_ensemble = BatchJob(photos, out, TINY, options=RunOptions(strength=0.5, ensemble=8))
+    assert run_batch(job_ensemble).failed == 3
+    assert run_batch(BatchJob(photos, out, TINY, options=RunOptions(strength=0.5, ensemble=8), overwrite=True)).done == 3
+    assert read_sidecar(out / "a.png")["recipe"]["ensemble"] == 8
+    assert run_batch(job_ensemble).skipped == 3
     assert temp_files(out) == []
 
 

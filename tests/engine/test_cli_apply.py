@@ -60,6 +60,22 @@ def test_apply_writes_the_filtered_image(user_plugins: Path, photo: Path, tmp_pa
     assert "out.png: 53x37, tiny-dn on cpu (fp32, torch), 12 tile(s)" in capsys.readouterr().out
 
 
+def test_apply_with_self_ensemble(user_plugins: Path, photo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.core.types import RunOptions
+
+    out = tmp_path / "out.png"
+    code = main(["apply", str(photo), str(out), "--filter", "tiny-dn", "--device", "cpu", "--ensemble", "8"])
+    assert code == 0, capsys.readouterr().err
+    assert "tiny-dn on cpu (fp32, torch), 1 tile(s) x 8 ensemble passes" in capsys.readouterr().out
+    want = expected_8bit(photo, "tiny-dn", options=RunOptions(device="cpu", ensemble=8))
+    assert np.abs(pixels(out) - want).max() <= 1
+    assert np.abs(pixels(out) - expected_8bit(photo, "tiny-dn")).max() > 1  # 8 passes are not one
+    with pytest.raises(SystemExit) as stop:
+        main(["apply", str(photo), str(tmp_path / "x.png"), "--filter", "tiny-dn", "--ensemble", "3"])
+    assert stop.value.code == 2
+    assert "invalid choice: '3'" in capsys.readouterr().err
+
+
 def test_apply_with_the_onnx_backend(user_plugins: Path, photo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out.png"
     code = main(["apply", str(photo), str(out), "--filter", "tiny-sr", "--device", "cpu", "--tile", "16",

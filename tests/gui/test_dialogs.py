@@ -229,6 +229,8 @@ def test_parameter_form_builds_editors_from_manifest(qtbot, plugin_dir: Path) ->
     opts.device.setCurrentIndex(opts.device.findText("cpu"))
     opts.tile.setValue(64)
     assert opts.options() == RunOptions(tile=64, device=DeviceKind.CPU, strength=0.4)
+    opts.quality.setCurrentIndex(opts.quality.findData(8))
+    assert opts.options() == RunOptions(tile=64, device=DeviceKind.CPU, strength=0.4, ensemble=8)
     assert isinstance(opts.options().device, DeviceKind)
 
 

@@ -170,6 +170,11 @@ def test_plugin_through_apply_filter(tmp_path: Path, rng: np.random.Generator, m
     assert all(abs(s.psnr - s.baseline_psnr) > 1e-3 for s in full.images)
     with pytest.raises(ClarityError):
         method_restore("baseline:dcp", {"x": "1"})
+    with pytest.raises(ClarityError, match="takes no --ensemble"):
+        method_restore("baseline:identity", ensemble=8)
+    ensembled = evaluate(method_restore("tiny-eval", {}, device="cpu", ensemble=8), method="tiny-eval",
+                         data=tmp_path / "d", degrade="awgn:25")
+    assert [s.psnr for s in ensembled.images] != pytest.approx([s.psnr for s in full.images], abs=1e-3)
 
 
 def test_sr_plugin_through_apply_filter(tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch,
