@@ -37,7 +37,8 @@ all go through it. Its contract:
    that floor a GPU run falls back to the CPU in fp32, with a warning in ``RunResult.warnings``.
 7. ``progress(Progress(done, total))`` after every forward (batch of tiles);
    ``cancel.raise_if_cancelled()`` before every forward and, with ``options.ensemble > 1``
-   (geometric self-ensemble, :mod:`engine.ensemble`), before every pass of it. After an out-of-memory retry the
+   (geometric self-ensemble, :mod:`engine.ensemble`), before every pass of it. The passes are
+   capped at ``manifest.ensemble`` (what the plugin's training makes valid), with a warning. After an out-of-memory retry the
    count restarts from 0 with the new total.
 8. Memory: the output is preallocated and filled tile by tile; apart from the input and the
    output only one batch of tiles is alive (plus a base copy when blending).
@@ -181,6 +182,12 @@ def run_restorer(
     precision = resolve_precision(options.precision, manifest, device)
     batch = options.tiles_per_batch or default_tiles_per_batch(device)
     tile, warnings = choose_tile(manifest, options, device, precision, scale, batch, (height, width))
+    passes = min(options.ensemble, manifest.ensemble)
+    if passes < options.ensemble:
+        warnings.append(
+            f"plugin '{manifest.id}' allows at most {manifest.ensemble} self-ensemble passes (its training data "
+            f"does not look the same turned or flipped); ran {passes}"
+        )
 
     area = output_area(height, width, mask, scale)
     overlap = max(manifest.tiling.context, options.overlap or 0)
@@ -199,7 +206,7 @@ def run_restorer(
             out = _run_plan(
                 prepared.backend.restorer, image, params, selected, area, scale, chan, mask, options.strength,
                 device, precision, batch, progress, cancel, channels_last=prepared.backend.name == "torch",
-                ensemble=options.ensemble,
+                ensemble=passes,
             )  # fmt: skip
             break
         except _OutOfMemory as oom:

@@ -145,7 +145,9 @@ class Manifest:
     """A validated ``plugin.toml``. ``folder`` is the directory that holds it.
 
     ``onnx = false`` opts the plugin out of the ONNX Runtime backend (e.g. its network uses an
-    operator ONNX lacks); it then always runs in PyTorch.
+    operator ONNX lacks); it then always runs in PyTorch. ``ensemble``: the most self-ensemble
+    passes the plugin's networks allow (:class:`plugins.spec.NetworkSpec`; 8 for a manifest
+    without network specs); the runner caps ``RunOptions.ensemble`` to it.
     """
 
     id: str
@@ -165,6 +167,7 @@ class Manifest:
     onnx: bool = True
     tiling: TilingSpec = field(default_factory=TilingSpec)
     weights: tuple[WeightsFileSpec, ...] = ()
+    ensemble: int = 8
 
     def parameter(self, name: str) -> ParamSpec | None:
         """The parameter called ``name``, or ``None``."""

@@ -159,6 +159,7 @@ def manifest_from_dict(data: Mapping[str, Any], path: Path) -> Manifest:
         onnx=table.onnx,
         tiling=geometry.tiling,
         weights=weights,
+        ensemble=geometry.ensemble,
     )
 
 

@@ -30,8 +30,11 @@ DENOISE = NetworkSpec(
 )
 """The noise-level-conditioned residual U-Net of ``denoise`` (measured radius 67, rounded up to 8)."""
 
-WEATHER = NetworkSpec(channels_in=3, channels_out=3, size_multiple=16, context=176, memory_per_pixel=416, fp16=True, bf16=True)
-"""The all-weather U-Net of ``derain``, ``dehaze``, ``desnow`` and ``all-weather`` (radius 171, rounded up to 16)."""
+WEATHER = NetworkSpec(
+    channels_in=3, channels_out=3, size_multiple=16, context=176, memory_per_pixel=416, fp16=True, bf16=True, ensemble=4
+)
+"""The all-weather U-Net of ``derain``, ``dehaze``, ``desnow`` and ``all-weather`` (radius 171, rounded up to 16).
+Self-ensemble without quarter turns: rain and snow fall down in every training pair."""
 
 UPSCALE = NetworkSpec(scale_arg=True, scales=(2, 3, 4), context=35, memory_per_pixel=2304, fp16=True, bf16=True)
 """The multi-scale EDSR-baseline body of ``upscale``: ``net(x, scale=s)`` on the LR image."""

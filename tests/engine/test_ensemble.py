@@ -138,3 +138,25 @@ def test_a_network_that_rejects_rotated_tiles_fails_as_a_plugin_error(conv: Rest
     assert run(conv, small_rgb, tile=0, ensemble=4).image.shape == small_rgb.shape  # 4 passes keep the shape
     with pytest.raises(PluginError, match="portrait tiles are not supported"):
         run(conv, small_rgb, tile=0, ensemble=8)
+
+
+def test_passes_are_capped_to_what_the_plugin_allows(conv: Restorer, small_rgb: np.ndarray) -> None:
+    """A plugin whose degradation is directional (rain) allows 4 passes: asking for 8 runs 4, with a warning."""
+    from dataclasses import replace
+
+    conv.manifest = replace(conv.manifest, ensemble=4)
+    capped = run(conv, small_rgb, tile=0, ensemble=8)
+    assert np.abs(capped.image - reference(conv, small_rgb, 4)).max() < 1e-4
+    assert capped.warnings == ("plugin 'conv' allows at most 4 self-ensemble passes (its training data does not "
+                               "look the same turned or flipped); ran 4",)
+    assert run(conv, small_rgb, tile=0, ensemble=2).warnings == ()
+
+
+def test_builtin_weather_networks_allow_no_quarter_turns() -> None:
+    from plugins.manifest import load_manifest
+
+    root = Path(__file__).resolve().parents[2] / "plugins"
+    allowed = {name: load_manifest(root / name / "plugin.toml").ensemble
+               for name in ("derain", "dehaze", "desnow", "all_weather", "denoise", "upscale", "denoise_dncnn")}
+    assert allowed == {"derain": 4, "dehaze": 4, "desnow": 4, "all_weather": 4, "denoise": 8, "upscale": 8,
+                       "denoise_dncnn": 8}
