@@ -14,7 +14,8 @@ batch of tiles with ``RunOptions.ensemble`` passes:
 - 4: the shape-keeping symmetries (identity, mirror, 180-degree rotation and its mirror);
 - 8: all eight (the four 90-degree rotations, each with and without the mirror).
 
-Each pass transforms the ``(N, C, H, W)`` input, runs ``forward``, undoes the transform on the
+Each pass transforms the ``(N, C, H, W)`` input (contiguous again, in the input's memory format:
+channels_last stays channels_last), runs ``forward``, undoes the transform on the
 output (which may be ``s`` times larger: flips and rotations commute with upscaling) and adds it
 to a float32 sum. A 90-degree rotation swaps ``H`` and ``W``; both are multiples of the plugin's
 ``size_multiple``, so the network accepts the rotated tile. A network that is local within its
@@ -64,6 +65,14 @@ def symmetries(passes: int) -> tuple[Symmetry, ...]:
     return tuple(Symmetry(t, m) for t in turns for m in mirrors)
 
 
+def _like(t: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """``t`` (a flipped / rotated view) made contiguous in ``reference``'s memory format (channels_last or not)."""
+    import torch
+
+    channels_last = reference.dim() == 4 and reference.is_contiguous(memory_format=torch.channels_last)
+    return t.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
 def ensemble_forward(
     forward: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
@@ -84,7 +93,7 @@ def ensemble_forward(
     for symmetry in chosen:
         if total is not None and between is not None:
             between()
-        y = symmetry.undo(forward(symmetry.apply(x))).float()
+        y = symmetry.undo(forward(_like(symmetry.apply(x), x))).float()
         if total is None:
             total = y.clone()
         elif y.shape != total.shape:

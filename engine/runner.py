@@ -38,8 +38,8 @@ all go through it. Its contract:
 7. ``progress(Progress(done, total))`` after every forward (batch of tiles);
    ``cancel.raise_if_cancelled()`` before every forward and, with ``options.ensemble > 1``
    (geometric self-ensemble, :mod:`engine.ensemble`), before every pass of it. The passes are
-   capped at ``manifest.ensemble`` (what the plugin's training makes valid), with a warning. After an out-of-memory retry the
-   count restarts from 0 with the new total.
+   capped at ``manifest.ensemble`` (what the plugin's training makes valid), with a warning.
+   After an out-of-memory retry the count restarts from 0 with the new total.
 8. Memory: the output is preallocated and filled tile by tile; apart from the input and the
    output only one batch of tiles is alive (plus a base copy when blending).
 9. Deterministic: the same input and options give the same output.

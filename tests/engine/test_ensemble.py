@@ -160,3 +160,15 @@ def test_builtin_weather_networks_allow_no_quarter_turns() -> None:
                for name in ("derain", "dehaze", "desnow", "all_weather", "denoise", "upscale", "denoise_dncnn")}
     assert allowed == {"derain": 4, "dehaze": 4, "desnow": 4, "all_weather": 4, "denoise": 8, "upscale": 8,
                        "denoise_dncnn": 8}
+
+
+def test_passes_keep_the_input_memory_format() -> None:
+    seen: list[bool] = []
+
+    def forward(t: torch.Tensor) -> torch.Tensor:
+        seen.append(t.is_contiguous(memory_format=torch.channels_last))
+        return t
+
+    x = torch.rand(1, 3, 8, 16).contiguous(memory_format=torch.channels_last)
+    ensemble_forward(forward, x, 8)
+    assert seen == [True] * 8
