@@ -8,9 +8,9 @@ Policy (documented once, here):
   text ``auto|cpu|cuda|cuda:N|mps``) into a device, for the run path and the trainer alike.
 - Precision: fp16/bf16 run under ``torch.autocast`` only where the plugin's manifest declares
   support: fp16 on a GPU, bf16 on a GPU or, asked for explicitly, on a CPU with native bf16
-  (AMX or AVX-512 BF16: 2.5-3.3x faster there, within 0.01 dB of fp32 in the project's evaluations; an emulating CPU would be
-  slower, so it is refused). ``AUTO`` means fp16 (else bf16, else fp32) on a GPU and fp32 on the
-  CPU (exact, every CPU). An *explicit* fp16/bf16 request that cannot be honoured raises
+  (AMX or AVX-512 BF16: 2.5-3.3x faster there, within 0.01 dB of fp32 in the project's
+  evaluations; an emulating CPU would be slower, so it is refused). ``AUTO`` means fp16 (else
+  bf16, else fp32) on a GPU and fp32 on the CPU (exact, every CPU). An *explicit* fp16/bf16 request that cannot be honoured raises
   :class:`DeviceError` rather than silently changing the numbers: the user asked for something
   specific, so the fix (``--precision fp32`` or ``auto``) is shown.
 - Tile size: on CUDA it is derived from free memory (``torch.cuda.mem_get_info``). On the CPU

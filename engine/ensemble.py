@@ -3,9 +3,9 @@
 Image statistics do not change under flips and 90-degree rotations, but a trained network's
 errors do, so the mean of its outputs over the eight symmetries of the square (the dihedral
 group) is a better estimate than any one of them: +0.12 dB for the Denoise U-Net on CBSD68 at
-sigma 25, +0.22 dB for Upscale x2 on Set5 (docs/performance.md, "Self-ensemble"), at 8x the compute.
-Only where the degradation itself looks the same turned or flipped: see ``NetworkSpec.ensemble``. This is the "+" of
-EDSR+ / RCAN+ in the super-resolution literature.
+sigma 25, +0.22 dB for Upscale x2 on Set5 (docs/performance.md, "Self-ensemble"), at 8x the
+compute; this is the "+" of EDSR+ / RCAN+ in the super-resolution literature. Only where the
+degradation itself looks the same turned or flipped: see ``NetworkSpec.ensemble``.
 
 :func:`ensemble_forward` is the one place that does it; :mod:`engine.runner` calls it for every
 batch of tiles with ``RunOptions.ensemble`` passes:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-ENSEMBLE_CHOICES = ("1", "2", "4", "8")
+ENSEMBLE_CHOICES = ("1", "2", "4", "8")  # engine.core.types.ENSEMBLE_PASSES as text (kept equal by a test)
 BACKENDS = ("auto", "torch", "onnx")
 
 

@@ -71,6 +71,10 @@ def test_between_runs_before_every_later_pass() -> None:
 
 
 def test_run_options_accept_only_known_pass_counts() -> None:
+    from engine.cli.options import ENSEMBLE_CHOICES
+    from engine.core.types import ENSEMBLE_PASSES
+
+    assert ENSEMBLE_CHOICES == tuple(map(str, ENSEMBLE_PASSES))  # what --ensemble offers is what a run accepts
     assert RunOptions(ensemble=8).ensemble == 8
     with pytest.raises(ParameterError, match="one of 1, 2, 4, 8, not 3"):
         RunOptions(ensemble=3)
