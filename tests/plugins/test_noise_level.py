@@ -13,7 +13,8 @@ The issue's "Done means", clause by clause:
   :func:`test_camera_noise_is_monotone_in_its_level_with_and_without_jpeg` (no JPEG and quality
   55, 75, 95: the synthesis' range), and the level ``analyse()`` resolves to follows;
 - near 0 for clean images: :func:`test_clean_photo_is_near_zero` (the photo as RGB, as gray
-  stored as RGB, re-saved as JPEG 75, and a smooth synthetic image).
+  stored as RGB, re-saved as JPEG 75, and a smooth synthetic image) and
+  :func:`test_texture_in_part_of_the_brightness_range_is_not_noise` (strong texture is not noise).
 
 Each was checked to fail against a deliberately wrong estimator (12 % high, +2.5 levels, one
 constant level, the old whole-patch PCA, the white level alone).
@@ -83,6 +84,36 @@ def test_clean_photo_is_near_zero(photo: np.ndarray) -> None:
     yy, xx = np.mgrid[0:128, 0:160] / 160.0
     smooth = np.round(np.stack([0.2 + 0.6 * xx, 0.3 + 0.4 * yy, 0.5 + 0.3 * np.sin(3 * xx)], axis=2) * 255) / 255
     assert estimate_noise(smooth).sigma * 255.0 < 0.5  # 8-bit rounding only (0.24)
+
+
+def _textured_scene() -> np.ndarray:
+    """Sky (bright, smooth), grass (mid-tones, strong fine texture), shadow (dark, smooth); 8-bit RGB."""
+    import cv2
+
+    rng = np.random.default_rng(5)
+    img = np.empty((192, 256))
+    img[:64] = np.linspace(0.80, 0.90, 64)[:, None]
+    img[64:160] = 0.45 + 0.9 * cv2.GaussianBlur(rng.standard_normal((96, 256)), (0, 0), 1.5)  # std ~40 / 255
+    img[160:] = np.linspace(0.10, 0.14, 32)[:, None]
+    rgb = np.stack([0.9 * img, img, 0.7 * img], axis=2)
+    return np.round(np.clip(rgb, 0, 1) * 255) / 255
+
+
+def test_texture_in_part_of_the_brightness_range_is_not_noise() -> None:
+    # A field of grass under a clear sky: the grass's brightness quartile reads a high level, the
+    # sky and the shadow read 8-bit rounding. Noise would be in every quartile, so the total is the
+    # quietest one's; the RMS over the quartiles (the rule before session 9) read this clean scene
+    # as noise of level ~11 and the filter's defaults smeared such photos.
+    scene = _textured_scene()
+    estimate = estimate_noise(scene).scaled(255.0)
+    quartiles = [level for _, level in estimate.levels]
+    assert max(quartiles) > 15.0 and float(np.sqrt(np.mean(np.square(quartiles)))) > 8.0  # the old rule's reading
+    assert estimate.total < 1.0 and estimate.sigma < 1.0
+    gray_as_rgb = np.repeat(scene.mean(axis=2, keepdims=True), 3, axis=2)
+    assert estimate_noise(gray_as_rgb).total * 255.0 < 1.0
+    # the same scene with white noise of level 10 everywhere: read as 10 (the white level)
+    noisy = scene + np.random.default_rng(1).standard_normal(scene.shape) * 10.0 / 255.0
+    assert estimate_noise(noisy).sigma * 255.0 == pytest.approx(10.0, rel=0.10)
 
 
 def _camera(clean: np.ndarray, shot: float, quality: float | None, monkeypatch: pytest.MonkeyPatch) -> tuple[np.ndarray, float]:
