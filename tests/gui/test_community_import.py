@@ -151,18 +151,16 @@ def test_import_runs_on_a_worker_the_event_loop_keeps_running(window, plugin_pat
     timer = QTimer()
     timer.timeout.connect(lambda: ticks.append(1))
     timer.start(5)
+
+    def shows_held_stage() -> bool:
+        progress = window.community.progress
+        return progress is not None and progress.labelText().startswith("Inspecting compact.pth: checking tiled")
+
     _drop(window, source)
     try:
-        progress = lambda: window.community.progress  # noqa: E731
         # the GUI thread still serves events, and shows the stage the held worker reached (its
         # progress signal is queued: under load it may arrive after the worker is already held)
-        qtbot.waitUntil(
-            lambda: held.entered.is_set()
-            and len(ticks) >= 20
-            and progress() is not None
-            and progress().labelText().startswith("Inspecting compact.pth: checking tiled"),
-            timeout=20_000,
-        )
+        qtbot.waitUntil(lambda: held.entered.is_set() and len(ticks) >= 20 and shows_held_stage(), timeout=20_000)
         assert window.community.busy() and window.community.dialog is None
         assert held.threads[0] is not window.thread()
         before = len(ticks)
