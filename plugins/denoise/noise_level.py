@@ -15,12 +15,15 @@ levels on *weak-texture* 8x8 patches:
 - ``total``: the whole standard deviation of the noise. Per brightness quartile, the
   self-consistent median variance of the patches after removing each patch's plane fit (the
   noise-level function, ``levels``); ``total`` is the *quietest* quartile's level times
-  :data:`TOTAL_CALIBRATION`. Sees correlated noise (grain, demosaiced or JPEG'd noise). Texture
-  raises the level of the quartiles it covers, while the noise, nearly flat in brightness after a
-  camera's gamma, is in all of them: taking the quietest quartile rather than the RMS of the four
-  (before session 9) lowered the level read on the 68 clean CBSD68 photos from a median of 5.1 to
-  2.1 (0-255 scale; above 10: 18 -> 6 photos; a tiger in grass read 17.9, now 5.2, and was smeared by
-  the filter's defaults).
+  :data:`TOTAL_CALIBRATION` (:func:`total_level`). Sees correlated noise (grain, demosaiced or
+  JPEG'd noise). Texture raises the level of the quartiles it covers, while the noise, nearly flat
+  in brightness after a camera's gamma, is in all of them: taking the quietest quartile rather
+  than the RMS of the four (before session 9) lowered the level read on the 68 clean CBSD68
+  photos from a median of 5.1 to 2.1 (0-255 scale; above 10: 18 -> 6 photos; a tiger in grass
+  read 17.9, now 5.2, and was smeared by the filter's defaults). Near white the noise is
+  compressed, not absent (a camera clips, a print's paper base carries no grain: a scan's
+  paper-white quartile read 2.2 against 7.5 in the others and set its level), so quartiles
+  brighter than :data:`HIGHLIGHT` take no part in the minimum unless all are (session 10).
 
 The reported ``sigma`` is ``white`` when the noise is white (``white / total >= 0.5``),
 ``total`` when it is clearly correlated (ratio <= 0.3), and a linear blend in between. Saturated
@@ -42,11 +45,13 @@ _MAX_PATCHES = 20000
 _MIN_SELECTED = 4 * _D
 """Fewest selected patches a covariance is trusted with (fewer: keep the previous level)."""
 _BINS = 4
-TOTAL_CALIBRATION = 1.5
-"""``total`` = this x the quietest quartile's level. On the camera-noise synthesis the true level is
-1.03x / 1.29x / 1.92x that reading for fine / 1-px / 2-px grain (geometric mean 1.36x); 1.5 gave the
-``camera`` weights their best mean gain over those conditions (plugins/denoise/MODEL.md, "Texture is
-not noise")."""
+TOTAL_CALIBRATION = 1.3
+"""``total`` = this x the quietest quartile's level (highlight quartiles left out). 1.3 gave the
+``camera`` weights their best balance of gain on camera noise and harm to clean photos
+(plugins/denoise/MODEL.md, "Texture is not noise" and "Highlights")."""
+HIGHLIGHT = 0.8
+"""Quartiles whose mean brightness (``[0, 1]`` scale) is above this are left out of ``total``'s minimum
+unless every quartile is: near white, clipping (cameras) and the paper base (prints) compress the noise."""
 _WHITE_RATIO = 0.5
 _CORRELATED_RATIO = 0.3
 _QUANTISATION = 1.0 / (12.0 * 255.0**2)
@@ -105,31 +110,68 @@ def distinct_planes(image: np.ndarray) -> list[np.ndarray]:
 
 
 def estimate_noise(image: np.ndarray, seed: int = 0) -> NoiseEstimate:
-    """Estimate the noise of an ``(H, W)`` or ``(H, W, C)`` float image (see the module docstring).
+    """Estimate the noise of an ``(H, W)`` or ``(H, W, C)`` float image in ``[0, 1]`` (module docstring).
 
     At most 20,000 seeded random patches per plane are used, so the cost does not grow with
     the image size beyond one pass for the minimum and maximum. Images under 16 pixels a side
     return zeros (too small to tell noise from content).
     """
-    arr = np.asarray(image)
-    if arr.shape[0] < 2 * PATCH or arr.shape[1] < 2 * PATCH:
+    planes = measure_planes(image, seed)
+    if not planes:
         return NoiseEstimate(0.0, 0.0, 0.0, (), ())
-    rng = np.random.default_rng(seed)
-    lo, hi = float(np.min(arr)), float(np.max(arr))
-    results = [_plane_levels(plane, lo, hi, rng) for plane in distinct_planes(arr)]
-    white = float(np.sqrt(np.mean([r[0] ** 2 for r in results])))
-    total = float(np.sqrt(np.mean([r[1] ** 2 for r in results])))
+    totals = [total_level(p) for p in planes]
+    white = float(np.sqrt(np.mean([p.white**2 for p in planes])))
+    total = float(np.sqrt(np.mean(np.square(totals))))
     levels = tuple(
-        (float(np.mean([r[2][b][0] for r in results])), float(np.sqrt(np.mean([r[2][b][1] ** 2 for r in results]))))
-        for b in range(min(len(r[2]) for r in results))
+        (float(np.mean([p.levels[b][0] for p in planes])), float(np.sqrt(np.mean([p.levels[b][1] ** 2 for p in planes]))))
+        for b in range(min(len(p.levels) for p in planes))
     )
     return NoiseEstimate(
         sigma=blend(white, total),
         white=white,
         total=total,
-        planes=tuple((float(r[0]), float(r[1])) for r in results),
+        planes=tuple((p.white, t) for p, t in zip(planes, totals)),
         levels=levels,
     )
+
+
+@dataclass(frozen=True)
+class PlaneLevels:
+    """What one colour plane measures before the ``total`` rule (:func:`total_level`) is applied.
+
+    - ``white``: its high-frequency (white-equivalent) level;
+    - ``share``: the fraction of its sampled patches that are not saturated (0-1);
+    - ``levels``: ``(mean brightness, level)`` per brightness quartile of the unsaturated patches,
+      the level uncalibrated (the self-consistent median of the detrended patch variances).
+    """
+
+    white: float
+    share: float
+    levels: tuple[tuple[float, float], ...]
+
+
+def measure_planes(image: np.ndarray, seed: int = 0) -> list[PlaneLevels]:
+    """:class:`PlaneLevels` of each distinct plane of a ``[0, 1]`` image (empty under 16 px a side)."""
+    arr = np.asarray(image)
+    if arr.shape[0] < 2 * PATCH or arr.shape[1] < 2 * PATCH:
+        return []
+    rng = np.random.default_rng(seed)
+    lo, hi = float(np.min(arr)), float(np.max(arr))
+    return [_plane_levels(plane, lo, hi, rng) for plane in distinct_planes(arr)]
+
+
+def total_level(
+    plane: PlaneLevels, calibration: float = TOTAL_CALIBRATION, highlight: float = HIGHLIGHT
+) -> float:
+    """The plane's whole noise level: ``calibration`` x the quietest quartile at or below ``highlight``.
+
+    Every quartile takes part when all are brighter than ``highlight``; the saturated share
+    scales the level down (``sqrt(share)``). 0 when the plane had too few unsaturated patches.
+    """
+    if not plane.levels:
+        return 0.0
+    candidates = [level for mean, level in plane.levels if mean <= highlight] or [level for _, level in plane.levels]
+    return calibration * float(np.sqrt(plane.share)) * min(candidates)
 
 
 def blend(white: float, total: float) -> float:
@@ -165,12 +207,12 @@ _TREND, _ = np.linalg.qr(np.stack([np.ones(_D), _YY.ravel() - 3.5, _XX.ravel() -
 
 def _plane_levels(
     plane: np.ndarray, lo: float, hi: float, rng: np.random.Generator
-) -> tuple[float, float, list[tuple[float, float]]]:
-    """``(white, total, [(mean, total) per brightness quartile])`` of one plane."""
+) -> PlaneLevels:
+    """The :class:`PlaneLevels` of one plane (``lo``, ``hi``: the image's saturation values)."""
     patches = _sample_patches(plane, rng)
     unsaturated = ((patches <= lo) | (patches >= hi)).mean(axis=1) < 0.25
     if np.count_nonzero(unsaturated) < _MIN_SELECTED:
-        return 0.0, 0.0, []
+        return PlaneLevels(0.0, 0.0, ())
     kept = patches[unsaturated]
     energy = _gradient_energy(kept)
     residual = kept - (kept @ _TREND) @ _TREND.T
@@ -180,14 +222,12 @@ def _plane_levels(
     white2, _ = _weak_texture_level(kept, energy, max(_chen_variance(kept), _QUANTISATION))
     edges = np.quantile(means, np.linspace(0.0, 1.0, _BINS + 1))
     which = np.clip(np.searchsorted(edges, means, side="right") - 1, 0, _BINS - 1)
-    levels = [
+    levels = tuple(
         (float(np.mean(means[which == b])), float(np.sqrt(_flat_variance(variance[which == b]))))
         for b in range(_BINS)
         if np.any(which == b)
-    ]
-    share = float(np.mean(unsaturated))
-    total = TOTAL_CALIBRATION * float(np.sqrt(share * min(t * t for _, t in levels)))
-    return float(np.sqrt(white2)), total, levels
+    )
+    return PlaneLevels(float(np.sqrt(white2)), float(np.mean(unsaturated)), levels)
 
 
 def _flat_variance(variance: np.ndarray) -> float:

@@ -31,7 +31,17 @@ import torch
 from PIL import Image
 
 from plugins.api import AUTO, ParamValues
-from plugins.denoise.noise_level import NoiseEstimate, blend, distinct_planes, estimate_noise, estimate_sigma
+from plugins.denoise.noise_level import (
+    HIGHLIGHT,
+    TOTAL_CALIBRATION,
+    NoiseEstimate,
+    PlaneLevels,
+    blend,
+    distinct_planes,
+    estimate_noise,
+    estimate_sigma,
+    total_level,
+)
 
 SAMPLE = Path(__file__).resolve().parents[2] / "resources" / "sample.jpg"
 
@@ -114,6 +124,34 @@ def test_texture_in_part_of_the_brightness_range_is_not_noise() -> None:
     # the same scene with white noise of level 10 everywhere: read as 10 (the white level)
     noisy = scene + np.random.default_rng(1).standard_normal(scene.shape) * 10.0 / 255.0
     assert estimate_noise(noisy).sigma * 255.0 == pytest.approx(10.0, rel=0.10)
+
+
+def test_paper_white_does_not_set_the_level_of_a_grainy_print() -> None:
+    # A scanned print: grain of level 8 in the shadows and mid-tones, a paper-white margin (a
+    # quarter of the image) with almost none, as a print's paper base has. The quietest quartile is
+    # the paper white; noise compressed near white is not the photo's noise level.
+    rng = np.random.default_rng(3)
+    tones = np.repeat(np.array([0.25, 0.45, 0.65, 0.92]), 64)
+    grain = np.where(tones > 0.9, 1.5, 8.0) / 255.0
+    scan = np.clip(tones[:, None] + rng.standard_normal((256, 256)) * grain[:, None], 0, 1)
+    scan = np.round(scan * 255) / 255
+    estimate = estimate_noise(np.repeat(scan[..., None], 3, axis=2)).scaled(255.0)
+    paper = [level for mean, level in estimate.levels if mean > 0.8]
+    print_tones = [level for mean, level in estimate.levels if mean <= 0.8]
+    assert len(paper) == 1 and paper[0] < 2.5  # the margin reads almost no noise ...
+    assert len(print_tones) == 3 and min(print_tones) == pytest.approx(8.0, rel=0.1)
+    assert estimate.total == pytest.approx(1.3 * min(print_tones), rel=1e-6)  # ... and does not set the level
+
+
+def test_total_level_is_the_quietest_quartile_below_the_highlights() -> None:
+    quartiles = ((0.3, 0.02), (0.5, 0.03), (0.85, 0.01), (0.95, 0.005))
+    assert HIGHLIGHT == 0.8 and TOTAL_CALIBRATION == 1.3
+    assert total_level(PlaneLevels(0.0, 1.0, quartiles)) == pytest.approx(1.3 * 0.02)
+    assert total_level(PlaneLevels(0.0, 0.25, quartiles)) == pytest.approx(1.3 * 0.02 * 0.5)  # saturated share
+    assert total_level(PlaneLevels(0.0, 1.0, quartiles), highlight=1.0) == pytest.approx(1.3 * 0.005)
+    bright = ((0.82, 0.02), (0.88, 0.01), (0.93, 0.03))  # every quartile a highlight: all take part
+    assert total_level(PlaneLevels(0.0, 1.0, bright), calibration=1.0) == pytest.approx(0.01)
+    assert total_level(PlaneLevels(0.0, 0.0, ())) == 0.0
 
 
 def _camera(clean: np.ndarray, shot: float, quality: float | None, monkeypatch: pytest.MonkeyPatch) -> tuple[np.ndarray, float]:
