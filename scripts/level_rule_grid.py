@@ -3,8 +3,8 @@
 How ``plugins/denoise/MODEL.md`` ("Texture is not noise", "Highlights") chose
 ``TOTAL_CALIBRATION`` and ``HIGHLIGHT``:
 
-1. ``curves`` (slow: 168 images x 16 levels through ``engine.api.apply_filter``, about
-   40 CPU-minutes): the ``camera`` weights at fixed levels 0-50 on clean photos (the first 12
+1. ``curves`` (the slow step: 168 images x 16 levels through ``engine.api.apply_filter``; not
+   timed, session 9's curves were reused): the ``camera`` weights at fixed levels 0-50 on clean photos (the first 12
    images of ``--data`` as colour and as gray stored as RGB) and on camera-noise crops (4 crops
    of 256 px from images 48-51 x shot 0.001 / 0.004 / 0.012 x grain 0 / 1 / 2 px x JPEG none / 75
    x colour / gray), with each image's :class:`~plugins.denoise.noise_level.PlaneLevels`, saved
