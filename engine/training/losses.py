@@ -39,6 +39,17 @@ def _per_sample_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a.float() - b.float()).abs().flatten(1).mean(dim=1)
 
 
+def _mean_l1_to_all(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``(N,)``: for each ``a_i`` the mean over ``j`` of ``_per_sample_l1(a_i, b_j)``.
+
+    One ``cdist(p=1)`` call: the same values as the loop over ``j`` (to fp32 rounding) without an
+    ``N x D`` temporary per negative: forward + backward 5x faster for 9 samples of 32 x 192² (the
+    weather student's first encoder level) on one CPU thread, 6.8 s -> 1.3 s (session 11).
+    """
+    a2, b2 = a.float().flatten(1), b.float().flatten(1)
+    return torch.cdist(a2[None], b2[None], p=1)[0].mean(dim=1) / a2.shape[1]
+
+
 def soft_contrastive(phi: FeatureFn, anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor) -> torch.Tensor:
     """Stage-1 soft contrastive term: ``sum_l d(phi_l(anchor), phi_l(positive)) / d(phi_l(anchor), phi_l(negative))``.
 
@@ -69,7 +80,6 @@ def hard_contrastive(phi: FeatureFn, anchor: torch.Tensor, positive: torch.Tenso
     total = anchor.new_zeros((), dtype=torch.float32)
     for a, p, n in zip(fa, fp, fn):
         num = _per_sample_l1(a, p)
-        # mean over j of d(a_i, n_j), one negative at a time (no N x N x D intermediate)
-        den = torch.stack([_per_sample_l1(a, n[j : j + 1].expand_as(a)) for j in range(n.shape[0])], dim=1).mean(dim=1)
+        den = _mean_l1_to_all(a, n)
         total = total + (num / (den + _EPS)).mean()
     return total

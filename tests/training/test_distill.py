@@ -139,6 +139,29 @@ def test_contrastive_ratios_exact() -> None:
     assert float(hard_contrastive(phi, a, pos, negs)) == pytest.approx(1 / 4)  # mean distance (2+6)/2
 
 
+
+def test_hard_contrastive_matches_its_definition_per_sample() -> None:
+    """Every anchor against every negative, with gradients: the fused distance equals the loop it replaced."""
+    gen = torch.Generator().manual_seed(3)
+    phi = lambda x: [x, 2.0 * x[:, :, ::2, ::2]]  # noqa: E731  (two levels of different sizes)
+    a = torch.randn(4, 3, 6, 6, generator=gen, requires_grad=True)
+    pos, negs = torch.randn(4, 3, 6, 6, generator=gen), torch.randn(4, 3, 6, 6, generator=gen)
+
+    def by_definition(anchor: torch.Tensor) -> torch.Tensor:
+        total = anchor.new_zeros(())
+        for fa, fp, fn in zip(phi(anchor), phi(pos), phi(negs)):
+            num = (fa - fp).abs().flatten(1).mean(1)
+            den = torch.stack([(fa - fn[j]).abs().flatten(1).mean(1) for j in range(4)], 1).mean(1)
+            total = total + (num / (den + 1e-7)).mean()
+        return total
+
+    fused = hard_contrastive(phi, a, pos, negs)
+    (grad_fused,) = torch.autograd.grad(fused, a)
+    expected = by_definition(a)
+    (grad_expected,) = torch.autograd.grad(expected, a)
+    assert float(fused) == pytest.approx(float(expected), rel=1e-5)
+    assert torch.allclose(grad_fused, grad_expected, rtol=1e-4, atol=1e-6)
+
 def test_cli_distill_across_stages_with_resume_and_encoder(setup: Path) -> None:
     enc_path = setup / "enc.safetensors"
     cfg = write_cfg(setup, features=f"encoder:{enc_path}")
