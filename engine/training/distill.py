@@ -16,6 +16,9 @@ Knowledge Learning and Multi-contrastive Regularization":
   ``L1(out, clean) + contrast_weight * hard contrastive`` (distance to the clean target over
   the mean distance to every degraded input in the batch).
 
+Weather-free samples (kind ``none``) need no teacher (:data:`CLEAN_KIND`): they teach the student to leave a
+photo without weather alone.
+
 Teachers and student share ``model.arch`` (as in the paper; teacher weights may be exported
 plugin weights or training checkpoints). The CKT modules are trained with the student and
 checkpointed under ``aux.``; teachers are never optimized or saved. ``contrast_weight = 0``
@@ -37,6 +40,11 @@ from engine.training.features import contrast_extractor, forward_with_features, 
 from engine.training.losses import hard_contrastive, soft_contrastive
 from engine.training.registry import build_model
 from engine.training.trainer import Trainer, network_input
+
+
+CLEAN_KIND = "none"
+"""Samples of this kind (the ``none`` degradation, e.g. ``mix:rain,haze,snow,none``) need no teacher: in stage 1
+the student is pulled to the clean image itself, without feature or contrastive terms for them."""
 
 
 class CKT(nn.Module):
@@ -129,6 +137,13 @@ class Distiller(Trainer):
         l_feat = out.new_zeros(())
         l_rec = out.new_zeros(())
         for kind in sorted(set(kinds)):
+            if kind == CLEAN_KIND and kind not in self.teachers:
+                # weather-free samples: the teacher is the identity (the output should be the photo itself);
+                # there are no teacher features to align, and no contrast (positive = negative)
+                idx = torch.tensor([i for i, k in enumerate(kinds) if k == kind], device=self.device)
+                teacher_out[idx] = batch.clean[idx].float()
+                l_out = l_out + len(idx) / n * F.l1_loss(out[idx], teacher_out[idx])
+                continue
             if kind not in self.teachers:
                 raise ClarityError(
                     f"the batch has '{kind}' samples but distill.teachers has no '{kind}' teacher "
@@ -149,7 +164,9 @@ class Distiller(Trainer):
                 l_rec = l_rec + share * F.l1_loss(ckt.recon[kind][level](p_t), ft)
         terms.update(kd_out=l_out, kd_feat=l_feat, ckt_rec=l_rec)
         total = d.output_weight * l_out + d.feature_weight * l_feat + d.recon_weight * l_rec
-        if d.contrast_weight > 0:
-            terms["soft_cr"] = soft_contrastive(self.phi, out, teacher_out, negatives)
+        contrasted = [i for i, k in enumerate(kinds) if k in self.teachers]
+        if d.contrast_weight > 0 and contrasted:
+            keep = torch.tensor(contrasted, device=self.device)
+            terms["soft_cr"] = soft_contrastive(self.phi, out[keep], teacher_out[keep], negatives[keep])
             total = total + d.contrast_weight * terms["soft_cr"]
         return total, terms

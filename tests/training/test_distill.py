@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import engine.training.degradations as degradations
+from engine.core.errors import ClarityError
 from engine.cli.main import main as clarity
 from engine.training.config import TrainConfig
 from engine.training.degradations import DegradedBatch
@@ -37,6 +38,19 @@ class StandInMix:
         return DegradedBatch(degraded=torch.where(rain, clean + noise, veil), clean=clean, kind=kinds)
 
 
+class StandInCleanMix:
+    """``mix:rain,none`` stand-in: even samples 'rain' (noise), odd ones clean ('none', degraded = clean)."""
+
+    name = "mix"
+
+    def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> DegradedBatch:
+        n = clean.shape[0]
+        noise = torch.randn(clean.shape, generator=generator, device=clean.device) * 0.1
+        kinds = tuple("rain" if i % 2 == 0 else "none" for i in range(n))
+        rain = torch.tensor([k == "rain" for k in kinds], device=clean.device).view(n, 1, 1, 1)
+        return DegradedBatch(degraded=torch.where(rain, clean + noise, clean), clean=clean, kind=kinds)
+
+
 @pytest.fixture
 def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     d = tmp_path / "archmod"
@@ -44,7 +58,8 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (d / "tiny_arch_distill.py").write_text(ARCH_SRC)
     monkeypatch.syspath_prepend(str(d))
     real = degradations.parse_degradation
-    monkeypatch.setattr(degradations, "parse_degradation", lambda s: StandInMix() if s == "standin-mix" else real(s))
+    stand_ins = {"standin-mix": StandInMix, "standin-clean-mix": StandInCleanMix}
+    monkeypatch.setattr(degradations, "parse_degradation", lambda s: stand_ins[s]() if s in stand_ins else real(s))
     import tiny_arch_distill
 
     for i, kind in enumerate(("rain", "haze")):
@@ -128,6 +143,27 @@ def test_kd_output_term_is_exact_l1_to_responsible_teacher(setup: Path) -> None:
             out[1::2] - d.teachers["haze"](batch.degraded[1::2])).abs().mean()
     assert float(terms["kd_out"].detach()) == pytest.approx(float(expect), rel=1e-5)
 
+
+
+def test_clean_samples_need_no_teacher_and_are_pulled_to_the_photo(setup: Path) -> None:
+    """``none`` samples: kd_out is L1 to the clean image for them, no feature terms, no contrast; a stray kind still fails."""
+    path = write_cfg(setup, features="pixel")
+    path.write_text(path.read_text().replace('degradation = ["standin-mix"]', 'degradation = ["standin-clean-mix"]'))
+    d = Distiller(TrainConfig.from_toml(path), setup / "run", device="cpu", log=None)
+    clean = d.sampler.next()
+    batch = d.degradations[0](clean, d.deg_gen)
+    assert batch.kind == ("rain", "none", "rain", "none")
+    _, terms = d.compute_loss(0, batch)
+    with torch.no_grad():
+        out = d.net(batch.degraded)
+        rain_out = d.teachers["rain"](batch.degraded[0::2])
+        expect_out = 0.5 * (out[0::2] - rain_out).abs().mean() + 0.5 * (out[1::2] - clean[1::2]).abs().mean()
+        expect_cr = soft_contrastive(d.phi, out[0::2], rain_out, batch.degraded[0::2])
+    assert float(terms["kd_out"].detach()) == pytest.approx(float(expect_out), rel=1e-5)
+    assert float(terms["soft_cr"].detach()) == pytest.approx(float(expect_cr), rel=1e-5)
+    stray = DegradedBatch(degraded=batch.degraded, clean=clean, kind=("rain", "fog", "rain", "none"))
+    with pytest.raises(ClarityError, match="no 'fog' teacher"):
+        d.compute_loss(0, stray)
 
 def test_contrastive_ratios_exact() -> None:
     phi = lambda x: [x]  # noqa: E731
