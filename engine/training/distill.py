@@ -137,20 +137,19 @@ class Distiller(Trainer):
         l_feat = out.new_zeros(())
         l_rec = out.new_zeros(())
         for kind in sorted(set(kinds)):
+            idx = torch.tensor([i for i, k in enumerate(kinds) if k == kind], device=self.device)
+            share = len(idx) / n
             if kind == CLEAN_KIND and kind not in self.teachers:
                 # weather-free samples: the teacher is the identity (the output should be the photo itself);
                 # there are no teacher features to align, and no contrast (positive = negative)
-                idx = torch.tensor([i for i, k in enumerate(kinds) if k == kind], device=self.device)
                 teacher_out[idx] = batch.clean[idx].float()
-                l_out = l_out + len(idx) / n * F.l1_loss(out[idx], teacher_out[idx])
+                l_out = l_out + share * F.l1_loss(out[idx], teacher_out[idx])
                 continue
             if kind not in self.teachers:
                 raise ClarityError(
                     f"the batch has '{kind}' samples but distill.teachers has no '{kind}' teacher "
                     f"(teachers: {', '.join(sorted(self.teachers))}); add one or change data.degradation"
                 )
-            idx = torch.tensor([i for i, k in enumerate(kinds) if k == kind], device=self.device)
-            share = len(idx) / n
             with torch.no_grad(), self.train_autocast():
                 t_out, t_feats = forward_with_features(self.teachers[kind], x[idx], d.feature_layers, *[e[idx] for e in extra])
             t_out = t_out.float()
