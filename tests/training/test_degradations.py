@@ -18,7 +18,10 @@ from engine.training.degradations.haze import add_haze
 from engine.training.degradations.jpeg import jpeg, quality_tables
 from engine.training.degradations.rain import Rain
 
-ALL_SPECS = ("none", "awgn:25", "awgn:0-55", "camera", "camera:grain", "camera:mixed", "bicubic:2", "bicubic:2,3,4", "rain", "haze", "haze:veil", "snow", "mix:rain,haze,snow")
+ALL_SPECS = (
+    "none", "awgn:25", "awgn:0-55", "camera", "camera:grain", "camera:mixed", "bicubic:2", "bicubic:2,3,4",
+    "rain", "haze", "haze:veil", "haze:veil-to-clear", "snow", "snow:veil-to-clear", "mix:rain,haze,snow",
+)
 
 
 def _gen(seed: int = 0) -> torch.Generator:
@@ -127,6 +130,29 @@ def test_haze_veil_is_near_uniform_and_half_of_a_batch() -> None:
     assert mixed.kind == ("haze",) * 16  # a veil is still haze (the distillation's teacher key)
     flat = int((_top_minus_bottom(mixed.degraded).abs() < 0.04).sum())
     assert int((_top_minus_bottom(ramped).abs() < 0.04).sum()) <= 2 and 4 <= flat <= 12
+
+
+def test_a_veil_of_transmission_one_is_no_haze() -> None:
+    from engine.training.degradations.haze import Haze
+
+    clean = torch.rand(4, 3, 32, 32, generator=_gen(2))
+    out = Haze(veil_probability=1.0, veil_t_range=(1.0, 1.0))(clean, _gen(3)).degraded
+    assert torch.equal(out, clean)
+
+
+@pytest.mark.parametrize("kind", ["haze:veil", "snow"])
+def test_veil_to_clear_reaches_clear_photos_with_the_same_draws(kind: str) -> None:
+    """``KIND:veil-to-clear`` only widens the veil's transmission to 1: same draws, some images near clear."""
+    black = torch.zeros(32, 3, 64, 64)  # black scene: the veil's level is A (1 - t)
+    levels = {}
+    for spec in (kind, kind.split(":")[0] + ":veil-to-clear"):
+        generator = _gen(5)
+        degraded = parse_degradation(spec)(black, generator).degraded
+        levels[spec] = float(degraded.flatten(1).median(dim=1).values.min())
+        levels[spec + " next draw"] = float(torch.rand(1, generator=generator))
+    wide = kind.split(":")[0] + ":veil-to-clear"
+    assert levels[kind + " next draw"] == levels[wide + " next draw"]
+    assert levels[kind] > 0.04 and levels[wide] < 0.03  # t <= 0.95 leaves >= 0.05 A; t near 1 almost none
 
 
 def test_rain_streaks_are_bright_and_elongated_vertically() -> None:

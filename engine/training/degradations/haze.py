@@ -14,6 +14,10 @@ near-uniform veil instead: transmission ``t0`` uniform in [0.5, 0.95] over the w
 10th-90th percentile spread ~0.1, no top-to-bottom trend), and a teacher trained only on the
 ramp removed a ramp that was not there (docs/training.md). Plain ``haze`` (p = 0) draws exactly
 the random numbers it always did, so the fixed-seed synthetic validation sets do not change.
+
+``haze:veil-to-clear`` is ``haze:veil`` with ``t0`` reaching 1 (``veil_t_range = (0.5, 1.0)``): the
+lightest veils are no haze at all, so a network trained on it need not lift a veil from every photo
+(a Dehaze trained on ``haze:veil`` moves a clean photo to ~25 dB against itself; docs/training.md).
 """
 
 from __future__ import annotations
@@ -46,9 +50,18 @@ def random_depth(clean: torch.Tensor, generator: torch.Generator) -> torch.Tenso
     return (ramp + wiggle + cue).clamp(0.0, 1.0)
 
 
-def veil_depth_and_beta(n: int, h: int, w: int, generator: torch.Generator, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(depth (N, 1, H, W), beta (N,))`` of a near-uniform veil: ``exp(-beta d)`` is ``t0`` in [0.5, 0.95] +- 0.05."""
-    t0 = rand(n, 0.5, 0.95, generator, device)
+VEIL_T_RANGE = (0.5, 0.95)
+VEIL_TO_CLEAR_T_RANGE = (0.5, 1.0)
+
+
+def veil_depth_and_beta(
+    n: int, h: int, w: int, generator: torch.Generator, device: torch.device, t_range: tuple[float, float] = VEIL_T_RANGE
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(depth (N, 1, H, W), beta (N,))`` of a near-uniform veil: ``exp(-beta d)`` is ``t0`` in ``t_range`` +- 0.05.
+
+    ``t0 = 1`` gives ``beta = 0``: no haze, whatever the depth.
+    """
+    t0 = rand(n, *t_range, generator, device)
     depth = (0.8 + 0.1 * smooth_noise(n, h, w, 3, generator, device)).clamp(0.0, 1.0)
     return depth, -torch.log(t0) / 0.8
 
@@ -76,6 +89,7 @@ class Haze:
     beta_range: tuple[float, float] = (0.25, 1.3)
     airlight_range: tuple[float, float] = (0.7, 1.0)
     veil_probability: float = 0.0
+    veil_t_range: tuple[float, float] = VEIL_T_RANGE
     name: str = "haze"
 
     def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> DegradedBatch:
@@ -86,7 +100,7 @@ class Haze:
         beta = rand(n, *self.beta_range, generator, dev)
         if self.veil_probability > 0.0:
             veil = (rand(n, 0.0, 1.0, generator, dev) < self.veil_probability).view(n, 1, 1, 1)
-            veil_depth, veil_beta = veil_depth_and_beta(n, h, w, generator, dev)
+            veil_depth, veil_beta = veil_depth_and_beta(n, h, w, generator, dev, self.veil_t_range)
             depth = torch.where(veil, veil_depth, depth)
             beta = torch.where(veil.view(n), veil_beta, beta)
         airlight = random_airlight(n, c, *self.airlight_range, 0.04, generator, dev)

@@ -11,7 +11,7 @@ from engine.training.degradations.base import Degradation, DegradedBatch, check_
 
 SPEC_HELP = (
     "use one of: none, awgn:SIGMA, awgn:MIN-MAX, camera, camera:grain, camera:mixed, bicubic:S or bicubic:S1,S2,..., "
-    "rain, haze, haze:veil, snow, mix:KIND1,KIND2,..."
+    "rain, haze, haze:veil, haze:veil-to-clear, snow, snow:veil-to-clear, mix:KIND1,KIND2,..."
 )
 
 
@@ -85,16 +85,19 @@ def parse_degradation(spec: str) -> Degradation:
         from engine.training.degradations.rain import Rain
 
         return Rain()
-    if head == "haze" and arg in ("", "veil"):
-        from engine.training.degradations.haze import Haze
+    if head == "haze" and arg in ("", "veil", "veil-to-clear"):
+        from engine.training.degradations.haze import VEIL_TO_CLEAR_T_RANGE, Haze
 
         # "haze" stays the depth-ramp synthesis of the published synthetic validation numbers;
-        # "haze:veil" turns half the images into the near-uniform veil of the real-haze pairs.
+        # "haze:veil" turns half the images into the near-uniform veil of the real-haze pairs;
+        # "haze:veil-to-clear" lets that veil's transmission reach 1 (no haze).
+        if arg == "veil-to-clear":
+            return Haze(veil_probability=0.5, veil_t_range=VEIL_TO_CLEAR_T_RANGE)
         return Haze(veil_probability=0.5) if arg == "veil" else Haze()
-    if head == "snow" and not arg:
+    if head == "snow" and arg in ("", "veil-to-clear"):
         from engine.training.degradations.snow import Snow
 
-        return Snow()
+        return Snow(veil_t_range=(0.65, 1.0)) if arg else Snow()
     if head == "mix":
         from engine.training.degradations.mix import Mix
 

@@ -2,8 +2,9 @@
 blobs) with wind motion blur and transparency, over a veil of haze.
 
 Per image: wind angle in [-50, 50] degrees from vertical (layers +- 8 degrees); a haze veil
-``J t + A (1 - t)`` with ``t`` in [0.65, 0.95] modulated by smooth noise and bluish-white ``A`` in
-[0.75, 1.0]; then each layer is alpha-blended with a snow colour in [0.9, 1.0]:
+``J t + A (1 - t)`` with ``t`` in [0.65, 0.95] (``snow:veil-to-clear``: [0.65, 1.0], so the lightest
+snowfalls have no veil) modulated by smooth noise and bluish-white ``A`` in [0.75, 1.0]; then each
+layer is alpha-blended with a snow colour in [0.9, 1.0]:
 
 | layer  | sigma (px) | density (log-uniform) | motion length (px) | opacity   |
 | small  | 0.5-1.0    | 0.002-0.012           | 0-5                | 0.6-1.0   |
@@ -35,6 +36,7 @@ SNOW_LAYERS: tuple[tuple[tuple[float, float], tuple[float, float], tuple[float, 
 class Snow:
     """Synthetic snow (see the module docstring for the model and ranges)."""
 
+    veil_t_range: tuple[float, float] = (0.65, 0.95)
     name: str = "snow"
 
     def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> DegradedBatch:
@@ -42,7 +44,7 @@ class Snow:
         n, c, h, w = clean.shape
         dev = clean.device
         x = clean.float()
-        t = rand(n, 0.65, 0.95, generator, dev).view(n, 1, 1, 1)
+        t = rand(n, *self.veil_t_range, generator, dev).view(n, 1, 1, 1)
         t = (t + 0.05 * smooth_noise(n, h, w, 3, generator, dev)).clamp(0.0, 1.0)
         airlight = random_airlight(n, c, 0.75, 1.0, 0.03, generator, dev).view(n, c, 1, 1)
         out = x * t + airlight * (1.0 - t)
