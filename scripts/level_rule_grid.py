@@ -13,10 +13,14 @@ How ``plugins/denoise/MODEL.md`` ("Texture is not noise", "Highlights") chose
    ``highlight``, :func:`~plugins.denoise.noise_level.total_level`), the level it reads on each
    image, interpolated on that image's curve: the mean output PSNR on the clean photos (higher:
    clean photos left alone) and the mean gain over the input on the noise, and the session-9
-   rule (``highlight`` 1, x1.5) for reference.
+   rule (``highlight`` 1, x1.5) for reference;
+3. ``shadows`` (seconds): the shipped rule with quartiles darker than ``S`` on average also left
+   out of the minimum (unless all are), for each ``S`` in ``SHADOWS``, with the level it reads on
+   each photo of ``--real`` (session 12; not adopted, plugins/denoise/MODEL.md "Shadows").
 
     PYTHONPATH=. python scripts/level_rule_grid.py curves      # once
     PYTHONPATH=. python scripts/level_rule_grid.py score
+    PYTHONPATH=. python scripts/level_rule_grid.py shadows
 
 ``--filter`` names a copy of the plugin under another id (e.g. other weights) on
 ``CLARITY_PLUGIN_PATH``. Deterministic (seeded synthesis and estimator).
@@ -36,6 +40,7 @@ LEVELS = (0, 1, 2, 3, 4, 5, 6, 8, 10, 13, 16, 20, 25, 32, 40, 50)
 """The fixed levels of each curve (0-255 scale)."""
 CALIBRATIONS = (1.2, 1.25, 1.3, 1.4, 1.5)
 HIGHLIGHTS = (0.7, 0.75, 0.8, 0.85, 1.0)
+SHADOWS = (0.0, 0.15, 0.2, 0.25, 0.3)
 
 
 def _items(folder: Path) -> list[tuple[str, dict, np.ndarray, np.ndarray]]:
@@ -114,16 +119,56 @@ def score(cache: Path) -> None:
         print(f"| {highlight:g} | {calibration:g} | {a:.2f} | {b:+.2f} |")
 
 
+def _without_shadows(plane, shadow: float):
+    """``plane`` with the quartiles darker than ``shadow`` on average dropped (all kept if all are)."""
+    from dataclasses import replace
+
+    kept = tuple(q for q in plane.levels if q[0] >= shadow)
+    return replace(plane, levels=kept) if kept else plane
+
+
+def shadows(cache: Path, real: Path) -> None:
+    """Print clean PSNR, noise gain and the real photos' levels with dark quartiles left out too."""
+    from PIL import Image
+
+    from plugins.denoise.noise_level import measure_planes, total_level
+
+    with cache.open("rb") as f:
+        grid = pickle.load(f)
+    levels = np.asarray(grid["levels"], float)
+    records = grid["records"]
+    photos = {p.stem: measure_planes(np.asarray(Image.open(p).convert("RGB"), np.float64) / 255) for p in sorted(real.glob("*.png"))}
+
+    def level(planes: list, shadow: float) -> float:
+        totals = [total_level(_without_shadows(p, shadow)) for p in planes]
+        return 255.0 * float(np.sqrt(np.mean(np.square(totals)))) if totals else 0.0
+
+    def outcome(record: dict, shadow: float) -> float:
+        value = float(np.interp(min(level(record["planes"], shadow), levels[-1]), levels, record["curve"]))
+        return value if record["kind"] == "clean" else value - record["input_psnr"]
+
+    print("| shadow | clean photos: output PSNR (dB) | camera noise: gain (dB) | " + " | ".join(photos) + " |")
+    print("| --- | --- | --- | " + " | ".join("---" for _ in photos) + " |")
+    for shadow in SHADOWS:
+        a = np.mean([outcome(r, shadow) for r in records if r["kind"] == "clean"])
+        b = np.mean([outcome(r, shadow) for r in records if r["kind"] == "camera"])
+        cells = " | ".join(f"{level(planes, shadow):.1f}" for planes in photos.values())
+        print(f"| {shadow:g} | {a:.2f} | {b:+.2f} | {cells} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("step", choices=("curves", "score"))
+    parser.add_argument("step", choices=("curves", "score", "shadows"))
     parser.add_argument("--data", type=Path, default=Path("../shared/data/val/cbsd68"))
     parser.add_argument("--filter", default="denoise", help="plugin id (a copy with other weights on CLARITY_PLUGIN_PATH)")
     parser.add_argument("--cache", type=Path, default=Path(".runs/level-rule-grid.pkl"))
+    parser.add_argument("--real", type=Path, default=Path("../shared/data/real-noisy"), help="photos for `shadows`")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     if args.step == "curves":
         collect(args.data, args.filter, args.cache)
+    elif args.step == "shadows":
+        shadows(args.cache, args.real)
     else:
         score(args.cache)
     return 0
