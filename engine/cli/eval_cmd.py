@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     src.add_argument("--pairs", nargs=2, type=Path, metavar=("INPUT_DIR", "TARGET_DIR"),
                      help="degraded/clean folders, files matched by stem")
     p.add_argument("--degrade", default="none", metavar="SPEC",
-                   help="with --data: awgn:SIGMA | bicubic:S | rain | haze | haze:veil | snow | camera | camera:grain | camera:mixed | none (default none)")
+                   help="with --data: awgn:SIGMA | bicubic:S | rain | haze | haze:veil[-to-clear] | snow[:veil-to-clear] | camera | camera:grain | camera:mixed | none (default none)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="plugin parameter (repeatable)")
     p.add_argument("--seed", type=int, default=0, help="noise / synthesis seed, fresh per image (default 0)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N images (sorted)")
