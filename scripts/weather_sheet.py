@@ -1,4 +1,4 @@
-"""Before/after contact sheet of the weather filters: input, its teacher, the all-weather student, target.
+"""Before/after contact sheet of the weather filters: input, its teacher, Remove Weather (direct, distilled), target.
 
 Rows: rainy, hazy and (synthetic) snowy photos. Rain and haze come from the standard benchmark pairs
 in ``../shared/data/weather`` (rendered by other authors, never trained on); no paired real snow set
@@ -72,10 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     cells = []
     for row in rows:
         line = [(f"{row.label} (input)", Image.open(row.degraded))]
-        for filter_id in (row.teacher, "all-weather"):
-            dst = work / f"{row.degraded.stem}_{filter_id}.png"
-            apply_filter(row.degraded, dst, filter_id)
-            line.append((filter_id if filter_id == "all-weather" else f"{filter_id} (teacher)", Image.open(dst)))
+        runs = [(row.teacher, (), f"{row.teacher} (teacher)")]
+        runs += [("all-weather", (f"model={model}",), f"all-weather, {model}") for model in ("direct", "distilled")]
+        for filter_id, params, label in runs:
+            dst = work / f"{row.degraded.stem}_{filter_id}_{len(params) and params[0]}.png"
+            apply_filter(row.degraded, dst, filter_id, params)
+            line.append((label, Image.open(dst)))
         if row.target is not None:
             line.append(("target", Image.open(row.target)))
         cells.append(line)

@@ -20,7 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weights-name", help="name of the [[weights]] entry (default: export.weights_name, 'main')")
     p.add_argument("--fp16", action="store_true", default=None, help="store the weights in half precision")
     p.add_argument("--no-ema", action="store_true", help="export the raw weights even when EMA weights exist")
-    p.add_argument("--eval-json", type=Path, nargs="*", default=[], help="`clarity eval --json` outputs for the model card")
+    p.add_argument(
+        "--eval-json", type=Path, nargs="*", action="extend", default=[],
+        help="`clarity eval --json` outputs for the model card (several after one flag, or the flag repeated)",
+    )
     p.set_defaults(func=run)
 
 

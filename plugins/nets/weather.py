@@ -20,9 +20,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import torch
+from torch import nn
 
 from plugins.api import Manifest, ParamValues, Restorer, WeightsBundle
-from plugins.nets.loading import load_network
+from plugins.nets.loading import load_network, load_networks
 from plugins.nets.resunet import ResUNet, UNetArch
 
 WEATHER_ARCH = UNetArch(widths=(32, 64, 128, 256), enc_blocks=1, dec_blocks=1, bottom_dilations=(1, 2), unshuffle=2)
@@ -44,17 +45,31 @@ def weather_net(widths: str = "", bottom_dilations: str = "") -> ResUNet:
     return arch.build(channels=3, noise_map=False)
 
 
+MODEL_PARAMETER = "model"
+"""A manifest parameter of this name (a choice of weights-entry names) makes the plugin load every entry."""
+
+
 class WeatherRestorer(Restorer):
     """Runs the weather network on RGB tiles.
 
     ``forward(x, params)``: ``x`` ``(N, 3, H, W)`` in ``[0, 1]``, ``H``, ``W`` multiples of 16
-    (the manifest's ``size_multiple``) -> same shape, not clipped. No parameters.
+    (the manifest's ``size_multiple``) -> same shape, not clipped. ``network`` is one network, or
+    an ``nn.ModuleDict`` keyed by weights entry when the manifest has a ``model`` choice (all-weather:
+    ``direct`` / ``distilled``), and ``params["model"]`` picks the entry.
     """
 
     def forward(self, x: torch.Tensor, params: ParamValues) -> torch.Tensor:
+        if isinstance(self.network, nn.ModuleDict):
+            return self.network[str(params.get(MODEL_PARAMETER))](x)
         return self.network(x)
 
 
 def build_weather(manifest: Manifest, weights: WeightsBundle) -> Restorer:
-    """Load the weather network from the bundle's ``main`` entry (used by all four plugins)."""
+    """Load the weather network(s) (used by all four plugins).
+
+    The bundle's ``main`` entry, or, when the manifest declares a ``model`` parameter, every entry
+    (keyed by name; the parameter's choices are those names).
+    """
+    if any(p.name == MODEL_PARAMETER for p in manifest.parameters):
+        return WeatherRestorer(manifest, load_networks(manifest, weights))
     return WeatherRestorer(manifest, load_network(manifest, weights, "main"))

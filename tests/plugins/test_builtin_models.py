@@ -272,18 +272,33 @@ def test_upscale_uses_the_tail_of_the_chosen_scale() -> None:
 def test_weather_plugins_share_one_architecture_and_expose_features() -> None:
     shapes = None
     for folder in WEATHER:
-        net = network_factories(_manifest(folder))["main"]()
-        s = {k: tuple(v.shape) for k, v in net.state_dict().items()}
-        shapes = shapes or s
-        assert s == shapes, f"{folder} differs from the other weather networks"
+        for name, factory in network_factories(_manifest(folder)).items():
+            s = {k: tuple(v.shape) for k, v in factory().state_dict().items()}
+            shapes = shapes or s
+            assert s == shapes, f"{folder} ({name}) differs from the other weather networks"
         assert _manifest(folder).tiling == _manifest("all_weather").tiling
-    net = network_factories(_manifest("all_weather"))["main"]().eval()
+    net = network_factories(_manifest("all_weather"))["direct"]().eval()
     x = torch.rand(1, 3, 32, 48)
     with torch.inference_mode():
         out, feats = net.forward_features(x)
         torch.testing.assert_close(out, net(x))
     assert [f.shape[1] for f in feats] == [256, 128, 64, 32]
     assert [tuple(f.shape[2:]) for f in feats] == [(2, 3), (4, 6), (8, 12), (16, 24)]
+
+
+def test_remove_weather_model_choice_runs_the_named_network() -> None:
+    """all-weather loads both trainings (entries ``direct`` and ``distilled``); ``model`` picks one."""
+    manifest = _manifest("all_weather")
+    model = next(p for p in manifest.parameters if p.name == "model")
+    assert set(model.choices) == {w.name for w in manifest.weights} == {"direct", "distilled"}
+    restorer = _restorer("all_weather")
+    restorer.network.eval()
+    x = torch.rand(1, 3, 32, 48, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        outputs = {name: restorer.forward(x, _params(manifest, model=name)) for name in model.choices}
+        for name, out in outputs.items():
+            torch.testing.assert_close(out, restorer.network[name](x))
+    assert not torch.allclose(outputs["direct"], outputs["distilled"])  # different (random) weights per entry
 
 
 # --- Denoise: noise-level map and automatic noise estimation ---------------------------------

@@ -125,6 +125,14 @@ def test_export_cli_errors_and_no_ema(tmp_path: Path, arch_module: str, capsys: 
     ck = load_file(str(res.last_checkpoint))
     assert torch.equal(w["tail.bias"], ck["model.tail.bias"]) and not torch.equal(w["tail.bias"], ck["ema.tail.bias"])
     assert tomllib.loads((plugin / "plugin.toml").read_text())["weights"][2]["name"] == "main"
+    reports = []
+    for k, level in enumerate(("awgn:15", "awgn:25", "awgn:50")):
+        reports.append(tmp_path / f"e{k}.json")
+        reports[-1].write_text(json.dumps({"method": "m", "dataset": "d", "degrade": level, "mean": {"psnr": 30.0, "ssim": 0.9}}))
+    flags = ["--eval-json", str(reports[0]), str(reports[1]), "--eval-json", str(reports[2])]  # both spellings add up
+    assert clarity(["export", "--ckpt", str(tmp_path / "run"), "--plugin-dir", str(plugin), *flags]) == 0
+    card = (plugin / "MODEL.md").read_text()
+    assert all(f"| d | {level} | m |" in card for level in ("awgn:15", "awgn:25", "awgn:50"))
 
 
 def test_export_refuses_weights_of_another_network(tmp_path: Path, arch_module: str) -> None:  # noqa: F811
