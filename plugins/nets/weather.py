@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import torch
-from torch import nn
 
 from plugins.api import Manifest, ParamValues, Restorer, WeightsBundle
 from plugins.nets.loading import load_network, load_networks
@@ -54,14 +53,21 @@ class WeatherRestorer(Restorer):
 
     ``forward(x, params)``: ``x`` ``(N, 3, H, W)`` in ``[0, 1]``, ``H``, ``W`` multiples of 16
     (the manifest's ``size_multiple``) -> same shape, not clipped. ``network`` is one network, or
-    an ``nn.ModuleDict`` keyed by weights entry when the manifest has a ``model`` choice (all-weather:
+    a ``torch.nn.ModuleDict`` keyed by weights entry when the manifest has a ``model`` choice (all-weather:
     ``direct`` / ``distilled``), and ``params["model"]`` picks the entry.
     """
 
     def forward(self, x: torch.Tensor, params: ParamValues) -> torch.Tensor:
-        if isinstance(self.network, nn.ModuleDict):
-            return self.network[str(params.get(MODEL_PARAMETER))](x)
+        # decided by the manifest, not by the network's type: the ONNX backend swaps ``network`` for a
+        # stand-in that exports whichever entry is indexed
+        if has_model_choice(self.manifest):
+            return self.network[str(params.get(MODEL_PARAMETER))](x)  # type: ignore[index]
         return self.network(x)
+
+
+def has_model_choice(manifest: Manifest) -> bool:
+    """Whether the manifest declares the ``model`` parameter (then every weights entry is loaded)."""
+    return any(p.name == MODEL_PARAMETER for p in manifest.parameters)
 
 
 def build_weather(manifest: Manifest, weights: WeightsBundle) -> Restorer:
@@ -70,6 +76,6 @@ def build_weather(manifest: Manifest, weights: WeightsBundle) -> Restorer:
     The bundle's ``main`` entry, or, when the manifest declares a ``model`` parameter, every entry
     (keyed by name; the parameter's choices are those names).
     """
-    if any(p.name == MODEL_PARAMETER for p in manifest.parameters):
+    if has_model_choice(manifest):
         return WeatherRestorer(manifest, load_networks(manifest, weights))
     return WeatherRestorer(manifest, load_network(manifest, weights, "main"))
