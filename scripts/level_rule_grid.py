@@ -33,8 +33,12 @@ import itertools
 import pickle
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from plugins.denoise.noise_level import PlaneLevels
 
 LEVELS = (0, 1, 2, 3, 4, 5, 6, 8, 10, 13, 16, 20, 25, 32, 40, 50)
 """The fixed levels of each curve (0-255 scale)."""
@@ -119,7 +123,7 @@ def score(cache: Path) -> None:
         print(f"| {highlight:g} | {calibration:g} | {a:.2f} | {b:+.2f} |")
 
 
-def _without_shadows(plane, shadow: float):
+def _without_shadows(plane: PlaneLevels, shadow: float) -> PlaneLevels:
     """``plane`` with the quartiles darker than ``shadow`` on average dropped (all kept if all are)."""
     from dataclasses import replace
 
@@ -139,7 +143,7 @@ def shadows(cache: Path, real: Path) -> None:
     records = grid["records"]
     photos = {p.stem: measure_planes(np.asarray(Image.open(p).convert("RGB"), np.float64) / 255) for p in sorted(real.glob("*.png"))}
 
-    def level(planes: list, shadow: float) -> float:
+    def level(planes: list[PlaneLevels], shadow: float) -> float:
         totals = [total_level(_without_shadows(p, shadow)) for p in planes]
         return 255.0 * float(np.sqrt(np.mean(np.square(totals)))) if totals else 0.0
 

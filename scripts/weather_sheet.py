@@ -72,11 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     cells = []
     for row in rows:
         line = [(f"{row.label} (input)", Image.open(row.degraded))]
-        runs = [(row.teacher, (), f"{row.teacher} (teacher)")]
-        runs += [("all-weather", (f"model={model}",), f"all-weather, {model}") for model in ("direct", "distilled")]
-        for filter_id, params, label in runs:
-            dst = work / f"{row.degraded.stem}_{filter_id}_{len(params) and params[0]}.png"
-            apply_filter(row.degraded, dst, filter_id, params)
+        runs = [(row.teacher, None, f"{row.teacher} (teacher)")]
+        runs += [("all-weather", model, f"all-weather, {model}") for model in ("direct", "distilled")]
+        for filter_id, model, label in runs:
+            dst = work / f"{row.degraded.stem}_{filter_id}{f'_{model}' if model else ''}.png"
+            apply_filter(row.degraded, dst, filter_id, [f"model={model}"] if model else [])
             line.append((label, Image.open(dst)))
         if row.target is not None:
             line.append(("target", Image.open(row.target)))

@@ -57,10 +57,14 @@ class WeatherRestorer(Restorer):
     ``direct`` / ``distilled``), and ``params["model"]`` picks the entry.
     """
 
-    def forward(self, x: torch.Tensor, params: ParamValues) -> torch.Tensor:
+    def __init__(self, manifest: Manifest, network: torch.nn.Module) -> None:
+        super().__init__(manifest, network)
         # decided by the manifest, not by the network's type: the ONNX backend swaps ``network`` for a
         # stand-in that exports whichever entry is indexed
-        if has_model_choice(self.manifest):
+        self.model_choice = has_model_choice(manifest)
+
+    def forward(self, x: torch.Tensor, params: ParamValues) -> torch.Tensor:
+        if self.model_choice:
             return self.network[str(params.get(MODEL_PARAMETER))](x)  # type: ignore[index]
         return self.network(x)
 

@@ -95,9 +95,9 @@ def parse_degradation(spec: str) -> Degradation:
             return Haze(veil_probability=0.5, veil_t_range=VEIL_TO_CLEAR_T_RANGE)
         return Haze(veil_probability=0.5) if arg == "veil" else Haze()
     if head == "snow" and arg in ("", "veil-to-clear"):
-        from engine.training.degradations.snow import Snow
+        from engine.training.degradations.snow import VEIL_TO_CLEAR_T_RANGE as SNOW_TO_CLEAR, Snow
 
-        return Snow(veil_t_range=(0.65, 1.0)) if arg else Snow()
+        return Snow(veil_t_range=SNOW_TO_CLEAR) if arg else Snow()
     if head == "mix":
         from engine.training.degradations.mix import Mix
 

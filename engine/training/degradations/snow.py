@@ -32,11 +32,15 @@ SNOW_LAYERS: tuple[tuple[tuple[float, float], tuple[float, float], tuple[float, 
 )
 
 
+VEIL_T_RANGE = (0.65, 0.95)
+VEIL_TO_CLEAR_T_RANGE = (0.65, 1.0)
+
+
 @dataclass(frozen=True)
 class Snow:
     """Synthetic snow (see the module docstring for the model and ranges)."""
 
-    veil_t_range: tuple[float, float] = (0.65, 0.95)
+    veil_t_range: tuple[float, float] = VEIL_T_RANGE
     name: str = "snow"
 
     def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> DegradedBatch:
