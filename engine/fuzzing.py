@@ -41,6 +41,7 @@ __all__ = [
     "format_report",
     "load_seed_folder",
     "mutate",
+    "record_crash",
     "run_fuzz",
 ]
 
@@ -356,6 +357,24 @@ def _where(exc: BaseException) -> str:
     return f"{Path(last.filename).name}:{last.lineno} in {last.name}"
 
 
+def record_crash(
+    groups: dict[tuple[str, str], CrashGroup], exc: BaseException, data: bytes, label: str, out_dir: Path | None
+) -> CrashGroup:
+    """Count ``exc`` in its group (same exception type raised from the same place) and return the group.
+
+    A group's first crash keeps a one-line message, ``label`` (the mutation or input kind that made it)
+    and, with ``out_dir``, the input bytes and traceback saved there to replay.
+    """
+    key = (type(exc).__name__, _where(exc))
+    group = groups.get(key)
+    if group is None:
+        group = groups[key] = CrashGroup(key[0], key[1], " ".join(str(exc).split())[:200], 0, None, label)
+        if out_dir is not None:
+            group.sample = _save_sample(out_dir, key, data, exc, label)
+    group.count += 1
+    return group
+
+
 # --------------------------------------------------------------------------- driver
 
 
@@ -440,13 +459,7 @@ def run_fuzz(
             except UnsupportedImageError:  # includes ImageTooLargeError: the clean refusals
                 rejected += 1
             except Exception as exc:  # a crash (any other ClarityError too): what the fuzzer is looking for
-                key = (type(exc).__name__, _where(exc))
-                group = groups.get(key)
-                if group is None:
-                    group = groups[key] = CrashGroup(key[0], key[1], " ".join(str(exc).split())[:200], 0, None, mutation)
-                    if out_dir is not None:
-                        group.sample = _save_sample(out_dir, key, data, exc, mutation)
-                group.count += 1
+                record_crash(groups, exc, data, mutation, out_dir)
             elapsed = time.perf_counter() - t0
             if elapsed > slow_seconds:
                 slow.append((mutation, round(elapsed, 2)))

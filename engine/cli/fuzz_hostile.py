@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine.core.errors import ParameterError, UnsupportedImageError
-from engine.fuzzing import CrashGroup, FuzzReport, InvariantViolation, _save_sample, _where
+from engine.fuzzing import CrashGroup, FuzzReport, InvariantViolation, record_crash
 
 KINDS: tuple[str, ...] = ("header", "template", "text", "special")
 _FIELDS = ("stem", "ext", "srcext", "name", "plugin", "index", "bogus", "stem.__class__", "index[0]", "")
@@ -147,13 +147,7 @@ def run_hostile_fuzz(
                 ok += accepted
                 rejected += not accepted
             except Exception as exc:  # noqa: BLE001 - a crash is what the fuzzer looks for
-                key = (type(exc).__name__, _where(exc))
-                group = groups.get(key)
-                if group is None:
-                    group = groups[key] = CrashGroup(key[0], key[1], " ".join(str(exc).split())[:200], 0, None, kind)
-                    if out_dir is not None:
-                        group.sample = _save_sample(out_dir, key, sample, exc, kind)
-                group.count += 1
+                record_crash(groups, exc, sample, kind, out_dir)
             elapsed = time.perf_counter() - t0
             if elapsed > slow_seconds:
                 slow.append((kind, round(elapsed, 2)))

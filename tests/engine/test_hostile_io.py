@@ -184,3 +184,18 @@ def test_hostile_fuzz_target_finds_no_crash(tmp_path: Path) -> None:
     report = run_hostile_fuzz(seconds=2.0, rng_seed=3, out_dir=tmp_path / "out")
     assert report.runs >= len(KINDS) and report.crashes == ()
     assert report.ok + report.rejected == report.runs
+
+
+def test_hostile_fuzz_groups_and_saves_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.cli.fuzz_hostile as hostile
+
+    def crashing(kind: str, rng: object, scratch: Path, index: int) -> tuple[bool, bytes]:
+        raise KeyError(f"boom {kind}")
+
+    monkeypatch.setattr(hostile, "_attempt", crashing)
+    report = hostile.run_hostile_fuzz(seconds=0.3, rng_seed=1, out_dir=tmp_path)
+    assert len(report.crashes) == 1 and report.crashes[0].kind == "KeyError"
+    assert report.crashes[0].count == report.runs > 0 and report.ok == report.rejected == 0
+    sample = report.crashes[0].sample
+    assert sample is not None and "boom" in sample.with_suffix(".txt").read_text()
+    assert report.crashes[0].mutation in hostile.KINDS
