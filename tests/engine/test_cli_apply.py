@@ -202,3 +202,22 @@ def test_progress_bar_draws_only_on_a_terminal() -> None:
     last = text.split("\r")[-1].rstrip("\n")
     assert last.startswith("denoise [") and "100%  4/4" in last and len(last) <= 39
     assert "25%  1/4" in text.split("\r")[1]
+
+
+@pytest.mark.parametrize(
+    ("argv", "prog", "unknown"),
+    [
+        (["apply", "-f", "tiny-dn", "in.png", "out.png", "-o", "x.png"], "clarity apply", "-o x.png"),
+        (["plugin", "hash", "somewhere", "--zzz"], "clarity plugin hash", "--zzz"),
+        (["--zzz"], "clarity", "--zzz"),
+    ],
+)
+def test_unknown_option_is_reported_with_its_subcommands_usage(
+    argv: list[str], prog: str, unknown: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    lines = capsys.readouterr().err.splitlines()
+    assert stop.value.code == 2
+    assert lines[0].startswith(f"usage: {prog} ")
+    assert lines[-1] == f"{prog}: error: unrecognized arguments: {unknown}"
