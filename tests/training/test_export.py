@@ -100,6 +100,20 @@ def test_export_run_into_plugin_folder(tmp_path: Path, arch_module: str) -> None
     assert "clarity train --config cfg.toml" in card and "| d | awgn:25 | m |" in card and f"`{digest}`" in card
 
 
+def test_export_is_byte_reproducible(tmp_path: Path, arch_module: str) -> None:  # noqa: F811
+    cfg = TrainConfig.from_toml(write_config(tmp_path, arch_module, steps=2))
+    Trainer(cfg, tmp_path / "run", device="cpu", command="clarity train", log=None).run()
+    plugin = tmp_path / "plugins" / "tiny"
+    plugin.mkdir(parents=True)
+    (plugin / "plugin.toml").write_text(MANIFEST)
+    digests = {export_checkpoint(tmp_path / "run", plugin, weights_name="gray", fp16=True).sha256 for _ in range(4)}
+    assert len(digests) == 1  # safetensors alone writes the metadata in a varying order
+    data = (plugin / "gray.safetensors").read_bytes()
+    header = data[8 : 8 + int.from_bytes(data[:8], "little")]
+    assert header.startswith(b'{"__metadata__":{"arch":"') and b'"source":"ema","step":"2"}' in header
+    assert load_file(str(plugin / "gray.safetensors"))["head.weight"].dtype == torch.float16
+
+
 def test_model_card_merge_keeps_hand_written_text_and_other_entries() -> None:
     from engine.training.export import merge_model_card
 
