@@ -364,6 +364,18 @@ def test_camera_gray_share_off_draws_nothing() -> None:
 
 def test_camera_spec_keeps_the_published_fine_grain_synthesis_and_grain_opts_in() -> None:
     assert parse_degradation("camera") == CameraNoise(grain_probability=0.0)
-    assert parse_degradation("camera:grain") == CameraNoise()
-    assert parse_degradation("camera:mixed") == CameraNoise(gray_probability=0.25)
+    assert parse_degradation("camera:grain") == CameraNoise(name="camera:grain")
+    assert parse_degradation("camera:mixed") == CameraNoise(gray_probability=0.25, name="camera:mixed")
     assert CameraNoise().grain_probability > 0.0
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["none", "awgn:25", "awgn:0-75", "awgn:2.5-5", "camera", "camera:grain", "camera:mixed", "bicubic:4",
+     "bicubic:2,3,4", "rain", "haze", "haze:veil", "haze:veil-to-clear", "snow", "snow:veil-to-clear",
+     "mix:rain,rain,haze:veil-to-clear,snow:veil-to-clear"],
+)
+def test_degradation_name_is_the_spec_that_builds_it(spec: str) -> None:
+    deg = parse_degradation(spec)
+    assert deg.name == spec
+    assert parse_degradation(deg.name) == deg  # frozen dataclasses: the same settings

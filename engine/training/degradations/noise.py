@@ -20,7 +20,13 @@ class AWGN:
 
     sigma_min: float
     sigma_max: float
-    name: str = "awgn"
+
+    @property
+    def name(self) -> str:
+        """The spec that builds it: ``awgn:25`` or ``awgn:0-75``."""
+        if self.sigma_min == self.sigma_max:
+            return f"awgn:{self.sigma_min:g}"
+        return f"awgn:{self.sigma_min:g}-{self.sigma_max:g}"
 
     def __call__(self, clean: torch.Tensor, generator: torch.Generator) -> DegradedBatch:
         check_clean(clean, self.name)

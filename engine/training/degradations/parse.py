@@ -67,8 +67,8 @@ def parse_degradation(spec: str) -> Degradation:
         # shipped camera weights use; "camera:grain" adds the coarse grain on half the images;
         # "camera:mixed" also turns a quarter of them into gray scans stored as RGB.
         if arg == "mixed":
-            return CameraNoise(gray_probability=0.25)
-        return CameraNoise() if arg == "grain" else CameraNoise(grain_probability=0.0)
+            return CameraNoise(gray_probability=0.25, name="camera:mixed")
+        return CameraNoise(name="camera:grain") if arg == "grain" else CameraNoise(grain_probability=0.0)
     if head in ("bicubic", "sr"):
         from engine.training.degradations.sr import BicubicDown
 
@@ -92,12 +92,12 @@ def parse_degradation(spec: str) -> Degradation:
         # "haze:veil" turns half the images into the near-uniform veil of the real-haze pairs;
         # "haze:veil-to-clear" lets that veil's transmission reach 1 (no haze).
         if arg == "veil-to-clear":
-            return Haze(veil_probability=0.5, veil_t_range=VEIL_TO_CLEAR_T_RANGE)
-        return Haze(veil_probability=0.5) if arg == "veil" else Haze()
+            return Haze(veil_probability=0.5, veil_t_range=VEIL_TO_CLEAR_T_RANGE, name="haze:veil-to-clear")
+        return Haze(veil_probability=0.5, name="haze:veil") if arg == "veil" else Haze()
     if head == "snow" and arg in ("", "veil-to-clear"):
         from engine.training.degradations.snow import VEIL_TO_CLEAR_T_RANGE as SNOW_TO_CLEAR, Snow
 
-        return Snow(veil_t_range=SNOW_TO_CLEAR) if arg else Snow()
+        return Snow(veil_t_range=SNOW_TO_CLEAR, name="snow:veil-to-clear") if arg else Snow()
     if head == "mix":
         from engine.training.degradations.mix import Mix
 
