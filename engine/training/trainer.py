@@ -437,7 +437,8 @@ class Trainer:
     def validate(self) -> tuple[float, float]:
         """Mean PSNR/SSIM over the validation images: whole-image inference, fixed seed per image.
 
-        Also sets ``self.input_psnr``: the mean PSNR of the unprocessed network input (baseline).
+        Also sets ``self.input_psnr``: the mean PSNR of the unprocessed network input (baseline); for a
+        super-resolution network fed the LR image, of its bicubic upsampling (NaN if there is neither).
         """
         from engine.training.metrics import psnr, ssim
 
@@ -451,8 +452,10 @@ class Trainer:
             batch = self.val_deg(clean, gen)  # type: ignore[misc]
             x = network_input(self.spec, batch)
             target = batch.clean  # may be cropped (e.g. SR: to a multiple of the scale)
-            if x.shape == target.shape:
-                base.append(psnr(x.float().clamp(0, 1).cpu().numpy() * 255.0, target.float().cpu().numpy() * 255.0))
+            # the baseline: the network input itself, or for SR from the LR image its bicubic upsampling
+            baseline = x if x.shape == target.shape else batch.upsampled
+            if baseline is not None and baseline.shape == target.shape:
+                base.append(psnr(baseline.float().clamp(0, 1).cpu().numpy() * 255.0, target.float().cpu().numpy() * 255.0))
             m = self.spec.size_multiple
             ph, pw = (-x.shape[-2]) % m, (-x.shape[-1]) % m
             if ph or pw:

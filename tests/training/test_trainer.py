@@ -224,6 +224,25 @@ def test_upsampled_sr_input_validates_on_odd_sized_images(tmp_path: Path, arch_m
         network_input(cfg.model.spec, awgn)
 
 
+def test_lr_input_sr_validation_baseline_is_bicubic(tmp_path: Path, arch_module: str) -> None:
+    from engine.core.imresize import imresize_np
+    from engine.training.metrics import psnr
+
+    text = write_config(tmp_path, arch_module, steps=1).read_text()
+    text = text.replace(f'arch = "{arch_module}:tiny"', 'arch = "plugins.upscale.model:upscale_net"')
+    text = text.replace("args = { features = 4 }", "args = { blocks = 1, features = 4 }").replace("gray = true", "gray = false")
+    text = text.replace('"awgn:0-50"', '"bicubic:2"').replace('degradation = "awgn:25"', 'degradation = "bicubic:2"')
+    text = text.replace("every = 3", "every = 1").replace("limit = 2", "limit = 1")
+    valdir = make_images(tmp_path / "val-rgb", 1, 20, seed=2, channels=3)
+    text = text.replace(str(tmp_path / "val"), str(valdir))
+    Trainer(TrainConfig.from_toml_text(text), tmp_path / "run", device="cpu", log=None).run()
+    row = (tmp_path / "run" / "val.csv").read_text().splitlines()[1].split(",")
+    hr = np.asarray(Image.open(next(valdir.glob("*.png"))), np.float64) / 255.0
+    lr = np.round(np.clip(imresize_np(hr, 0.5), 0, 1) * 255.0) / 255.0  # the protocol's uint8 LR
+    bicubic = np.clip(imresize_np(lr, 2.0), 0, 1)
+    assert float(row[4]) == pytest.approx(psnr(bicubic * 255.0, hr * 255.0), abs=0.05)  # was NaN
+
+
 def test_sigterm_stops_cleanly_with_checkpoint(tmp_path: Path, arch_module: str) -> None:
     import os
     import signal
