@@ -21,12 +21,16 @@ import re
 import struct
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.core.atomic import give_default_mode
 from engine.core.errors import WeightsError
 from engine.core.files import open_regular
 from engine.core.hashing import sha256_file_cached
 from plugins.api import Manifest, WeightsBundle, WeightsFileSpec, WeightsStatus
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 DownloadProgress = Callable[[int, int], None]
 """``progress(done_bytes, total_bytes)``; ``total_bytes`` is 0 when the server does not say."""
@@ -114,6 +118,31 @@ def safetensors_problem(path: Path) -> str | None:
     if head[:1] == b"\x80":
         return "it is a Python pickle, not safetensors"
     return "its bytes are not a safetensors header"
+
+
+def write_safetensors(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
+    """Save ``state`` to ``path`` as safetensors, the same bytes for the same tensors and metadata.
+
+    safetensors writes ``__metadata__`` from a hash map, in an order that changes from run to run, so two
+    saves of the same weights had different sha256; the keys are rewritten sorted. That changes no length
+    (same keys and values), so the header keeps its size and the tensor data is untouched. The file is
+    written in place (callers use a temporary path and rename it) with safetensors' 0600 mode.
+    """
+    from safetensors.torch import save_file
+
+    save_file(state, str(path), metadata=metadata)
+    if not metadata:
+        return
+    with open(path, "r+b") as f:
+        size = int.from_bytes(f.read(8), "little")
+        raw = f.read(size)
+        header = json.loads(raw)
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+        text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        if len(text) > size or raw[len(text):].strip(b" "):
+            return  # not the compact layout this expects: keep the file as safetensors wrote it
+        f.seek(8)
+        f.write(text + b" " * (size - len(text)))
 
 
 def check_weights(manifest: Manifest) -> tuple[WeightsStatus, str]:

@@ -26,6 +26,7 @@ from engine.core.errors import ClarityError
 from engine.core.hashing import sha256_file
 from engine.training.checkpoint import CheckpointMeta, load_checkpoint, unprefixed
 from plugins.nets.specs import canonical
+from plugins.weights import write_safetensors
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -188,8 +189,6 @@ def export_checkpoint(
     eval_json: Sequence[Path] = (),
 ) -> ExportResult:
     """Write the checkpoint's weights into ``plugin_dir`` (see the module docstring)."""
-    from safetensors.torch import save_file
-
     from engine.training.config import TrainConfig
 
     ckpt = find_checkpoint(checkpoint)
@@ -218,8 +217,7 @@ def export_checkpoint(
     network = canonical(cfg.model.arch)
     _check_entry_network(parsed, weights_name, network, manifest)
     with atomic_output(target, overwrite=True) as tmp:
-        save_file(out_state, str(tmp), metadata={"arch": cfg.model.arch, "step": str(meta.step), "source": source})
-        _sort_metadata_in_place(tmp)
+        write_safetensors(out_state, tmp, {"arch": cfg.model.arch, "step": str(meta.step), "source": source})
         give_default_mode(tmp)  # safetensors writes 0600; a re-export keeps the existing file's mode
     digest = sha256_file(target)
     new_text, _ = set_weights_sha256(text, weights_name, digest, f"{weights_name}.safetensors", network)
@@ -234,28 +232,6 @@ def export_checkpoint(
     existing = card_path.read_text(encoding="utf-8") if card_path.is_file() else f"# {plugin_id}\n"
     atomic_write_text(card_path, merge_model_card(existing, weights_name, card))
     return ExportResult(target, digest, manifest, card_path, params, source, ckpt, meta.step)
-
-
-def _sort_metadata_in_place(path: Path) -> None:
-    """Rewrite the ``__metadata__`` of safetensors file ``path`` with its keys sorted.
-
-    safetensors writes the metadata from a hash map, in an order that changes from run to run, so
-    two exports of the same checkpoint differed in bytes and sha256. Sorting changes no length
-    (the same keys and values), so the header keeps its size and the tensor data is untouched.
-    """
-    with open(path, "r+b") as f:
-        size = int.from_bytes(f.read(8), "little")
-        raw = f.read(size)
-        header = json.loads(raw)
-        metadata = header.get("__metadata__")
-        if not metadata:
-            return
-        header["__metadata__"] = dict(sorted(metadata.items()))
-        text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-        if len(text) > size or raw[len(text):].strip(b" "):
-            return  # not the compact layout this expects: leave the file as safetensors wrote it
-        f.seek(8)
-        f.write(text + b" " * (size - len(text)))
 
 
 def _check_entry_network(parsed: dict[str, Any], weights_name: str, network: str, manifest: Path) -> None:

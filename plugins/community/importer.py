@@ -233,9 +233,8 @@ def write_plugin(
     source) or a folder that already exists. ``steps.check()`` runs between the writes and just
     before the final rename: a cancel there raises CancelledError and removes the staging folder.
     """
-    from safetensors.torch import save_file
-
     from engine.core.hashing import sha256_file
+    from plugins.weights import write_safetensors
 
     plugin_id = plugin_id or default_id(plan.source)
     check_id_free(plugin_id, parent, registry)
@@ -248,7 +247,7 @@ def write_plugin(
     try:
         weights = staging / WEIGHTS_FILE
         state = {k: v.detach().to("cpu").contiguous().clone() for k, v in plan.state_dict.items()}
-        save_file(state, str(weights), metadata={"source": plan.source.name, "source_sha256": plan.source_sha256})
+        write_safetensors(state, weights, {"source": plan.source.name, "source_sha256": plan.source_sha256})
         mode = give_default_mode(weights)  # safetensors writes 0600; plugin files get the normal 0644 (umask)
         steps.check()
         digest = sha256_file(weights)

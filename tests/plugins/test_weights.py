@@ -12,7 +12,7 @@ from engine.core.errors import WeightsError
 from engine.core.hashing import sha256_file, sha256_file_cached
 from plugins.api import WeightsStatus
 from plugins.manifest import load_manifest
-from plugins.weights import cache_dir, check_weights, load_weights
+from plugins.weights import cache_dir, check_weights, load_weights, write_safetensors
 from tests.plugin_factory import sha256_of, tiny_state_dict, write_tiny_plugin
 
 
@@ -160,3 +160,19 @@ def test_cache_dir_follows_environment(monkeypatch: pytest.MonkeyPatch, tmp_path
     assert cache_dir() == tmp_path / "c"
     monkeypatch.delenv("CLARITY_CACHE_DIR")
     assert cache_dir().name == "clarity-studio" or "clarity-studio" in str(cache_dir())
+
+
+def test_write_safetensors_gives_the_same_bytes_for_the_same_weights(tmp_path: Path) -> None:
+    from safetensors.torch import load_file, safe_open
+
+    state = tiny_state_dict()
+    metadata = {"source": "net.pth", "arch": "x", "step": "7", "note": "é"}
+    digests = set()
+    for i in range(6):  # safetensors alone orders the metadata differently from save to save
+        path = tmp_path / f"w{i}.safetensors"
+        write_safetensors(state, path, metadata)
+        digests.add(sha256_file(path))
+    assert len(digests) == 1
+    with safe_open(str(path), "pt") as f:
+        assert f.metadata() == metadata
+    assert all((load_file(str(path))[k] == v).all() for k, v in state.items())
