@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -166,11 +166,19 @@ class ParameterForm(QWidget):
         return {name: get() for name, get in self._getters.items()}
 
     def show_resolved(self, resolved: Mapping[str, ParamValue]) -> None:
-        """Label each checked Auto box with the value the plugin resolved ("Auto: 14"), the others "Auto"."""
+        """Label each checked Auto box with the value the plugin resolved ("Auto: 14"), the others "Auto".
+
+        The (disabled) editor behind a checked box moves to that value too, without emitting ``changed``,
+        so that unchecking "Auto" starts from the estimate rather than from the editor's default.
+        """
         for name, box in self.auto_boxes.items():
             value = resolved.get(name)
             if box.isChecked() and isinstance(value, (int, float)) and not isinstance(value, bool):
                 box.setText(f"Auto: {value:.1f}".removesuffix(".0"))
+                editor = self.editors[name]
+                if isinstance(editor, _NumberEditor):
+                    with QSignalBlocker(editor):
+                        editor.set_value(float(value))
             else:
                 box.setText("Auto")
 

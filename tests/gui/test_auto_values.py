@@ -1,11 +1,12 @@
 """The filter dialog shows what "Auto" resolves to on the whole image ("Auto: 14"), and its
-preview runs with that value (issue 20)."""
+preview runs with that value; unchecking "Auto" starts from it (issue 20: "start from it and adjust")."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from gui.main_window import MainWindow
 from tests.plugin_factory import AUTO_LEVEL_TOML, write_tiny_plugin
@@ -51,8 +52,10 @@ def test_auto_box_shows_the_whole_image_value_and_the_preview_uses_it(
     with qtbot.waitSignal(dialog.preview_ready, timeout=20000):
         dialog.form.set_value("amount", 1.0)  # back to the first set: cached, not resolved again
     assert len(seen) == 2 and calls[-1] == {"amount": 1.0, "level": level}
+    assert dialog.form.editors["level"].value() == pytest.approx(level, abs=0.005)  # the greyed editor shows it
     with qtbot.waitSignal(dialog.preview_ready, timeout=20000):
-        dialog.form.auto_boxes["level"].setChecked(False)
+        dialog.form.auto_boxes["level"].setChecked(False)  # unchecked: the user starts from the estimate
     assert dialog.form.auto_boxes["level"].text() == "Auto"
+    assert calls[-1]["level"] == pytest.approx(level, abs=0.005) and len(seen) == 2
     dialog.reject()
     assert np.array_equal(window.document.pixels, pixels)
