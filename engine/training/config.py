@@ -131,6 +131,10 @@ class DataConfig:
     patch: StrictInt = 64
     batch: StrictInt = 16
     degradation: Strings = ("awgn:25",)
+    rescale: tuple[Float, ...] = (1.0,)
+    """Scales at which every training image is kept (MATLAB bicubic downscales, each copy drawn as
+    often as an original): ``[1.0, 0.9, 0.8, 0.7]`` is DnCNN's and FFDNet's multi-scale patch set,
+    more varied detail per pixel from a small photo set. Each scale in ``(0, 1]``."""
 
 
 @dataclass(frozen=True)
@@ -357,6 +361,8 @@ def _validate(cfg: TrainConfig) -> None:
         raise bad("data.patch/batch", "patch must be >= 8 and batch >= 1")
     if not cfg.data.degradation:
         raise bad("data.degradation", "needs at least one degradation spec, e.g. 'awgn:25'")
+    if not cfg.data.rescale or not all(0.0 < s <= 1.0 for s in cfg.data.rescale):
+        raise bad("data.rescale", "needs scales in (0, 1], e.g. [1.0, 0.9, 0.8, 0.7] (1.0 keeps the originals)")
     o = cfg.optim
     if o.lr <= 0 or o.min_lr < 0 or o.warmup_steps < 0 or o.grad_clip < 0:
         raise bad("optim", "lr must be > 0; min_lr, warmup_steps and grad_clip must be >= 0")

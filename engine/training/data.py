@@ -3,6 +3,7 @@
 - :func:`list_images` / :func:`read_uint8`: sorted image files and Pillow reading to uint8
   ``(H, W, C)`` arrays (C = 1 for gray, 3 for colour; alpha dropped, 16-bit scaled down).
 - :func:`load_images`: every image of some folders as uint8 ``(C, H, W)`` tensors.
+- :func:`with_rescaled_copies`: those images plus MATLAB-bicubic downscaled copies (multi-scale data).
 - :class:`CropSampler`: random ``patch x patch`` crops with random flips and 90-degree
   rotations, batched on the device, deterministic for a seed.
 
@@ -72,6 +73,36 @@ def load_images(folders: Sequence[Path | str] | Path | str, *, gray: bool) -> li
             arr = read_uint8(path, gray=gray)
             images.append(torch.from_numpy(arr.transpose(2, 0, 1).copy()))
     return images
+
+
+def with_rescaled_copies(images: Sequence[torch.Tensor], scales: Sequence[float], *, patch: int) -> list[torch.Tensor]:
+    """``images`` at each of ``scales`` (in order, scale by scale), as uint8 ``(C, H, W)`` tensors.
+
+    A scale of 1.0 keeps the originals as they are; any other is MATLAB's bicubic ``imresize``
+    (antialiased, rounded to uint8), the multi-scale patch set of DnCNN and FFDNet. Every copy
+    must still hold a ``patch`` crop: a scale that makes an image smaller raises a
+    :class:`ClarityError` naming it. Scales must be in ``(0, 1]``.
+    """
+    from engine.core.imresize import imresize_uint8
+
+    out: list[torch.Tensor] = []
+    for scale in scales:
+        if not 0.0 < scale <= 1.0:
+            raise ClarityError(f"rescale factor {scale} is outside (0, 1]; use e.g. [1.0, 0.9, 0.8, 0.7]")
+        for im in images:
+            if scale == 1.0:
+                out.append(im)
+                continue
+            small = imresize_uint8(im.numpy().transpose(1, 2, 0), scale)
+            if small.ndim == 2:
+                small = small[..., None]
+            if min(small.shape[:2]) < patch:
+                raise ClarityError(
+                    f"rescale factor {scale} makes a {tuple(im.shape[1:])} training image {small.shape[:2]}, "
+                    f"smaller than the {patch}px patch; use a larger factor or a smaller patch"
+                )
+            out.append(torch.from_numpy(np.ascontiguousarray(small.transpose(2, 0, 1))))
+    return out
 
 
 class CropSampler:

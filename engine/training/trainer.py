@@ -194,10 +194,11 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.cuda and self.amp_dtype is torch.float16)
         self.ema = EMA(self.net, o.ema_decay) if o.ema_decay > 0 else None
 
-        from engine.training.data import CropSampler, load_images
+        from engine.training.data import CropSampler, load_images, with_rescaled_copies
         from engine.training.degradations import parse_degradation
 
-        self.images = load_images([Path(f) for f in cfg.data.train], gray=cfg.data.gray)
+        originals = load_images([Path(f) for f in cfg.data.train], gray=cfg.data.gray)
+        self.images = with_rescaled_copies(originals, cfg.data.rescale, patch=cfg.data.patch)
         self.sampler = CropSampler(self.images, cfg.data.patch, cfg.data.batch, device=self.device, seed=cfg.seed)
         self.degradations = [parse_degradation(s) for s in cfg.data.degradation]
         self.deg_gen = torch.Generator(device=self.device).manual_seed(cfg.seed + 1)

@@ -57,6 +57,8 @@ def test_types_are_coerced_like_toml_means_them() -> None:
         ("[run]", "run = 3\n[val]", "cfg.toml: unknown key 'optim.run'"),
         ("steps = 10", "steps = 0",
          "cfg.toml: config 'c': 'run' steps, checkpoint_every and log_every must be >= 1"),
+        ('train = ["x"]', 'train = ["x"]\nrescale = [1.0, 1.5]',
+         "cfg.toml: config 'c': 'data.rescale' needs scales in (0, 1]"),
         ("args = { blocks = 4 }", "scale_arg = false",
          "cfg.toml: config 'c': 'model.scale_arg' = false contradicts the spec of network 'plugins.upscale.model:upscale_net'"),
     ],

@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 from engine.core.errors import ClarityError
-from engine.training.data import CropSampler, list_images, load_images, read_uint8
+from engine.core.imresize import imresize_uint8
+from engine.training.data import CropSampler, list_images, load_images, read_uint8, with_rescaled_copies
 
 
 def _write(folder: Path, rng: np.random.Generator) -> None:
@@ -83,3 +84,22 @@ def test_sampler_errors() -> None:
         CropSampler([img, torch.zeros(1, 10, 10, dtype=torch.uint8)], patch=4, batch=2)
     with pytest.raises(ClarityError):
         CropSampler([], patch=4, batch=2)
+
+
+def test_rescaled_copies_follow_the_originals_scale_by_scale(rng: np.random.Generator) -> None:
+    color = torch.from_numpy(rng.integers(0, 256, (3, 40, 30), dtype=np.uint8))
+    gray = torch.from_numpy(rng.integers(0, 256, (1, 21, 50), dtype=np.uint8))
+    out = with_rescaled_copies([color, gray], [1.0, 0.5], patch=10)
+    assert [tuple(t.shape) for t in out] == [(3, 40, 30), (1, 21, 50), (3, 20, 15), (1, 11, 25)]
+    assert out[0] is color and out[1] is gray  # scale 1 keeps the originals untouched
+    assert all(t.dtype == torch.uint8 for t in out)
+    np.testing.assert_array_equal(out[2].numpy().transpose(1, 2, 0), imresize_uint8(color.numpy().transpose(1, 2, 0), 0.5))
+    np.testing.assert_array_equal(out[3].numpy()[0], imresize_uint8(gray.numpy()[0], 0.5))
+
+
+def test_rescaled_copies_refuse_a_copy_smaller_than_the_patch(rng: np.random.Generator) -> None:
+    im = torch.from_numpy(rng.integers(0, 256, (3, 40, 30), dtype=np.uint8))
+    with pytest.raises(ClarityError, match=r"rescale factor 0.5 makes a \(40, 30\) training image \(20, 15\), smaller than the 16px patch"):
+        with_rescaled_copies([im], [1.0, 0.5], patch=16)
+    with pytest.raises(ClarityError, match="outside"):
+        with_rescaled_copies([im], [0.0], patch=8)
