@@ -376,3 +376,12 @@ def test_cpu_bf16_trains_in_bf16_and_validates_in_fp32(tmp_path: Path, arch_modu
     assert {dt for training, dt in seen if not training} == {torch.float32}
     fp32 = TrainConfig.from_toml(write_config(tmp_path / "b", arch_module, steps=3))
     assert fp32.run.amp == "auto" and Trainer(fp32, tmp_path / "run32", device="cpu", log=None).amp_dtype is None
+
+
+
+def test_rescale_trains_on_the_originals_and_their_downscaled_copies(tmp_path: Path, arch_module: str) -> None:
+    path = write_config(tmp_path, arch_module, steps=2, val=False)
+    path.write_text(path.read_text().replace('degradation = ["awgn:0-50"]', 'degradation = ["awgn:0-50"]\nrescale = [1.0, 0.75]'))
+    trainer = Trainer(TrainConfig.from_toml(path), tmp_path / "run", device="cpu", log=None)
+    assert [tuple(im.shape) for im in trainer.images] == [(1, 24, 24)] * 4 + [(1, 18, 18)] * 4
+    assert trainer.run().finished
