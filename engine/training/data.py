@@ -93,9 +93,7 @@ def with_rescaled_copies(images: Sequence[torch.Tensor], scales: Sequence[float]
             if scale == 1.0:
                 out.append(im)
                 continue
-            small = imresize_uint8(im.numpy().transpose(1, 2, 0), scale)
-            if small.ndim == 2:
-                small = small[..., None]
+            small = imresize_uint8(im.numpy().transpose(1, 2, 0), scale)  # (h, w, C): C kept, also for C = 1
             if min(small.shape[:2]) < patch:
                 raise ClarityError(
                     f"rescale factor {scale} makes a {tuple(im.shape[1:])} training image {small.shape[:2]}, "
