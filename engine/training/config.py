@@ -157,7 +157,7 @@ class OptimConfig:
     min_lr: Float = 0.0
     milestones: tuple[StrictInt, ...] = ()
     gamma: Float = 0.5
-    loss: Literal["l1", "l2", "charbonnier"] = "l1"
+    loss: Literal["l1", "l2", "charbonnier", "psnr"] = "l1"
     charbonnier_eps: Float = 1e-3
     grad_clip: Float = 0.0
     ema_decay: Float = 0.0

@@ -23,8 +23,26 @@ def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> 
     return torch.sqrt((pred - target).pow(2) + eps * eps).mean()
 
 
+PSNR_LOSS_FLOOR = 1e-5
+"""MSE floor of the ``psnr`` loss (50 dB on the [0, 1] scale): bounds the weight of near-perfect samples."""
+
+
+def negative_psnr(pred: torch.Tensor, target: torch.Tensor, floor: float = PSNR_LOSS_FLOOR) -> torch.Tensor:
+    """``mean_i 10 log10(MSE_i + floor)`` over the samples ``i`` of the batch: minus their mean PSNR on [0, 1] data.
+
+    The evaluation reports the mean of per-image PSNRs; a batch MSE instead weights each sample by
+    its squared error, so in blind denoising (sigma drawn per sample) the noisiest samples dominate
+    the gradient. Here every sample counts in decibels: its gradient is the MSE's scaled by
+    ``1 / (MSE_i + floor)``. A 1-D input is one sample.
+    """
+    diff = pred - target
+    per_sample = diff.reshape(diff.shape[0], -1) if diff.dim() > 1 else diff.reshape(1, -1)
+    mse = per_sample.pow(2).mean(dim=1)
+    return (10.0 * torch.log10(mse + floor)).mean()
+
+
 def pixel_loss(kind: str, pred: torch.Tensor, target: torch.Tensor, *, eps: float = 1e-3) -> torch.Tensor:
-    """``l1`` | ``l2`` (MSE) | ``charbonnier`` loss, computed in float32."""
+    """``l1`` | ``l2`` (MSE) | ``charbonnier`` | ``psnr`` (:func:`negative_psnr`) loss, computed in float32."""
     pred, target = pred.float(), target.float()
     if kind == "l1":
         return F.l1_loss(pred, target)
@@ -32,7 +50,9 @@ def pixel_loss(kind: str, pred: torch.Tensor, target: torch.Tensor, *, eps: floa
         return F.mse_loss(pred, target)
     if kind == "charbonnier":
         return charbonnier(pred, target, eps)
-    raise ValueError(f"unknown loss {kind!r}; use l1, l2 or charbonnier")
+    if kind == "psnr":
+        return negative_psnr(pred, target)
+    raise ValueError(f"unknown loss {kind!r}; use l1, l2, charbonnier or psnr")
 
 
 def _per_sample_l1(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -19,8 +19,25 @@ def test_pixel_losses_exact() -> None:
     expect = (math.sqrt(1 + 1e-6) + 2 * math.sqrt(1e-6) + math.sqrt(4 + 1e-6)) / 4
     assert float(pixel_loss("charbonnier", a, b)) == pytest.approx(expect, rel=1e-6)
     assert float(charbonnier(a, a, eps=0.5)) == pytest.approx(0.5)
-    with pytest.raises(ValueError, match="charbonnier"):
+    with pytest.raises(ValueError, match="psnr"):
         pixel_loss("ssim", a, b)
+
+
+def test_psnr_loss_is_minus_the_mean_per_sample_psnr() -> None:
+    clean = torch.zeros(2, 3, 4, 4)
+    pred = clean.clone()
+    pred[0] += 0.1  # MSE 1e-2: 20 dB
+    pred[1] += 0.01  # MSE 1e-4: 40 dB
+    expect = (10 * math.log10(1e-2 + 1e-5) + 10 * math.log10(1e-4 + 1e-5)) / 2
+    assert float(pixel_loss("psnr", pred, clean)) == pytest.approx(expect, rel=1e-5)
+    # the batch MSE would be dominated by sample 0; in decibels both count the same, so
+    # halving either sample's error lowers the loss by the same ~3 dB
+    pred.requires_grad_(True)
+    pixel_loss("psnr", pred, clean).backward()
+    grad = pred.grad.reshape(2, -1).norm(dim=1)
+    assert float(grad[1] / grad[0]) == pytest.approx(0.1 * (1e-2 + 1e-5) / (1e-4 + 1e-5), rel=1e-4)
+    # a perfect sample is bounded by the floor (50 dB), not -inf
+    assert float(pixel_loss("psnr", clean[:1], clean[:1])) == pytest.approx(-50.0)
 
 
 def test_pixel_loss_runs_in_float32_for_half_inputs() -> None:
