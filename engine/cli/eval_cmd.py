@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
         return 0
-    space = "Y" if report.metric_space == "y" else "all channels"
+    space = {"y": "Y", "gray": "gray", "rgb+gray": "all channels, colour and gray images"}.get(report.metric_space, "all channels")
     print(f"{'mean':<24} {report.mean_psnr:8.3f} {report.mean_ssim:7.4f}   {report.mean_baseline_psnr:8.3f} {report.mean_baseline_ssim:7.4f}")
     print(
         f"{report.method} on {report.dataset} ({report.degrade}, {len(report.images)} images, {space}, shave {report.shave}): "

@@ -62,7 +62,7 @@ class EvalReport:
     degrade: str
     seed: int
     scale: int
-    metric_space: str  # "rgb" or "y"
+    metric_space: str  # "y" (luma, SR protocol), "rgb" (all channels), "gray" (one-channel images) or "rgb+gray"
     shave: int
     baseline: str
     images: tuple[ImageScore, ...]
@@ -216,6 +216,7 @@ def evaluate(
     count = len(names) if limit is None else max(0, min(limit, len(names)))
 
     scores: list[ImageScore] = []
+    channel_counts: set[int] = set()
     for i in range(count):
         if pairs is not None:
             inp_u8 = read_uint8(entries[i][0], gray=gray)
@@ -237,6 +238,7 @@ def evaluate(
         base255 = np.clip(baseline, 0, 255)
         if quantise:
             out255, base255 = np.round(out255), np.round(base255)
+        channel_counts.add(case.target.shape[2])
         p, s = _scores(out255, case.target, space, border)
         bp, bs = _scores(base255, case.target, space, border)
         score = ImageScore(case.name, p, s, bp, bs, seconds)
@@ -251,11 +253,21 @@ def evaluate(
         degrade="pairs" if pairs is not None else spec,
         seed=seed,
         scale=scale,
-        metric_space=space,
+        metric_space=_space_label(space, channel_counts),
         shave=border,
         baseline="bicubic" if scale > 1 else ("noisy input" if kind == "awgn" else "input"),
         images=tuple(scores),
     )
+
+
+def _space_label(space: str, channel_counts: set[int]) -> str:
+    """What the scores were computed on: ``"y"`` for luma (a gray image's luma is itself), otherwise
+    ``"rgb"``, ``"gray"`` or ``"rgb+gray"`` by the targets' channel counts (``"rgb"`` when none were scored)."""
+    if space == "y":
+        return "y"
+    if channel_counts == {1}:
+        return "gray"
+    return "rgb+gray" if 1 in channel_counts else "rgb"
 
 
 def _make_case(name: str, clean_u8: np.ndarray, kind: str, arg: str, scale: int, seed: int) -> _Case:

@@ -61,6 +61,23 @@ def test_awgn_perfect_method_and_output_not_quantised(tmp_path: Path, rng: np.ra
     assert s.psnr - s.baseline_psnr == pytest.approx(20 * math.log10(2), abs=0.35)
 
 
+def test_metric_space_names_gray_and_mixed_sets(tmp_path: Path, rng: np.random.Generator) -> None:
+    colour = _images(tmp_path / "mixed", rng, count=2)
+    Image.fromarray(colour[0][..., 0]).save(tmp_path / "mixed" / "img9.png")  # one gray file beside two colour ones
+    (tmp_path / "gray").mkdir()
+    Image.fromarray(colour[1][..., 1]).save(tmp_path / "gray" / "g.png")
+
+    def space(folder: str, degrade: str = "awgn:25", gray: bool | None = None) -> str:
+        restore = _identity if degrade.startswith("awgn") else (lambda im, s: imresize_np(np.round(im * 255), s) / 255.0)
+        return evaluate(restore, method="m", data=tmp_path / folder, degrade=degrade, gray=gray).metric_space
+
+    assert space("gray") == "gray"
+    assert space("mixed") == "rgb+gray"
+    assert space("mixed", gray=True) == "gray"
+    assert space("mixed", gray=False) == "rgb"
+    assert space("gray", degrade="bicubic:2") == "y"  # a gray image's luma is itself
+
+
 def test_sr_protocol_y_shave_and_crop(tmp_path: Path, rng: np.random.Generator) -> None:
     imgs = _images(tmp_path / "d", rng, count=2, size=(27, 34))
 
@@ -148,7 +165,9 @@ def test_cli_eval_table_and_errors(tmp_path: Path, rng: np.random.Generator, cap
     _images(tmp_path / "d", rng, count=2, size=(24, 24))
     assert main(["eval", "--filter", "baseline:bicubic", "--data", str(tmp_path / "d"), "--degrade", "bicubic:2"]) == 0
     out = capsys.readouterr().out
-    assert "mean" in out and "shave 2" in out
+    assert "mean" in out and "(bicubic:2, 2 images, Y, shave 2)" in out
+    assert main(["eval", "--filter", "baseline:identity", "--data", str(tmp_path / "d"), "--degrade", "awgn:5", "--channels", "gray"]) == 0
+    assert "(awgn:5, 2 images, gray, shave 0)" in capsys.readouterr().out
     assert main(["eval", "--filter", "baseline:nope", "--data", str(tmp_path / "d")]) == 2
     assert "unknown baseline" in capsys.readouterr().err
     assert main(["eval", "--filter", "baseline:identity", "--data", str(tmp_path / "missing")]) == 2
