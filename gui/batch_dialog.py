@@ -18,12 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QCloseEvent, QDesktopServices
+from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
-    QDialog,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -42,6 +41,7 @@ from engine.cancel import CancelToken
 from engine.core.text import one_line, printable
 from gui.devices import gui_words
 from gui.param_form import ParameterForm, RunOptionsForm
+from gui.job_dialog import JobDialog
 from gui.worker import Job, ReportCallback
 from plugins.api import PluginInfo
 
@@ -99,7 +99,7 @@ def existing_outputs(job: BatchJob) -> list[Path]:
     return [out for _src, out in plan_batch(job) if out.exists()]
 
 
-class BatchDialog(QDialog):
+class BatchDialog(JobDialog):
     """Configure and run a batch; ``finished_report(BatchReport)`` fires at the end."""
 
     finished_report = Signal(object)
@@ -356,11 +356,3 @@ class BatchDialog(QDialog):
         """Cancel and join the running batch, if any."""
         if self._job is not None:
             self._job.shutdown()
-
-    def done(self, result: int) -> None:  # noqa: D401 - Qt API
-        self.shutdown()
-        super().done(result)
-
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
-        self.shutdown()
-        super().closeEvent(event)

@@ -31,10 +31,8 @@ from dataclasses import replace
 
 import numpy as np
 from PySide6.QtCore import QRect, QTimer, Signal
-from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QCheckBox,
-    QDialog,
     QDialogButtonBox,
     QHBoxLayout,
     QLabel,
@@ -50,6 +48,7 @@ from engine.core.types import Region, RunResult
 from gui.param_form import ParameterForm, RunOptionsForm
 from gui.preview_view import PreviewView, clamp_rect, preview_region
 from gui.qimage import to_qimage
+from gui.job_dialog import JobDialog
 from gui.worker import Job, ReportCallback
 from plugins.api import AUTO, ParamValue, PluginInfo
 
@@ -65,7 +64,7 @@ def preview_crop(visible: QRect, width: int, height: int, limit: int = PREVIEW_M
     return preview_region(visible, width, height, limit)
 
 
-class FilterDialog(QDialog):
+class FilterDialog(JobDialog):
     """Parameters + preview + Apply for one plugin on one image."""
 
     applied = Signal(object)  # RunResult
@@ -425,14 +424,6 @@ class FilterDialog(QDialog):
         self._mask = None
         self.preview_result = None
         self.preview_view.clear()
-
-    def done(self, result: int) -> None:  # noqa: D401 - Qt API
-        self.shutdown()
-        super().done(result)
-
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt API
-        self.shutdown()
-        super().closeEvent(event)
 
 
 __all__ = ["PREVIEW_DEBOUNCE_MS", "PREVIEW_MAX", "FilterDialog", "preview_crop"]
