@@ -40,8 +40,8 @@ from engine.batch import FAILED, OUTPUT_FORMATS, BatchJob, BatchProgress, BatchR
 from engine.cancel import CancelToken
 from engine.core.text import one_line, printable
 from gui.devices import gui_words
-from gui.param_form import ParameterForm, RunOptionsForm
 from gui.job_dialog import JobDialog
+from gui.param_form import ParameterForm, RunOptionsForm
 from gui.worker import Job, ReportCallback
 from plugins.api import PluginInfo
 

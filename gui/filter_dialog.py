@@ -45,10 +45,10 @@ from PySide6.QtWidgets import (
 
 from engine.cancel import CancelToken
 from engine.core.types import Region, RunResult
+from gui.job_dialog import JobDialog
 from gui.param_form import ParameterForm, RunOptionsForm
 from gui.preview_view import PreviewView, clamp_rect, preview_region
 from gui.qimage import to_qimage
-from gui.job_dialog import JobDialog
 from gui.worker import Job, ReportCallback
 from plugins.api import AUTO, ParamValue, PluginInfo
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -22,7 +23,7 @@ class _OneJobDialog(JobDialog):
             self.started.set()
             while True:
                 cancel.raise_if_cancelled()
-                threading.Event().wait(0.005)
+                time.sleep(0.005)
 
         self.job: Job = run_job(task)
 
