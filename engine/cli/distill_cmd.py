@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from engine.training.distill import Distiller
 
     trainer = Distiller(
-        cfg, out, device=args.device, resume=resume, init=args.init, stop_after=args.steps, minutes=args.minutes,
+        cfg, out, device=args.device, resume=resume, init=args.init, grow=args.grow, stop_after=args.steps, minutes=args.minutes,
         command=command_line(args), log=None if args.quiet else print,
     )
     trainer.set_config_text(text)

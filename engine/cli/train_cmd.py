@@ -25,6 +25,10 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="run folder (default: .runs/<name>, or the checkpoint's folder on resume)")
     p.add_argument("--resume", type=Path, help="checkpoint to continue from (DIR, DIR/last.safetensors or .json)")
     p.add_argument("--init", type=Path, help="start from these weights (exported .safetensors or a checkpoint): a fine-tuning run with a fresh optimizer, warm-up and EMA")
+    p.add_argument(
+        "--grow", action="store_true",
+        help="with --init: the network may have residual blocks the weights lack; they start as identities, so training starts from exactly the weights' function",
+    )
     p.add_argument("--steps", type=int, help="run at most N steps in this command (the schedule still spans run.steps)")
     p.add_argument("--minutes", type=float, help="time budget of this command in minutes (overrides run.minutes)")
     add_device_option(p, indexed=True, default=None, note=" (overrides run.device)")
@@ -86,6 +90,8 @@ def command_line(args: argparse.Namespace) -> str:
         value = getattr(args, opt, None)
         if value is not None:
             parts += [f"--{opt}", shlex.quote(str(value))]
+        if opt == "init" and getattr(args, "grow", False):
+            parts.append("--grow")
     return " ".join(parts)
 
 
@@ -95,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
     text, cfg, out, resume = prepare(args, want_distill=False)
     trainer = Trainer(
-        cfg, out, device=args.device, resume=resume, init=args.init, stop_after=args.steps, minutes=args.minutes,
+        cfg, out, device=args.device, resume=resume, init=args.init, grow=args.grow, stop_after=args.steps, minutes=args.minutes,
         command=command_line(args), log=None if args.quiet else print,
     )
     trainer.set_config_text(text)

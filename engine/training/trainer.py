@@ -151,6 +151,7 @@ class Trainer:
         device: str | None = None,
         resume: Path | str | None = None,
         init: Path | str | None = None,
+        grow: bool = False,
         stop_after: int | None = None,
         minutes: float | None = None,
         command: str = "",
@@ -166,6 +167,8 @@ class Trainer:
             )
         if resume is not None and init is not None:
             raise ClarityError("--init starts a new run from given weights and --resume continues a run; give one of them")
+        if grow and init is None:
+            raise ClarityError("--grow deepens the network of --init weights; give --init too")
         self.device = pick_device(device or cfg.run.device)
         self.stop_after = stop_after
         self.minutes = cfg.run.minutes if minutes is None else minutes
@@ -179,7 +182,7 @@ class Trainer:
         seed_everything(cfg.seed)
         self.net = build_model(cfg.model.arch, cfg.model.args).to(self.device)
         if init is not None:
-            self._load_init(Path(init))
+            self._load_init(Path(init), grow=grow)
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.aux = self.build_aux()
@@ -517,17 +520,26 @@ class Trainer:
         )
         return save_checkpoint(self.out_dir / which, tensors, meta)
 
-    def _load_init(self, path: Path) -> None:
+    def _load_init(self, path: Path, *, grow: bool = False) -> None:
         """Start from the weights in ``path`` (exported weights or a checkpoint; its EMA copy first).
 
         Only the network weights are taken: the optimizer, the schedule (warm-up included), the
-        EMA warm-up and the step counter start afresh, so this is a fine-tuning run.
+        EMA warm-up and the step counter start afresh, so this is a fine-tuning run. With ``grow``
+        the network may hold residual blocks the weights lack: they start as identities
+        (:func:`engine.training.grow.grow_state`), so step 0 computes what the weights computed.
         """
         state = load_state_file(path)
+        if grow:
+            from engine.training.grow import grow_state
+
+            added = grow_state(self.net, state)
+            self.log_fn(f"[train] initialised from {path}, grown by {len(added)} identity blocks: {', '.join(added) or 'none'}")
+            return
         try:
             self.net.load_state_dict(state)
         except RuntimeError as exc:
-            raise ClarityError(f"--init weights {path} do not fit model.arch '{self.cfg.model.arch}': {exc}") from exc
+            hint = " (a deeper network of the same family? add --grow)" if "Missing key" in str(exc) and "Unexpected key" not in str(exc) else ""
+            raise ClarityError(f"--init weights {path} do not fit model.arch '{self.cfg.model.arch}'{hint}: {exc}") from exc
         self.log_fn(f"[train] initialised from {path}")
 
     def _resume(self, path: Path) -> None:
