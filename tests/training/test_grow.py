@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -106,5 +107,7 @@ def test_cli_init_grow_starts_from_the_weights_function(tmp_path: Path, monkeypa
     x = torch.rand(1, 1, 16, 16)
     with torch.no_grad():
         assert torch.allclose(grown(x), shallow(x), atol=1e-6)  # lr 1e-9: one step leaves the grown function as it was
+    commands = json.loads((tmp_path / "grown" / "last.json").read_text())["commands"]
+    assert commands[0].endswith(f"--init {weights} --grow --device cpu")  # the model card's exact command
     assert clarity(["train", "--config", str(cfg), "--out", str(tmp_path / "nogrow"), "--grow", "--device", "cpu", "--quiet"]) != 0
     assert "give --init too" in capsys.readouterr().err
