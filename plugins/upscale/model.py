@@ -38,6 +38,11 @@ class _Block(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv2(self.act(self.conv1(x)))
 
+    def make_identity(self) -> None:
+        """Zero ``conv2``: the block returns its input until training moves it (used by ``clarity train --grow``)."""
+        nn.init.zeros_(self.conv2.weight)
+        nn.init.zeros_(self.conv2.bias)
+
 
 class UpscaleNet(nn.Module):
     """Post-upsampling SR network with a shared body and one tail per scale in ``scales``.

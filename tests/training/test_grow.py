@@ -43,6 +43,20 @@ def test_grown_network_computes_exactly_what_the_shallow_one_computed() -> None:
     assert deep.bottom[2].conv1.weight.abs().sum() > 0 and deep.bottom[2].conv2.weight.abs().sum() == 0
 
 
+def test_grown_upscale_body_computes_what_the_shorter_one_computed() -> None:
+    """Upscale's body: 16 -> 18 blocks (the body's last conv keeps its own name, so only blocks are new)."""
+    from plugins.upscale.model import upscale_net
+
+    torch.manual_seed(1)
+    short = _trained_like(upscale_net(blocks=2, features=8)).eval()
+    long = upscale_net(blocks=4, features=8).eval()
+    assert grow_state(long, short.state_dict()) == ["body.2", "body.3"]
+    x = torch.rand(1, 3, 12, 12)
+    with torch.no_grad():
+        for s in (2, 3, 4):
+            assert torch.equal(long(x, scale=s), short(x, scale=s))
+
+
 def test_grow_refuses_anything_but_whole_new_residual_blocks() -> None:
     shallow = ResUNet(**SHALLOW).state_dict()
     with pytest.raises(ClarityError, match="lacks"):  # a tensor the network does not have
