@@ -47,8 +47,7 @@ def grow_state(net: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
     blocks = _new_blocks(net, missing)
     for name in blocks:
         cast(IdentityInitialisable, net.get_submodule(name)).make_identity()
-    merged = {k: (state[k] if k in state else v) for k, v in net.state_dict().items()}
-    net.load_state_dict(merged)
+    net.load_state_dict(state, strict=False)  # the only keys left out are the new blocks' (checked above)
     return blocks
 
 

@@ -21,27 +21,12 @@ from torch.nn import functional as F
 
 from plugins.api import Manifest, ParamValues, Restorer, WeightsBundle
 from plugins.nets.loading import load_network
+from plugins.nets.resunet import ResBlock
 
 FEATURES = 64
 BLOCKS = 16
 SCALES = (2, 3, 4)
 """Architecture (chosen with scripts/arch_speed.py; see MODEL.md)."""
-
-
-class _Block(nn.Module):
-    def __init__(self, features: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(features, features, 3, padding=1)
-        self.conv2 = nn.Conv2d(features, features, 3, padding=1)
-        self.act = nn.ReLU(inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(self.act(self.conv1(x)))
-
-    def make_identity(self) -> None:
-        """Zero ``conv2``: the block returns its input until training moves it (used by ``clarity train --grow``)."""
-        nn.init.zeros_(self.conv2.weight)
-        nn.init.zeros_(self.conv2.bias)
 
 
 class UpscaleNet(nn.Module):
@@ -60,7 +45,7 @@ class UpscaleNet(nn.Module):
         self.scales = tuple(int(s) for s in scales)
         self.blocks = blocks
         self.head = nn.Conv2d(channels, features, 3, padding=1)
-        self.body = nn.Sequential(*[_Block(features) for _ in range(blocks)])
+        self.body = nn.Sequential(*[ResBlock(features) for _ in range(blocks)])
         self.body_end = nn.Conv2d(features, features, 3, padding=1)
         self.tails = nn.ModuleDict(
             {str(s): nn.Conv2d(features, channels * s * s, 3, padding=1) for s in self.scales}
