@@ -6,6 +6,8 @@ by all scales (as in MDSR). Per-scale light tails: conv3x3 (64 -> C*s*s) and Pix
 (ESPCN-style, so almost all work stays at low resolution), plus a bicubic upsampling of the
 input as a global residual (faster, more stable training). One weights file ``main`` serves
 x2, x3 and x4 and is trained on all three at once (``scale_arg = true``, ``bicubic:2,3,4``).
+A specialist entry named ``x<s>`` (same network, fine-tuned on scale ``s`` alone, as EDSR trains
+one network per scale) serves scale ``s`` instead of ``main`` when the manifest lists it.
 
 Receptive field in input pixels: ``2 * blocks + 3`` = 35 (head, body, body end, tail); the
 parallel bicubic skip needs only 2, and pixel shuffle maps each output pixel to one input pixel.
@@ -13,14 +15,14 @@ parallel bicubic skip needs only 2, and pixel shuffle maps each output pixel to 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from plugins.api import Manifest, ParamValues, Restorer, WeightsBundle
-from plugins.nets.loading import load_network
+from plugins.nets.loading import load_networks
 from plugins.nets.resunet import ResBlock
 
 FEATURES = 64
@@ -70,17 +72,26 @@ def upscale_net(blocks: int = BLOCKS, features: int = FEATURES) -> UpscaleNet:
     return UpscaleNet(SCALES, 3, features, blocks)
 
 
-class UpscaleRestorer(Restorer):
-    """Runs the network with the ``scale`` parameter.
+def weights_for_scale(names: Collection[str], scale: int) -> str:
+    """The weights entry that serves ``scale``: the specialist ``x<scale>`` if in ``names``, else ``main``."""
+    specialist = f"x{scale}"
+    return specialist if specialist in names else "main"
 
-    ``forward(x, params)``: ``x`` ``(N, 3, h, w)`` in ``[0, 1]`` -> ``(N, 3, h*s, w*s)`` (the engine
-    feeds gray images as RGB and upscales alpha separately).
+
+class UpscaleRestorer(Restorer):
+    """Runs the network of :func:`weights_for_scale` with the ``scale`` parameter.
+
+    ``self.network`` is a ``ModuleDict`` keyed by weights entry (``main``, and ``x2`` etc. when
+    shipped). ``forward(x, params)``: ``x`` ``(N, 3, h, w)`` in ``[0, 1]`` -> ``(N, 3, h*s, w*s)``
+    (the engine feeds gray images as RGB and upscales alpha separately).
     """
 
     def forward(self, x: torch.Tensor, params: ParamValues) -> torch.Tensor:
-        return self.network(x, scale=self.scale(params))
+        scale = self.scale(params)
+        net = self.network[weights_for_scale(self.network.keys(), scale)]  # type: ignore[index]
+        return net(x, scale=scale)
 
 
 def build(manifest: Manifest, weights: WeightsBundle) -> Restorer:
-    """Load the multi-scale network from the hash-checked bundle (entry ``main``)."""
-    return UpscaleRestorer(manifest, load_network(manifest, weights, "main"))
+    """Load every weights entry's network from the hash-checked bundle (``main``, plus any ``x<s>`` specialist)."""
+    return UpscaleRestorer(manifest, load_networks(manifest, weights))

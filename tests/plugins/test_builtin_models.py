@@ -251,11 +251,13 @@ def test_rednet_structure_skips_and_bicubic_input() -> None:
 
 
 def test_upscale_uses_the_tail_of_the_chosen_scale() -> None:
+    from plugins.upscale.model import weights_for_scale
+
     manifest = _manifest("upscale")
     restorer = _restorer("upscale")
-    net = restorer.network
     x = torch.rand(1, 3, 8, 8)
     for s in (2, 3, 4):
+        net = restorer.network[weights_for_scale(restorer.network.keys(), s)]
         assert net.tails[str(s)].out_channels == 3 * s * s
         with torch.no_grad():  # a zero tail leaves exactly the bicubic skip
             saved = net.tails[str(s)].weight.clone()
@@ -267,6 +269,22 @@ def test_upscale_uses_the_tail_of_the_chosen_scale() -> None:
         torch.testing.assert_close(got, bicubic)
     with pytest.raises(ValueError):
         net(x, scale=5)
+
+
+def test_upscale_serves_a_scale_from_its_specialist_weights_when_listed() -> None:
+    from plugins.upscale.model import UpscaleRestorer, upscale_net, weights_for_scale
+
+    assert weights_for_scale(["main"], 2) == "main"
+    assert [weights_for_scale(["main", "x2"], s) for s in (2, 3, 4)] == ["x2", "main", "main"]
+    manifest = _manifest("upscale")
+    torch.manual_seed(0)
+    main, x2 = upscale_net(blocks=1), upscale_net(blocks=1)
+    restorer = UpscaleRestorer(manifest, nn.ModuleDict({"main": main, "x2": x2}))
+    x = torch.rand(1, 3, 8, 8)
+    with torch.inference_mode():
+        for s, net in ((2, x2), (3, main), (4, main)):
+            torch.testing.assert_close(restorer.forward(x, _params(manifest, scale=s)), net.eval()(x, scale=s))
+        assert not torch.allclose(main(x, scale=2), x2(x, scale=2))
 
 
 def test_weather_plugins_share_one_architecture_and_expose_features() -> None:
