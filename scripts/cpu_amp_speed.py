@@ -4,7 +4,8 @@ Prints a table: seconds per step in fp32, bf16, bf16 + channels_last, and the sp
 over fp32. bf16 is fast only where the CPU has AMX or AVX-512 BF16 (``lscpu | grep -o 'amx_bf16\\|avx512_bf16'``);
 elsewhere it emulates and is slower. ``--compile`` adds bf16 + channels_last under ``torch.compile``
 (inductor; needs a C++ compiler; its first steps compile and are not timed). Random data and weights;
-each variant one warm-up step (three with ``--compile``), then the mean of ``--iters``. Run it alone on the machine (a training job beside it halves every number):
+each variant one warm-up step (three with ``--compile``), then the mean of ``--iters``. Run it alone on
+the machine (a training job beside it halves every number):
 
     PYTHONPATH=. python scripts/cpu_amp_speed.py                     # the four networks of docs/training.md
     PYTHONPATH=. python scripts/cpu_amp_speed.py --arch plugins.upscale_rednet.model:rednet30 --batch 16 --patch 48
