@@ -221,6 +221,10 @@ class DistillConfig:
     empty means the network's own ``forward_features(x) -> (out, [features])``.
     ``stage2_step``: first step of stage 2 (knowledge examination). ``contrast_features``:
     ``"pixel"`` | ``"teacher"`` | ``"encoder:PATH"``; ``contrast_weight`` 0 is the ablation switch.
+    ``teacher_arch`` / ``teacher_args``: the teachers' network when it is not the student's (a grown
+    student distilled from teachers of the original size); empty ``teacher_arch`` means ``model.arch``
+    with ``model.args`` (the paper's setting), and then ``teacher_args`` must be empty too. The feature
+    levels must match in number and size; their channel counts may differ (CKT projects both).
     """
 
     __pydantic_config__ = _TABLE
@@ -234,6 +238,8 @@ class DistillConfig:
     recon_weight: Float = 1.0
     contrast_weight: Float = 0.1
     contrast_features: StrictStr = "pixel"
+    teacher_arch: StrictStr = ""
+    teacher_args: dict[StrictStr, Scalar] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -385,6 +391,8 @@ def _validate(cfg: TrainConfig) -> None:
             raise bad("distill.contrast_features", "must be 'pixel', 'teacher' or 'encoder:PATH'")
         if d.contrast_features == "teacher" and not d.feature_layers:
             raise bad("distill.contrast_features", "'teacher' needs distill.feature_layers")
+        if d.teacher_args and not d.teacher_arch:
+            raise bad("distill.teacher_args", "needs distill.teacher_arch (without it the teachers are model.arch with model.args)")
         if not 0 <= d.stage2_step <= cfg.run.steps:
             raise bad("distill.stage2_step", f"must be within 0..run.steps ({cfg.run.steps})")
 

@@ -19,8 +19,9 @@ Knowledge Learning and Multi-contrastive Regularization":
 Weather-free samples (kind ``none``) need no teacher (:data:`CLEAN_KIND`): they teach the student to leave a
 photo without weather alone.
 
-Teachers and student share ``model.arch`` (as in the paper; teacher weights may be exported
-plugin weights or training checkpoints). The CKT modules are trained with the student and
+Teachers and student share ``model.arch`` (as in the paper) unless ``distill.teacher_arch`` names
+the teachers' network (a grown student); teacher weights may be exported plugin weights or training
+checkpoints. The CKT modules are trained with the student and
 checkpointed under ``aux.``; teachers are never optimized or saved. ``contrast_weight = 0``
 is the ablation switch.
 """
@@ -75,15 +76,20 @@ class Distiller(Trainer):
     def build_aux(self) -> nn.Module:
         """Load and freeze the teachers, build the CKT modules and the contrastive feature extractor."""
         d = self.dcfg
+        arch, args, key = (d.teacher_arch, d.teacher_args, "distill.teacher_arch") if d.teacher_arch else (
+            self.cfg.model.arch, self.cfg.model.args, "model.arch")
         self.teachers: dict[str, nn.Module] = {}
         for kind, path in sorted(d.teachers.items()):
             if not Path(path).is_file():
                 raise ClarityError(f"teacher '{kind}' weights {path} do not exist; train the teacher first or fix distill.teachers")
-            net = build_model(self.cfg.model.arch, self.cfg.model.args)
+            net = build_model(arch, args)
             try:
                 net.load_state_dict(load_state_file(path))
             except RuntimeError as exc:
-                raise ClarityError(f"teacher '{kind}' weights {path} do not fit model.arch '{self.cfg.model.arch}': {exc}") from exc
+                raise ClarityError(
+                    f"teacher '{kind}' weights {path} do not fit {key} '{arch}' (args {dict(args)}); "
+                    f"set distill.teacher_arch / teacher_args to the teachers' network: {exc}"
+                ) from exc
             net = net.to(self.device)
             self.teachers[kind] = freeze(net.to(memory_format=torch.channels_last) if self.channels_last else net)
         channels = 1 if self.cfg.data.gray else 3
@@ -96,6 +102,12 @@ class Distiller(Trainer):
             _, ft = forward_with_features(next(iter(self.teachers.values())), probe, d.feature_layers)
         if not fs:
             raise ClarityError("the student exposes no features; set distill.feature_layers")
+        student_sizes, teacher_sizes = [tuple(f.shape[2:]) for f in fs], [tuple(f.shape[2:]) for f in ft]
+        if student_sizes != teacher_sizes:
+            raise ClarityError(
+                f"student and teacher features do not line up (sizes {student_sizes} vs {teacher_sizes}); "
+                "CKT needs the same feature levels at the same resolutions"
+            )
         kinds = sorted(self.teachers)
         ckt = CKT(kinds, [f.shape[1] for f in ft], [f.shape[1] for f in fs], d.common_channels)
         first = self.teachers[kinds[0]]

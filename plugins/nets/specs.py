@@ -14,13 +14,15 @@ receptive-field radii in input pixels, rounded up to the size multiple for strid
 against the network its key builds. The memory figures are peak bytes per input pixel of one
 fp32 CPU forward at the largest scale, rounded up from what ``scripts/tile_memory.py`` measured
 (two runs: Denoise 441-583, weather 357, Upscale 1335-2050, RED-Net30 36899-40975, DnCNN 513-683;
-RED-Net20 31422 and RED-Net10 21858 with ``--only rednet``).
+RED-Net20 31422 and RED-Net10 21858 with ``--only rednet``; the deep weather network 391 with
+``--only weather``, where the shipped one read 315).
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
+from dataclasses import replace
 from types import MappingProxyType
 
 from plugins.spec import NetworkInput, NetworkSpec
@@ -35,6 +37,9 @@ WEATHER = NetworkSpec(
 )
 """The all-weather U-Net of ``derain``, ``dehaze``, ``desnow`` and ``all-weather`` (radius 171, rounded up to 16).
 Self-ensemble without quarter turns: rain and snow fall down in every training pair."""
+
+WEATHER_DEEP = replace(WEATHER, context=240, memory_per_pixel=416)
+"""The weather U-Net with two blocks per level (``weather_net_deep``, a grown student; radius 227, rounded up to 16)."""
 
 UPSCALE = NetworkSpec(scale_arg=True, scales=(2, 3, 4), context=35, memory_per_pixel=2304, fp16=True, bf16=True)
 """The multi-scale EDSR-baseline body of ``upscale``: ``net(x, scale=s)`` on the LR image."""
@@ -66,6 +71,7 @@ SPECS: Mapping[str, NetworkSpec] = MappingProxyType(
         "plugins.denoise.model:denoise_gaussian": DENOISE,
         "plugins.denoise.model:denoise_camera": DENOISE,
         "plugins.nets.weather:weather_net": WEATHER,
+        "plugins.nets.weather:weather_net_deep": WEATHER_DEEP,
         "plugins.upscale.model:upscale_net": UPSCALE,
         "plugins.upscale_rednet.model:rednet30": REDNET30,
         "plugins.upscale_rednet.model:rednet20": REDNET20,

@@ -145,6 +145,35 @@ def test_kd_output_term_is_exact_l1_to_responsible_teacher(setup: Path) -> None:
 
 
 
+def test_student_of_another_size_distils_from_teachers_named_by_teacher_arch(setup: Path) -> None:
+    """A wider student (features 6) learns from the 4-feature teachers once ``teacher_arch`` / ``teacher_args`` name them."""
+    path = write_cfg(setup)
+    wide = path.read_text().replace("args = { features = 4 }", "args = { features = 6 }")
+    path.write_text(wide)
+    with pytest.raises(ClarityError, match="do not fit model.arch 'tiny_arch_distill:tiny'.*teacher_arch"):
+        Distiller(TrainConfig.from_toml(path), setup / "run0", device="cpu", log=None)
+    path.write_text(wide.replace('contrast_weight = 0.1', 'contrast_weight = 0.1\nteacher_arch = "tiny_arch_distill:tiny"\n'
+                                 'teacher_args = { features = 4 }'))
+    d = Distiller(TrainConfig.from_toml(path), setup / "run", device="cpu", log=None)
+    assert [m.in_channels for m in d.aux.student_proj] == [6]
+    assert [m.in_channels for m in d.aux.proj["rain"]] == [4]
+    clean = d.sampler.next()
+    batch = d.degradations[0](clean, d.deg_gen)
+    _, terms = d.compute_loss(0, batch)
+    with torch.no_grad():
+        out = d.net(batch.degraded)
+        expect = 0.5 * (out[0::2] - d.teachers["rain"](batch.degraded[0::2])).abs().mean() + 0.5 * (
+            out[1::2] - d.teachers["haze"](batch.degraded[1::2])).abs().mean()
+    assert float(terms["kd_out"].detach()) == pytest.approx(float(expect), rel=1e-5)
+
+
+def test_teacher_args_without_teacher_arch_is_a_config_error(setup: Path) -> None:
+    path = write_cfg(setup)
+    path.write_text(path.read_text().replace("contrast_weight = 0.1", "contrast_weight = 0.1\nteacher_args = { features = 4 }"))
+    with pytest.raises(ClarityError, match="distill.teacher_args.*needs distill.teacher_arch"):
+        TrainConfig.from_toml(path)
+
+
 def test_clean_samples_need_no_teacher_and_are_pulled_to_the_photo(setup: Path) -> None:
     """``none`` samples: kd_out is L1 to the clean image for them, no feature terms, no contrast; a stray kind still fails."""
     path = write_cfg(setup, features="pixel")
