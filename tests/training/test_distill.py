@@ -133,16 +133,21 @@ def test_both_stages_finite_terms_and_gradient_flow(setup: Path, layers: str, fe
 def test_kd_output_term_is_exact_l1_to_responsible_teacher(setup: Path) -> None:
     cfg = TrainConfig.from_toml(write_cfg(setup, weight=0.0))
     d = Distiller(cfg, setup / "run", device="cpu", log=None)
+    terms = assert_kd_out_is_l1_to_responsible_teacher(d)
+    assert "soft_cr" not in terms  # ablation switch
+
+
+def assert_kd_out_is_l1_to_responsible_teacher(d: Distiller) -> dict[str, torch.Tensor]:
+    """One stage-1 loss on a stand-in mix batch: ``kd_out`` equals the student's mean L1 to each sample's teacher."""
     clean = d.sampler.next()
     batch = d.degradations[0](clean, d.deg_gen)
     _, terms = d.compute_loss(0, batch)
-    assert "soft_cr" not in terms  # ablation switch
     with torch.no_grad():
         out = d.net(batch.degraded)
         expect = 0.5 * (out[0::2] - d.teachers["rain"](batch.degraded[0::2])).abs().mean() + 0.5 * (
             out[1::2] - d.teachers["haze"](batch.degraded[1::2])).abs().mean()
     assert float(terms["kd_out"].detach()) == pytest.approx(float(expect), rel=1e-5)
-
+    return terms
 
 
 def test_student_of_another_size_distils_from_teachers_named_by_teacher_arch(setup: Path) -> None:
@@ -157,15 +162,31 @@ def test_student_of_another_size_distils_from_teachers_named_by_teacher_arch(set
     d = Distiller(TrainConfig.from_toml(path), setup / "run", device="cpu", log=None)
     assert [m.in_channels for m in d.aux.student_proj] == [6]
     assert [m.in_channels for m in d.aux.proj["rain"]] == [4]
-    clean = d.sampler.next()
-    batch = d.degradations[0](clean, d.deg_gen)
-    _, terms = d.compute_loss(0, batch)
-    with torch.no_grad():
-        out = d.net(batch.degraded)
-        expect = 0.5 * (out[0::2] - d.teachers["rain"](batch.degraded[0::2])).abs().mean() + 0.5 * (
-            out[1::2] - d.teachers["haze"](batch.degraded[1::2])).abs().mean()
-    assert float(terms["kd_out"].detach()) == pytest.approx(float(expect), rel=1e-5)
+    assert_kd_out_is_l1_to_responsible_teacher(d)
 
+
+POOLED_SRC = """
+import torch
+from tiny_arch_distill import Tiny
+
+class Pooled(Tiny):
+    \"\"\"Tiny whose feature map is exposed at half resolution (a level that does not line up with Tiny's).\"\"\"
+    def forward_features(self, x):
+        out, (h,) = super().forward_features(x)
+        return out, [torch.nn.functional.avg_pool2d(h, 2)]
+"""
+
+
+def test_teachers_whose_features_have_other_sizes_are_refused(setup: Path) -> None:
+    (setup / "archmod" / "tiny_pooled_distill.py").write_text(POOLED_SRC)
+    import tiny_pooled_distill
+
+    save_file(tiny_pooled_distill.Pooled(features=4).state_dict(), str(setup / "rain.safetensors"))
+    save_file(tiny_pooled_distill.Pooled(features=4).state_dict(), str(setup / "haze.safetensors"))
+    path = write_cfg(setup)
+    path.write_text(path.read_text().replace("contrast_weight = 0.1", 'contrast_weight = 0.1\nteacher_arch = "tiny_pooled_distill:Pooled"'))
+    with pytest.raises(ClarityError, match=r"do not line up \(sizes \[\(16, 16\)\] vs \[\(8, 8\)\]\)"):
+        Distiller(TrainConfig.from_toml(path), setup / "run", device="cpu", log=None)
 
 def test_teacher_args_without_teacher_arch_is_a_config_error(setup: Path) -> None:
     path = write_cfg(setup)
