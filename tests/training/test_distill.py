@@ -181,12 +181,13 @@ def test_teachers_whose_features_have_other_sizes_are_refused(setup: Path) -> No
     (setup / "archmod" / "tiny_pooled_distill.py").write_text(POOLED_SRC)
     import tiny_pooled_distill
 
-    save_file(tiny_pooled_distill.Pooled(features=4).state_dict(), str(setup / "rain.safetensors"))
-    save_file(tiny_pooled_distill.Pooled(features=4).state_dict(), str(setup / "haze.safetensors"))
+    for kind in ("rain", "haze"):
+        save_file(tiny_pooled_distill.Pooled(features=4).state_dict(), str(setup / f"{kind}.safetensors"))
     path = write_cfg(setup)
     path.write_text(path.read_text().replace("contrast_weight = 0.1", 'contrast_weight = 0.1\nteacher_arch = "tiny_pooled_distill:Pooled"'))
     with pytest.raises(ClarityError, match=r"do not line up \(sizes \[\(16, 16\)\] vs \[\(8, 8\)\]\)"):
         Distiller(TrainConfig.from_toml(path), setup / "run", device="cpu", log=None)
+
 
 def test_teacher_args_without_teacher_arch_is_a_config_error(setup: Path) -> None:
     path = write_cfg(setup)
