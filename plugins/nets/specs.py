@@ -44,6 +44,9 @@ WEATHER_DEEP = replace(WEATHER, context=240, memory_per_pixel=416)
 UPSCALE = NetworkSpec(scale_arg=True, scales=(2, 3, 4), context=35, memory_per_pixel=2304, fp16=True, bf16=True)
 """The multi-scale EDSR-baseline body of ``upscale``: ``net(x, scale=s)`` on the LR image."""
 
+UPSCALE_DEEP = replace(UPSCALE, context=43)
+"""The same body with 20 residual blocks instead of 16 (``upscale_net_deep``, grown from ``upscale_net``)."""
+
 REDNET30 = NetworkSpec(
     input=NetworkInput.UPSAMPLED, scales=(2, 3, 4), context=17, memory_per_pixel=41984, fp16=True, bf16=True
 )
@@ -73,6 +76,7 @@ SPECS: Mapping[str, NetworkSpec] = MappingProxyType(
         "plugins.nets.weather:weather_net": WEATHER,
         "plugins.nets.weather:weather_net_deep": WEATHER_DEEP,
         "plugins.upscale.model:upscale_net": UPSCALE,
+        "plugins.upscale.model:upscale_net_deep": UPSCALE_DEEP,
         "plugins.upscale_rednet.model:rednet30": REDNET30,
         "plugins.upscale_rednet.model:rednet20": REDNET20,
         "plugins.upscale_rednet.model:rednet10": REDNET10,

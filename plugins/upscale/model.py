@@ -27,6 +27,7 @@ from plugins.nets.resunet import ResBlock
 
 FEATURES = 64
 BLOCKS = 16
+DEEP_BLOCKS = 20
 SCALES = (2, 3, 4)
 """Architecture (chosen with scripts/arch_speed.py; see MODEL.md)."""
 
@@ -70,6 +71,11 @@ class UpscaleNet(nn.Module):
 def upscale_net(blocks: int = BLOCKS, features: int = FEATURES) -> UpscaleNet:
     """The network of the ``main`` weights (x2, x3 and x4); arguments only for ablations."""
     return UpscaleNet(SCALES, 3, features, blocks)
+
+
+def upscale_net_deep() -> UpscaleNet:
+    """The body grown to :data:`DEEP_BLOCKS` residual blocks (``--grow`` from :func:`upscale_net`); radius 43."""
+    return UpscaleNet(SCALES, 3, FEATURES, DEEP_BLOCKS)
 
 
 def weights_for_scale(names: Collection[str], scale: int) -> str:
