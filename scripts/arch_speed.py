@@ -70,6 +70,7 @@ def _entries(candidates: bool) -> list[Entry]:
         out.append(Entry("sr", f"upscale x{s} (default)", upscale, scale=s))
         if candidates:
             out.append(Entry("sr", f"upscale x{s} 12 blocks", upscale, lambda: upscale_net(blocks=12), scale=s))
+            out.append(Entry("sr", f"upscale x{s} 20 blocks (deep)", "plugins.upscale.model:upscale_net_deep", scale=s))
     out.append(Entry("weather", "weather (default)", weather))
     if candidates:
         out += [
@@ -79,16 +80,22 @@ def _entries(candidates: bool) -> list[Entry]:
     return out
 
 
+def _build(entry: Entry) -> nn.Module:
+    """``entry.build()``, or the factory its ``arch`` names."""
+    from plugins.nets.loading import network_factory
+
+    return (entry.build or network_factory(entry.arch))()
+
+
 def _runner(entry: Entry, size: int) -> Callable[[], torch.Tensor]:
     """A closure that runs one forward of ``entry`` on a seeded ``size x size`` input."""
-    from plugins.nets.loading import network_factory
     from plugins.nets.specs import SPECS
     from plugins.spec import NetworkInput
     from plugins.upscale_rednet.model import bicubic_upsample
 
     spec = SPECS[entry.arch]
     torch.manual_seed(0)
-    net = (entry.build or network_factory(entry.arch))().eval()
+    net = _build(entry).eval()
     x = torch.rand(1, spec.channels_in, size, size)
     sigma = torch.full((1, 1, 1, 1), 25 / 255)
 
@@ -135,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         out_mp = (size * entry.scale) ** 2 / 1e6
         mps = out_mp / seconds
         ref = baseline.setdefault((entry.group, entry.scale), mps)
-        params = sum(p.numel() for p in entry.build().parameters()) / 1e6
+        params = sum(p.numel() for p in _build(entry).parameters()) / 1e6
         print(f"{entry.group:8} {entry.name:34} {params:8.2f} {size:>4}x{size:<4} {mps:9.3f} {mps / ref:6.1f}x", flush=True)
     print("ratio: MP/s relative to the first network of the same group and scale (dncnn-color, rednet30 x s)")
     return 0

@@ -1,7 +1,7 @@
 """The default "Upscale" filter: a multi-scale post-upsampling residual network (EDSR-baseline / MDSR-lite).
 
-Network (:class:`UpscaleNet`): conv3x3 (C->64) at low resolution, 16 residual blocks
-(conv-ReLU-conv, no normalisation), a conv and a long skip: the body of EDSR-baseline, shared
+Network (:class:`UpscaleNet`): conv3x3 (C->64) at low resolution, 16 residual blocks (20 in the
+shipped ``main``, :func:`upscale_net_deep`) (conv-ReLU-conv, no normalisation), a conv and a long skip: the body of EDSR-baseline, shared
 by all scales (as in MDSR). Per-scale light tails: conv3x3 (64 -> C*s*s) and PixelShuffle(s)
 (ESPCN-style, so almost all work stays at low resolution), plus a bicubic upsampling of the
 input as a global residual (faster, more stable training). One weights file ``main`` serves
@@ -9,7 +9,7 @@ x2, x3 and x4 and is trained on all three at once (``scale_arg = true``, ``bicub
 A specialist entry named ``x<s>`` (same network, fine-tuned on scale ``s`` alone, as EDSR trains
 one network per scale) serves scale ``s`` instead of ``main`` when the manifest lists it.
 
-Receptive field in input pixels: ``2 * blocks + 3`` = 35 (head, body, body end, tail); the
+Receptive field in input pixels: ``2 * blocks + 3`` = 35 for 16 blocks, 43 for 20 (head, body, body end, tail); the
 parallel bicubic skip needs only 2, and pixel shuffle maps each output pixel to one input pixel.
 """
 
@@ -69,12 +69,13 @@ class UpscaleNet(nn.Module):
 
 
 def upscale_net(blocks: int = BLOCKS, features: int = FEATURES) -> UpscaleNet:
-    """The network of the ``main`` weights (x2, x3 and x4); arguments only for ablations."""
+    """The 16-block body (the ``main`` weights through stage 8); arguments only for ablations and training."""
     return UpscaleNet(SCALES, 3, features, blocks)
 
 
 def upscale_net_deep() -> UpscaleNet:
-    """The body grown to :data:`DEEP_BLOCKS` residual blocks (``--grow`` from :func:`upscale_net`); radius 43."""
+    """The network of the ``main`` weights (x2, x3 and x4) since session 28: :data:`DEEP_BLOCKS` residual blocks,
+    grown (``--grow``) from the trained :func:`upscale_net`; radius 43."""
     return UpscaleNet(SCALES, 3, FEATURES, DEEP_BLOCKS)
 
 
