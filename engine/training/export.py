@@ -7,7 +7,8 @@ entry called ``weights_name``, writes that file's sha256 into the entry (editing
 text in place, so comments and layout survive; the entry is appended when missing) and
 writes a model card ``MODEL.md``: architecture, parameter count, data, steps, wall time,
 device, the command lines recorded across resumes, the validation history, and evaluation
-tables rendered from ``clarity eval --json`` files.
+tables rendered from ``clarity eval --json`` files. Nothing is written when the network the
+entry names could not load the weights (:func:`_check_entry_network`).
 """
 
 from __future__ import annotations
@@ -215,7 +216,7 @@ def export_checkpoint(
         raise ExportError(f"weights file '{file_name}' of entry '{weights_name}' leaves the plugin folder; use a plain file name")
     cfg = TrainConfig.from_toml_text(meta.config_toml, source=f"{ckpt} (stored config)")
     network = canonical(cfg.model.arch)
-    _check_entry_network(parsed, weights_name, network, manifest)
+    _check_entry_network(parsed, weights_name, network, dict(cfg.model.args), state, manifest)
     with atomic_output(target, overwrite=True) as tmp:
         write_safetensors(out_state, tmp, {"arch": cfg.model.arch, "step": str(meta.step), "source": source})
         give_default_mode(tmp)  # safetensors writes 0600; a re-export keeps the existing file's mode
@@ -234,18 +235,54 @@ def export_checkpoint(
     return ExportResult(target, digest, manifest, card_path, params, source, ckpt, meta.step)
 
 
-def _check_entry_network(parsed: dict[str, Any], weights_name: str, network: str, manifest: Path) -> None:
-    """Refuse, before anything is written, weights whose network is not the one their entry names.
+def _check_entry_network(
+    parsed: dict[str, Any],
+    weights_name: str,
+    network: str,
+    args: dict[str, object],
+    state: dict[str, torch.Tensor],
+    manifest: Path,
+) -> None:
+    """Refuse, before anything is written, weights that the network their entry names cannot load.
 
-    An entry that names no network (the plugin's entry point decides) accepts any checkpoint.
+    The entry's network is built without arguments (as the plugin builds it). The same factory as
+    the checkpoint's arch without ``model.args`` is accepted as it is; any other case (another
+    factory, e.g. ``upscale_net_deep`` for ``upscale_net`` with ``blocks = 20``, or training
+    arguments that may change the shapes) is accepted only when the named network's state dict has
+    exactly the checkpoint's tensor names and shapes. An entry that names no network (the plugin's
+    entry point decides) accepts any checkpoint.
     """
     entry = next((e for e in parsed.get("weights", []) if e.get("name") == weights_name), None)
     named = entry.get("network") if entry else None
-    if named and canonical(str(named)) != network:
+    if not named or (canonical(str(named)) == network and not args):
+        return
+    trained = f"'{network}'" + (f" with model.args {args}" if args else "")
+    mismatch = _state_mismatch(canonical(str(named)), state)
+    if mismatch:
+        fix = "name a factory that builds the trained network without arguments"
+        if canonical(str(named)) != network:
+            fix = f"set network = \"{network}\" (or {fix})"
         raise ExportError(
-            f"entry '{weights_name}' of {manifest} names network '{named}' but the checkpoint was trained as "
-            f"'{network}'; set network = \"{network}\" (and a file name for it) in that entry, then export again"
+            f"entry '{weights_name}' of {manifest} names network '{named}' but the checkpoint was trained as {trained}, "
+            f"which that network cannot load ({mismatch}); {fix} in that entry, then export again"
         )
+
+
+def _state_mismatch(arch: str, state: dict[str, torch.Tensor]) -> str:
+    """Why ``arch`` (built without arguments) cannot load ``state``; empty when names and shapes all match."""
+    from engine.training.registry import build_model
+
+    try:
+        expected = {k: tuple(v.shape) for k, v in build_model(arch, {}).state_dict().items()}
+    except Exception as exc:  # noqa: BLE001 - any failure to build is reported as the reason
+        return f"it cannot be built: {exc}"
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    missing = sorted(expected.keys() - got.keys())
+    unexpected = sorted(got.keys() - expected.keys())
+    reshaped = sorted(k for k in expected.keys() & got.keys() if expected[k] != got[k])
+    parts = [f"{label} {names[:3]}{' ...' if len(names) > 3 else ''}"
+             for label, names in (("missing", missing), ("unexpected", unexpected), ("other shapes", reshaped)) if names]
+    return "; ".join(parts)
 
 
 def _parameter_count(arch: str, args: dict[str, object], state: dict[str, torch.Tensor]) -> int:

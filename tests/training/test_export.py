@@ -165,6 +165,25 @@ def test_export_refuses_weights_of_another_network(tmp_path: Path, arch_module: 
     assert export_checkpoint(res.last_checkpoint, plugin, weights_name="gray").weights_path.name == "gray.safetensors"
 
 
+def test_export_checks_shapes_when_training_args_or_another_factory_are_involved(
+    tmp_path: Path, arch_module: str  # noqa: F811
+) -> None:
+    """Trained as ``tiny`` with ``features = 6``: refused under ``tiny`` (built with 4), accepted under ``tiny_wide``."""
+    path = write_config(tmp_path, arch_module, steps=2, val=False)
+    path.write_text(path.read_text().replace("features = 4", "features = 6"))
+    res = Trainer(TrainConfig.from_toml(path), tmp_path / "run", device="cpu", log=None).run()
+    plugin = tmp_path / "p"
+    plugin.mkdir()
+    manifest = MANIFEST.replace('name = "gray"', f'name = "gray"\nnetwork = "{arch_module}:tiny"')
+    (plugin / "plugin.toml").write_text(manifest)
+    with pytest.raises(ExportError, match=r"with model.args \{'features': 6\}, which that network cannot load \(other shapes"):
+        export_checkpoint(res.last_checkpoint, plugin, weights_name="gray")
+    assert not (plugin / "gray.safetensors").exists() and (plugin / "plugin.toml").read_text() == manifest
+    (plugin / "plugin.toml").write_text(manifest.replace(f"{arch_module}:tiny", f"{arch_module}:tiny_wide"))
+    weights = export_checkpoint(res.last_checkpoint, plugin, weights_name="gray").weights_path
+    assert load_file(str(weights))["head.weight"].shape == (6, 1, 3, 3)
+
+
 def test_exported_weights_load_through_the_plugin_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Train the tiny factory plugin's own network, export into that plugin, load it like the app does."""
     from plugins.api import WeightsStatus

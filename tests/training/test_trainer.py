@@ -55,6 +55,9 @@ def tiny_bn(channels=1, features=4):
 
 def tiny_map(channels=1, features=4):
     return TinyMap(channels, features)
+
+def tiny_wide(channels=1):
+    return Tiny(channels, 6)
 '''
 
 
