@@ -6,8 +6,8 @@ long skip: the body of EDSR-baseline, shared by all scales (as in MDSR). Per-sca
 conv3x3 (64 -> C*s*s) and PixelShuffle(s) (ESPCN-style, so almost all work stays at low
 resolution), plus a bicubic upsampling of the input as a global residual (faster, more stable
 training). One weights file ``main`` serves x2, x3 and x4 and is trained on all three at once
-(``scale_arg = true``, ``bicubic:2,3,4``). A specialist entry named ``x<s>`` (same network, fine-
-tuned on scale ``s`` alone, as EDSR trains one network per scale) serves scale ``s`` instead of
+(``scale_arg = true``, ``bicubic:2,3,4``). A specialist entry named ``x<s>`` (same network,
+fine-tuned on scale ``s`` alone, as EDSR trains one network per scale) serves scale ``s`` instead of
 ``main`` when the manifest lists it.
 
 Receptive field in input pixels: ``2 * blocks + 3`` = 35 for 16 blocks, 43 for 20 (head, body,
