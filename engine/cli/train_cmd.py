@@ -27,7 +27,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", type=Path, help="start from these weights (exported .safetensors or a checkpoint): a fine-tuning run with a fresh optimizer, warm-up and EMA")
     p.add_argument(
         "--grow", action="store_true",
-        help="with --init: the network may have residual blocks the weights lack; they start as identities, so training starts from exactly the weights' function",
+        help="with --init: the network may have residual blocks (a RED-Net: layers) the weights lack; they start as identities, so training starts from exactly the weights' function",
     )
     p.add_argument("--steps", type=int, help="run at most N steps in this command (the schedule still spans run.steps)")
     p.add_argument("--minutes", type=float, help="time budget of this command in minutes (overrides run.minutes)")

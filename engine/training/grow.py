@@ -3,7 +3,9 @@
 Net2Net-style deepening for residual networks: every tensor of the given weights is copied into
 the network under the same name and shape, and each residual block the weights lack starts as an
 identity (its last convolution zeroed, see :class:`IdentityInitialisable`), so at step 0 the grown
-network computes exactly what the weights computed and training only adds to it. Anything else
+network computes exactly what the weights computed and training only adds to it. A network whose
+layer names move with its depth (RED-Net's mirrored skips) implements :class:`GrowableNetwork`
+and maps the shallower weights itself, under the same contract. Anything else
 that does not line up (an unexpected tensor, a changed shape, a missing tensor outside a residual
 block) is an error: growing never silently re-initialises a trained layer.
 """
@@ -26,13 +28,30 @@ class IdentityInitialisable(Protocol):
         """Zero the residual branch's last layer: the block becomes the identity (and stays trainable)."""
 
 
+@runtime_checkable
+class GrowableNetwork(Protocol):
+    """A network that maps a shallower member of its family onto itself (layers renamed, not only added)."""
+
+    def grown_state(self, state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+        """This network's complete state computing what ``state`` computes, plus the names of the new layers.
+
+        Raises :class:`ClarityError` when ``state`` is not a shallower (or equal) member of the family.
+        """
+
+
 def grow_state(net: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
     """Load ``state`` into ``net``, turning the residual blocks it lacks into identities.
 
-    Returns the names of the blocks made identities (empty when ``state`` fits ``net`` exactly).
-    Raises :class:`ClarityError` when ``state`` holds a tensor ``net`` lacks, a tensor of another
-    shape, or lacks a tensor that is not inside an identity-initialisable block.
+    A :class:`GrowableNetwork` (RED-Net, whose skips tie layer names to the depth) builds its own
+    grown state instead. Returns the names of the blocks or layers made identities (empty when
+    ``state`` fits ``net`` exactly). Raises :class:`ClarityError` when ``state`` holds a tensor
+    ``net`` lacks, a tensor of another shape, or lacks a tensor that is not inside an
+    identity-initialisable block.
     """
+    if isinstance(net, GrowableNetwork):
+        full, added = net.grown_state(state)
+        net.load_state_dict(full, strict=True)
+        return added
     own = net.state_dict()
     unexpected = sorted(set(state) - set(own))
     if unexpected:

@@ -525,15 +525,16 @@ class Trainer:
 
         Only the network weights are taken: the optimizer, the schedule (warm-up included), the
         EMA warm-up and the step counter start afresh, so this is a fine-tuning run. With ``grow``
-        the network may hold residual blocks the weights lack: they start as identities
-        (:func:`engine.training.grow.grow_state`), so step 0 computes what the weights computed.
+        the network may hold residual blocks (or, for a RED-Net, layers) the weights lack: they start
+        as identities (:func:`engine.training.grow.grow_state`), so step 0 computes what the weights
+        computed.
         """
         state = load_state_file(path)
         if grow:
             from engine.training.grow import grow_state
 
             added = grow_state(self.net, state)
-            self.log_fn(f"[train] initialised from {path}, grown by {len(added)} identity blocks: {', '.join(added) or 'none'}")
+            self.log_fn(f"[train] initialised from {path}, grown by {len(added)} identity blocks or layers: {', '.join(added) or 'none'}")
             return
         try:
             self.net.load_state_dict(state)

@@ -19,9 +19,12 @@ pixel; in input (LR) pixels that is ``ceil(30 / s)`` plus the bicubic support (2
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import nn
 
+from engine.core.errors import ClarityError
 from engine.core.imresize import imresize_torch
 from plugins.api import Manifest, ParamValues, Restorer, WeightsBundle
 from plugins.nets.loading import load_network
@@ -51,6 +54,51 @@ class REDNet(nn.Module):
     def context(self) -> int:
         """Receptive-field radius in pixels of the (upsampled) input: one per 3x3 layer."""
         return 2 * self.layers
+
+    def grown_state(self, state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+        """Weights for this network that compute exactly what ``state``, a shallower RED-Net's, computes.
+
+        ``clarity train --init W --grow`` (``engine.training.grow``). With ``m`` conv + ``m`` deconv
+        layers in ``state`` and ``n >= m`` here: its convs stay convs ``1..m`` and its deconvs become
+        the last ``m`` deconvs, where the mirrored skips meet them again (conv ``i`` feeds deconv
+        ``n - i``, and ``(n - i) - (n - m) = m - i``). The new convs ``m+1..n`` are identities (a Dirac
+        kernel, zero bias: after a ReLU the features are non-negative, so the next ReLU passes them
+        unchanged). Of the new first ``n - m`` deconvs, one that receives a skip is zeroed (its output
+        is then the skip, a copy of conv ``m``'s features), any other is an identity. Returns the
+        complete state and the names of the new layers. Raises :class:`ClarityError` when ``state`` is
+        not a RED-Net of this width and channels with at most ``n`` layers.
+        """
+        own, n = self.state_dict(), self.layers
+        m = sum(1 for k in state if k.startswith("convs.") and k.endswith(".weight"))
+        expected = {f"{kind}.{i}.{t}" for kind in ("convs", "deconvs") for i in range(m) for t in ("weight", "bias")}
+        if m == 0 or set(state) != expected:
+            stray = sorted(set(state) ^ expected)[:3]
+            raise ClarityError(f"--grow: these weights are not a RED-Net's (unexpected or missing: {', '.join(stray)})")
+        if m > n:
+            raise ClarityError(f"--grow: the weights have {m} + {m} layers, this RED-Net only {n} + {n}")
+        shift = n - m
+        target = {f"convs.{i}.{t}": f"convs.{i}.{t}" for i in range(m) for t in ("weight", "bias")}
+        target |= {f"deconvs.{i}.{t}": f"deconvs.{i + shift}.{t}" for i in range(m) for t in ("weight", "bias")}
+        full: dict[str, torch.Tensor] = {}
+        for old, new in target.items():
+            if tuple(state[old].shape) != tuple(own[new].shape):
+                raise ClarityError(
+                    f"--grow: {old} is {tuple(state[old].shape)} in the weights, {tuple(own[new].shape)} as {new} here "
+                    "(another width or channel count)"
+                )
+            full[new] = state[old]
+        added: list[str] = []
+        for i in range(m, n):  # convs m+1..n
+            full[f"convs.{i}.weight"] = nn.init.dirac_(torch.empty_like(own[f"convs.{i}.weight"]))
+            full[f"convs.{i}.bias"] = torch.zeros_like(own[f"convs.{i}.bias"])
+            added.append(f"convs.{i}")
+        for j in range(1, shift + 1):  # deconvs 1..n-m; deconv j receives conv n-j's features when skipped
+            weight = torch.empty_like(own[f"deconvs.{j - 1}.weight"])
+            receives_skip = (n - j) % self.skip_every == 0
+            full[f"deconvs.{j - 1}.weight"] = weight.zero_() if receives_skip else nn.init.dirac_(weight)
+            full[f"deconvs.{j - 1}.bias"] = torch.zeros_like(own[f"deconvs.{j - 1}.bias"])
+            added.append(f"deconvs.{j - 1}")
+        return full, added
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x

@@ -125,3 +125,38 @@ def test_cli_init_grow_starts_from_the_weights_function(tmp_path: Path, monkeypa
     assert commands[0].endswith(f"--init {weights} --grow --device cpu")  # the model card's exact command
     assert clarity(["train", "--config", str(cfg), "--out", str(tmp_path / "nogrow"), "--grow", "--device", "cpu", "--quiet"]) != 0
     assert "give --init too" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("shallow_layers", "deep_layers"), [(5, 10), (2, 5), (1, 4), (3, 3)])
+def test_grown_rednet_computes_exactly_what_the_shallower_one_computed(shallow_layers: int, deep_layers: int) -> None:
+    """RED-Net's mirrored skips tie names to the depth: the network maps the weights itself (RED-Net10 -> 20 first)."""
+    from plugins.upscale_rednet.model import REDNet
+
+    torch.manual_seed(2)
+    shallow = _trained_like(REDNet(channels=3, layers=shallow_layers, features=8)).eval()  # type: ignore[arg-type]
+    deep = REDNet(channels=3, layers=deep_layers, features=8).eval()
+    added = grow_state(deep, shallow.state_dict())
+    shift = deep_layers - shallow_layers
+    assert added == [f"convs.{i}" for i in range(shallow_layers, deep_layers)] + [f"deconvs.{j}" for j in range(shift)]
+    x = torch.rand(2, 3, 20, 24)
+    with torch.no_grad():
+        assert torch.equal(deep(x), shallow(x))
+    # the shallow net's deconvs moved to the end, where the skips meet them again
+    assert torch.equal(deep.deconvs[deep_layers - 1].weight, shallow.deconvs[shallow_layers - 1].weight)
+    for j in range(1, shift + 1):  # a new deconv that receives a skip is zeroed (it passes the skip on), others are identities
+        expected = 0 if (deep_layers - j) % 2 == 0 else 8  # the Dirac kernel: one 1 per channel
+        assert deep.deconvs[j - 1].weight.abs().sum() == expected
+
+
+def test_rednet_grow_refuses_a_deeper_wider_or_foreign_state() -> None:
+    from plugins.upscale_rednet.model import REDNet
+
+    five = REDNet(channels=3, layers=5, features=8).state_dict()
+    with pytest.raises(ClarityError, match="only 3 \\+ 3"):
+        grow_state(REDNet(channels=3, layers=3, features=8), five)
+    with pytest.raises(ClarityError, match="another width or channel count"):
+        grow_state(REDNet(channels=3, layers=8, features=16), five)
+    with pytest.raises(ClarityError, match="not a RED-Net's.*deconvs.4.bias"):
+        grow_state(REDNet(channels=3, layers=8, features=8), {k: v for k, v in five.items() if k != "deconvs.4.bias"})
+    with pytest.raises(ClarityError, match="not a RED-Net's"):
+        grow_state(REDNet(channels=3, layers=8, features=8), ResUNet(**SHALLOW).state_dict())
