@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import torch
@@ -21,7 +22,10 @@ SHALLOW = dict(channels=3, widths=(8, 16, 32), enc_blocks=1, dec_blocks=1, botto
 DEEP = dict(SHALLOW, enc_blocks=2, dec_blocks=2, bottom_dilations=(1, 1, 1, 1))
 
 
-def _trained_like(net: ResUNet) -> ResUNet:
+NetT = TypeVar("NetT", bound=torch.nn.Module)
+
+
+def _trained_like(net: NetT) -> NetT:
     """Perturb every parameter so no tensor is at its initial value (zeroed biases included)."""
     g = torch.Generator().manual_seed(5)
     with torch.no_grad():
@@ -133,7 +137,7 @@ def test_grown_rednet_computes_exactly_what_the_shallower_one_computed(shallow_l
     from plugins.upscale_rednet.model import REDNet
 
     torch.manual_seed(2)
-    shallow = _trained_like(REDNet(channels=3, layers=shallow_layers, features=8)).eval()  # type: ignore[arg-type]
+    shallow = _trained_like(REDNet(channels=3, layers=shallow_layers, features=8)).eval()
     deep = REDNet(channels=3, layers=deep_layers, features=8).eval()
     added = grow_state(deep, shallow.state_dict())
     shift = deep_layers - shallow_layers
