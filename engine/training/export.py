@@ -217,6 +217,7 @@ def export_checkpoint(
     cfg = TrainConfig.from_toml_text(meta.config_toml, source=f"{ckpt} (stored config)")
     network = canonical(cfg.model.arch)
     _check_entry_network(parsed, weights_name, network, dict(cfg.model.args), state, manifest)
+    eval_md = render_eval_tables(eval_json)  # before anything is written: a bad --eval-json leaves the plugin as it was
     with atomic_output(target, overwrite=True) as tmp:
         write_safetensors(out_state, tmp, {"arch": cfg.model.arch, "step": str(meta.step), "source": source})
         give_default_mode(tmp)  # safetensors writes 0600; a re-export keeps the existing file's mode
@@ -227,7 +228,7 @@ def export_checkpoint(
     card = render_model_card(
         plugin_id=plugin_id, meta=meta, arch=cfg.model.arch, args=dict(cfg.model.args), parameters=params, source=source,
         weights_file=file_name, sha256=digest, fp16=fp16, data=cfg.data.train, degradations=cfg.data.degradation,
-        eval_md=render_eval_tables(eval_json),
+        eval_md=eval_md,
     )
     card_path = plugin / "MODEL.md"
     existing = card_path.read_text(encoding="utf-8") if card_path.is_file() else f"# {plugin_id}\n"

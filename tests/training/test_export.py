@@ -100,6 +100,19 @@ def test_export_run_into_plugin_folder(tmp_path: Path, arch_module: str) -> None
     assert "clarity train --config cfg.toml" in card and "| d | awgn:25 | m |" in card and f"`{digest}`" in card
 
 
+def test_unreadable_eval_json_writes_nothing(tmp_path: Path, arch_module: str) -> None:  # noqa: F811
+    """The eval tables are read before the weights or the manifest change: a typo in --eval-json leaves the plugin as it was."""
+    cfg = TrainConfig.from_toml(write_config(tmp_path, arch_module, steps=2))
+    Trainer(cfg, tmp_path / "run", device="cpu", command="clarity train", log=None).run()
+    plugin = tmp_path / "plugins" / "tiny"
+    plugin.mkdir(parents=True)
+    (plugin / "plugin.toml").write_text(MANIFEST)
+    with pytest.raises(ExportError, match="cannot be read"):
+        export_checkpoint(tmp_path / "run", plugin, weights_name="gray", eval_json=[tmp_path / "missing.json"])
+    assert sorted(p.name for p in plugin.iterdir()) == ["plugin.toml"]
+    assert (plugin / "plugin.toml").read_text() == MANIFEST
+
+
 def test_export_is_byte_reproducible(tmp_path: Path, arch_module: str) -> None:  # noqa: F811
     cfg = TrainConfig.from_toml(write_config(tmp_path, arch_module, steps=2))
     Trainer(cfg, tmp_path / "run", device="cpu", command="clarity train", log=None).run()
