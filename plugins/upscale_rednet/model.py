@@ -7,8 +7,8 @@ is linear). Symmetric skip connections every two layers: the outputs of conv lay
 2, 4, ..., 14 are added to the outputs of the mirrored deconv layers 13, 11, ..., 1
 (element-wise sum, then ReLU, as in the paper). No pooling; residual learning
 (output = input + net(input)). The plugin's manifest names the depth its weights are for
-(``network`` of the ``main`` entry); the shipped weights are RED-Net10 (the depth the 2-core
-CPU trains best per hour, measured in docs/training.md).
+(``network`` of the ``main`` entry); the shipped weights are RED-Net20 (RED-Net10, the depth the
+2-core CPU trains best per hour, grown by ten layers once it was flat; docs/training.md).
 
 It is a pre-upsampling network: its input is the MATLAB-style bicubic upsampling of the
 low-resolution image (``engine.core.imresize.imresize_torch``, as in training), so one
