@@ -100,13 +100,19 @@ def test_export_run_into_plugin_folder(tmp_path: Path, arch_module: str) -> None
     assert "clarity train --config cfg.toml" in card and "| d | awgn:25 | m |" in card and f"`{digest}`" in card
 
 
-def test_unreadable_eval_json_writes_nothing(tmp_path: Path, arch_module: str) -> None:  # noqa: F811
-    """The eval tables are read before the weights or the manifest change: a typo in --eval-json leaves the plugin as it was."""
+def _two_step_run_and_plugin(tmp_path: Path, arch_module: str) -> Path:
+    """A finished 2-step run in ``tmp_path/run`` and a plugin folder holding only :data:`MANIFEST`."""
     cfg = TrainConfig.from_toml(write_config(tmp_path, arch_module, steps=2))
     Trainer(cfg, tmp_path / "run", device="cpu", command="clarity train", log=None).run()
     plugin = tmp_path / "plugins" / "tiny"
     plugin.mkdir(parents=True)
     (plugin / "plugin.toml").write_text(MANIFEST)
+    return plugin
+
+
+def test_unreadable_eval_json_writes_nothing(tmp_path: Path, arch_module: str) -> None:  # noqa: F811
+    """The eval tables are read before the weights or the manifest change: a typo in --eval-json leaves the plugin as it was."""
+    plugin = _two_step_run_and_plugin(tmp_path, arch_module)
     with pytest.raises(ExportError, match="cannot be read"):
         export_checkpoint(tmp_path / "run", plugin, weights_name="gray", eval_json=[tmp_path / "missing.json"])
     assert sorted(p.name for p in plugin.iterdir()) == ["plugin.toml"]
@@ -114,11 +120,7 @@ def test_unreadable_eval_json_writes_nothing(tmp_path: Path, arch_module: str) -
 
 
 def test_export_is_byte_reproducible(tmp_path: Path, arch_module: str) -> None:  # noqa: F811
-    cfg = TrainConfig.from_toml(write_config(tmp_path, arch_module, steps=2))
-    Trainer(cfg, tmp_path / "run", device="cpu", command="clarity train", log=None).run()
-    plugin = tmp_path / "plugins" / "tiny"
-    plugin.mkdir(parents=True)
-    (plugin / "plugin.toml").write_text(MANIFEST)
+    plugin = _two_step_run_and_plugin(tmp_path, arch_module)
     digests = {export_checkpoint(tmp_path / "run", plugin, weights_name="gray", fp16=True).sha256 for _ in range(4)}
     assert len(digests) == 1  # safetensors alone writes the metadata in a varying order
     data = (plugin / "gray.safetensors").read_bytes()
